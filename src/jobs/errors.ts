@@ -1,0 +1,43 @@
+/** One error class with a stable `code`; the API maps codes to HTTP statuses in one place. */
+
+export type ErrorCode =
+  | 'VALIDATION_FAILED'
+  | 'INVALID_JSON'
+  | 'INVALID_YAML'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'BODY_TOO_LARGE'
+  | 'JOB_NOT_FOUND'
+  | 'EXECUTION_NOT_FOUND'
+  | 'ROUTE_NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'JOB_EXISTS'
+  | 'JOB_OWNED_BY_CONFIG'
+  | 'JOB_ALREADY_RUNNING'
+  | 'EXECUTION_FINISHED'
+  | 'CONFIG_INVALID'
+  | 'DATA_DIR_LOCKED'
+  | 'STORE_UNAVAILABLE'
+  | 'INTERNAL';
+
+/** One bad field: a JSON path such as `/jobs/backup/schedule` and what was expected there. */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export class WatchbellError extends Error {
+  override readonly name = 'WatchbellError';
+  readonly code: ErrorCode;
+  readonly details?: FieldError[];
+
+  constructor(code: ErrorCode, message: string, options: { details?: FieldError[]; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    if (options.details) this.details = options.details;
+  }
+}
+
+/** True for our own errors, which carry a message meant for the user. */
+export function isWatchbellError(err: unknown): err is WatchbellError {
+  return err instanceof WatchbellError;
+}

@@ -1,0 +1,84 @@
+/** The JSON Schema of a job as written in YAML or sent to the API; the one source for both. */
+import type { SchemaObject } from 'ajv';
+import { JOB_ID_PATTERN } from './ids.js';
+
+const duration: SchemaObject = {
+  anyOf: [
+    { type: 'integer', minimum: 0 },
+    { type: 'string', pattern: '^\\s*(\\d+|(\\d+d)?(\\d+h)?(\\d+m)?(\\d+s)?)\\s*$', minLength: 1 },
+  ],
+};
+
+/** What a user can write for each field, used in messages where ajv's words would be vague. */
+export const FIELD_EXPECTATIONS: Readonly<Record<string, string>> = {
+  id: `a string matching ${JOB_ID_PATTERN} without ".."`,
+  name: 'a non-empty string of at most 200 characters',
+  schedule: 'a cron expression, @daily-style macro, "@every <duration>" or ISO-8601 instant',
+  timezone: 'an IANA time zone name such as "Europe/Berlin"',
+  command: 'a non-empty string, or a non-empty array of strings',
+  tags: 'an array of at most 50 strings of 1..64 characters',
+  timeout: 'a duration of at least 1s: integer seconds or a string such as "90s", "5m", "1h30m"',
+  retries: 'an integer from 0 to 100',
+  retry_delay: 'a duration: integer seconds or a string such as "90s", "5m", "1h30m"',
+  environment: 'a map of variable names (letters, digits, _) to string values',
+  working_directory: 'an absolute path to an existing directory',
+  concurrency: 'one of "forbid", "allow", "replace"',
+  catch_up: 'one of "none", "latest"',
+  starting_deadline: 'a duration: integer seconds or a string such as "90s", "5m", "1h30m"',
+  history_limit: 'an integer from 1 to 100000',
+  max_output: 'an integer number of bytes from 1024 to 1073741824',
+  status: 'one of "active", "paused"',
+};
+
+/** Every job field's schema; the config's `defaults:` reuses them. */
+export const JOB_PROPERTIES: Record<string, SchemaObject> = {
+  name: { type: 'string', minLength: 1, maxLength: 200 },
+  schedule: { type: 'string', minLength: 1, maxLength: 200 },
+  timezone: { type: 'string', minLength: 1, maxLength: 64 },
+  command: {
+    anyOf: [
+      { type: 'string', minLength: 1, maxLength: 65536 },
+      { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'string', maxLength: 65536 } },
+    ],
+  },
+  tags: { type: 'array', maxItems: 50, items: { type: 'string', minLength: 1, maxLength: 64 } },
+  timeout: { ...duration },
+  retries: { type: 'integer', minimum: 0, maximum: 100 },
+  retry_delay: { ...duration },
+  environment: {
+    type: 'object',
+    maxProperties: 200,
+    propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 128 },
+    additionalProperties: { type: 'string', maxLength: 65536 },
+  },
+  working_directory: { type: ['string', 'null'], maxLength: 4096 },
+  concurrency: { enum: ['forbid', 'allow', 'replace'] },
+  catch_up: { enum: ['none', 'latest'] },
+  starting_deadline: { ...duration },
+  history_limit: { type: 'integer', minimum: 1, maximum: 100000 },
+  max_output: { type: 'integer', minimum: 1024, maximum: 1073741824 },
+};
+
+/** A job in YAML (its id is its key) or in a request body (`id` optional, `status` to create it paused). */
+export const JOB_INPUT_SCHEMA: SchemaObject = {
+  $id: 'watchbell:job',
+  title: 'watchbell job',
+  type: 'object',
+  additionalProperties: false,
+  required: ['schedule', 'command'],
+  properties: {
+    id: { type: 'string', pattern: JOB_ID_PATTERN },
+    ...JOB_PROPERTIES,
+    status: { enum: ['active', 'paused'] },
+  },
+};
+
+/** `defaults:` in the config: any job field but the ones that identify a job. */
+export const JOB_DEFAULTS_SCHEMA: SchemaObject = {
+  $id: 'watchbell:job-defaults',
+  type: 'object',
+  additionalProperties: false,
+  properties: Object.fromEntries(
+    Object.entries(JOB_PROPERTIES).filter(([k]) => k !== 'name' && k !== 'schedule' && k !== 'command'),
+  ),
+};

@@ -1,0 +1,66 @@
+/** The Job type: a validated, normalized job definition as the rest of watchbell sees it. */
+
+export type ConcurrencyPolicy = 'forbid' | 'allow' | 'replace';
+export type CatchUpPolicy = 'none' | 'latest';
+export type JobStatus = 'active' | 'paused' | 'completed';
+export type JobSource = 'config' | 'api';
+
+/** The fields a user sets, in YAML or a request body, after validation and defaults. */
+export interface JobSpec {
+  name: string;
+  schedule: string;
+  timezone: string;
+  /** A string runs under `/bin/sh -c`; an array runs without a shell. */
+  command: string | string[];
+  tags: string[];
+  /** Seconds per attempt. */
+  timeout: number;
+  retries: number;
+  /** Seconds before each retry. */
+  retry_delay: number;
+  environment: Record<string, string>;
+  /** Absolute path, or null for the daemon's cwd. */
+  working_directory: string | null;
+  concurrency: ConcurrencyPolicy;
+  catch_up: CatchUpPolicy;
+  /** Seconds. */
+  starting_deadline: number;
+  history_limit: number;
+  /** Bytes of log kept per execution. */
+  max_output: number;
+}
+
+/** A job as stored and scheduled. `status` is the only field that changes without an edit. */
+export interface Job extends JobSpec {
+  readonly id: string;
+  readonly source: JobSource;
+  status: JobStatus;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Values a field takes when neither the job nor `defaults:` sets it (DESIGN.md §2). */
+export const JOB_DEFAULTS: Readonly<Omit<JobSpec, 'name' | 'schedule' | 'command'>> = Object.freeze({
+  /** Overridden by the daemon's `timezone`. */
+  timezone: 'UTC',
+  tags: [],
+  /** One hour per attempt. */
+  timeout: 3600,
+  retries: 0,
+  retry_delay: 60,
+  environment: {},
+  working_directory: null,
+  concurrency: 'forbid' as ConcurrencyPolicy,
+  catch_up: 'none' as CatchUpPolicy,
+  starting_deadline: 3600,
+  history_limit: 100,
+  /** 10 MiB. */
+  max_output: 10 * 1024 * 1024,
+});
+
+/** The fields a request or config may set (everything in JobSpec, plus `id` and `status`). */
+export const JOB_SPEC_FIELDS = [
+  'name', 'schedule', 'timezone', 'command', 'tags', 'timeout', 'retries', 'retry_delay',
+  'environment', 'working_directory', 'concurrency', 'catch_up', 'starting_deadline',
+  'history_limit', 'max_output',
+] as const;

@@ -1,0 +1,78 @@
+/** Reads a `schedule` string into the kind of timetable it describes; croner does the calendar math. */
+import { Cron } from 'croner';
+import { parseDuration } from './duration.js';
+
+export type ScheduleSpec =
+  /** 5- or 6-field cron (seconds first when 6) or an `@daily`-style macro. */
+  | { kind: 'cron'; pattern: string }
+  /** `@every 90s`: slots at whole multiples of `seconds` since the Unix epoch. */
+  | { kind: 'every'; seconds: number }
+  /** An ISO-8601 instant: one run, then the job is `completed`. */
+  | { kind: 'once'; at: number };
+
+const MACROS = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly']);
+const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$/;
+
+/** Thrown by parseSchedule with a message that says what was expected. */
+export class ScheduleError extends Error {
+  override readonly name = 'ScheduleError';
+}
+
+/**
+ * Parses and checks a schedule in a time zone. Throws ScheduleError naming the problem,
+ * e.g. `"*\/0 * * * *" is not a cron expression: illegal stepping: 0`.
+ */
+export function parseSchedule(schedule: string, timezone: string): ScheduleSpec {
+  const text = schedule.trim();
+  if (text.startsWith('@every')) {
+    const arg = text.slice('@every'.length).trim();
+    const seconds = parseDuration(arg);
+    if (arg === '' || seconds === null || /^\d+$/.test(arg)) {
+      throw new ScheduleError(`"${schedule}" is not a valid @every schedule: expected a duration such as "@every 90s" or "@every 1h30m"`);
+    }
+    if (seconds < 1) throw new ScheduleError(`"${schedule}" is not a valid @every schedule: the interval must be at least 1s`);
+    return { kind: 'every', seconds };
+  }
+  if (text.startsWith('@')) {
+    if (!MACROS.has(text)) {
+      throw new ScheduleError(`"${schedule}" is not a known macro: expected one of @yearly, @monthly, @weekly, @daily, @hourly or "@every <duration>"`);
+    }
+    checkCron(text, timezone, schedule);
+    return { kind: 'cron', pattern: text };
+  }
+  if (ISO_RE.test(text)) {
+    let at: Date | null = null;
+    try {
+      at = new Cron(text, { paused: true, timezone }).getOnce();
+    } catch {
+      at = null;
+    }
+    if (!at || Number.isNaN(at.getTime())) throw new ScheduleError(`"${schedule}" is not a valid ISO-8601 instant`);
+    return { kind: 'once', at: at.getTime() };
+  }
+  checkCron(text, timezone, schedule);
+  return { kind: 'cron', pattern: text };
+}
+
+function checkCron(pattern: string, timezone: string, original: string): void {
+  try {
+    new Cron(pattern, { paused: true, timezone, mode: '5-or-6-parts' });
+  } catch (err) {
+    const reason = (err as Error).message.replace(/^CronPattern: /, '');
+    throw new ScheduleError(`"${original}" is not a cron expression: ${lowerFirst(reason)}`);
+  }
+}
+
+function lowerFirst(s: string): string {
+  return s.charAt(0).toLowerCase() + s.slice(1);
+}
+
+/** True when `zone` is an IANA time zone name this Node.js knows. */
+export function isValidTimezone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,153 @@
+/** Turns raw job input (YAML or JSON) into a JobSpec, or a list of every bad field. */
+import { statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { parseDuration } from './duration.js';
+import { WatchbellError, type FieldError } from './errors.js';
+import { isValidJobId } from './ids.js';
+import { JOB_DEFAULTS, type JobSpec, type JobStatus } from './job.js';
+import { FIELD_EXPECTATIONS, JOB_DEFAULTS_SCHEMA, JOB_INPUT_SCHEMA } from './job-schema.js';
+import { isValidTimezone, parseSchedule, ScheduleError } from './schedule-spec.js';
+import { addSchema, checkSchema, compile, label, showValue } from './schema-validator.js';
+
+addSchema(JOB_INPUT_SCHEMA);
+addSchema(JOB_DEFAULTS_SCHEMA);
+const validateInput = compile(JOB_INPUT_SCHEMA);
+const validateDefaults = compile(JOB_DEFAULTS_SCHEMA);
+
+/** The value a secret has in every response. */
+export const SECRET_MASK = '******';
+
+export interface ValidateJobOptions {
+  /** The daemon's `timezone`, for jobs that set none. */
+  timezone: string;
+  /** `defaults:` from the config, merged under the job. */
+  defaults?: Record<string, unknown>;
+  /** Prefix for error paths, e.g. `/jobs/backup` for a config job. */
+  path?: string;
+  /** The current job, for an update: its values fill fields the input leaves out. */
+  existing?: JobSpec;
+}
+
+export interface ValidatedJob {
+  id?: string;
+  status?: JobStatus;
+  spec: JobSpec;
+}
+
+/** The expectation for a job field path like `/timeout` or `/jobs/x/timeout`. */
+function describeField(prefix: string) {
+  return (path: string): string | undefined => {
+    const rest = path.slice(prefix.length).split('/');
+    return FIELD_EXPECTATIONS[rest[1] ?? ''];
+  };
+}
+
+/** Checks `defaults:` of a config; returns its bad fields. */
+export function checkJobDefaults(defaults: unknown, path = '/defaults'): FieldError[] {
+  return checkSchema(validateDefaults, defaults, describeField('')).map((e) => prefixed(e, path));
+}
+
+function prefixed(e: FieldError, prefix: string): FieldError {
+  if (!prefix) return e;
+  const path = prefix + e.path;
+  const msg = e.message.replace(/^[^:]*:/, `${label(path)}:`);
+  return { path, message: msg };
+}
+
+/**
+ * Validates one job. Throws WatchbellError VALIDATION_FAILED whose `details` name every bad field
+ * (JSON paths under `options.path`).
+ */
+export function validateJob(input: unknown, options: ValidateJobOptions): ValidatedJob {
+  const prefix = options.path ?? '';
+  const errors = checkSchema(validateInput, input, describeField('')).map((e) => prefixed(e, prefix));
+  if (errors.length > 0) throw invalid(errors);
+  const raw = input as Record<string, unknown>;
+
+  const merged: Record<string, unknown> = {
+    ...JOB_DEFAULTS,
+    timezone: options.timezone,
+    ...(options.defaults ?? {}),
+    ...(options.existing ?? {}),
+    ...raw,
+  };
+  if (options.existing && raw.environment && typeof raw.environment === 'object') {
+    // A client that read the job back sees masked values; sending the mask keeps the stored one.
+    const env: Record<string, string> = { ...(raw.environment as Record<string, string>) };
+    for (const [k, v] of Object.entries(env)) {
+      if (v === SECRET_MASK && k in options.existing.environment) env[k] = options.existing.environment[k]!;
+    }
+    merged.environment = env;
+  }
+
+  const bad = (field: string, message: string) => {
+    const path = `${prefix}/${field}`;
+    errors.push({ path, message: `${label(path)}: ${message}` });
+  };
+  if (raw.id !== undefined && !isValidJobId(raw.id)) bad('id', `${showValue(raw.id)} is invalid; expected ${FIELD_EXPECTATIONS.id}`);
+  const timezone = String(merged.timezone);
+  if (!isValidTimezone(timezone)) {
+    bad('timezone', `${showValue(timezone)} is not a known time zone; expected ${FIELD_EXPECTATIONS.timezone}`);
+  } else {
+    try {
+      parseSchedule(String(merged.schedule), timezone);
+    } catch (err) {
+      if (!(err instanceof ScheduleError)) throw err;
+      bad('schedule', `${err.message}; expected ${FIELD_EXPECTATIONS.schedule}`);
+    }
+  }
+  const seconds: Record<string, number> = {};
+  for (const field of ['timeout', 'retry_delay', 'starting_deadline'] as const) {
+    const s = parseDuration(merged[field]);
+    if (s === null) bad(field, `${showValue(merged[field])} is invalid; expected ${FIELD_EXPECTATIONS[field]}`);
+    else seconds[field] = s;
+  }
+  if (seconds.timeout === 0) bad('timeout', `0 is invalid; expected ${FIELD_EXPECTATIONS.timeout}`);
+  const wd = merged.working_directory as string | null;
+  if (wd !== null) {
+    if (!isAbsolute(wd)) bad('working_directory', `${showValue(wd)} is not an absolute path; expected ${FIELD_EXPECTATIONS.working_directory}`);
+    else if (!isDirectory(wd)) bad('working_directory', `${showValue(wd)} does not exist or is not a directory; expected ${FIELD_EXPECTATIONS.working_directory}`);
+  }
+  if (errors.length > 0) throw invalid(errors);
+
+  const spec: JobSpec = {
+    name: typeof raw.name === 'string' ? raw.name : (options.existing?.name ?? (raw.id as string | undefined) ?? ''),
+    schedule: String(merged.schedule).trim(),
+    timezone,
+    command: merged.command as string | string[],
+    tags: [...(merged.tags as string[])],
+    timeout: seconds.timeout!,
+    retries: merged.retries as number,
+    retry_delay: seconds.retry_delay!,
+    environment: { ...(merged.environment as Record<string, string>) },
+    working_directory: wd,
+    concurrency: merged.concurrency as JobSpec['concurrency'],
+    catch_up: merged.catch_up as JobSpec['catch_up'],
+    starting_deadline: seconds.starting_deadline!,
+    history_limit: merged.history_limit as number,
+    max_output: merged.max_output as number,
+  };
+  const out: ValidatedJob = { spec };
+  if (typeof raw.id === 'string') out.id = raw.id;
+  if (raw.status === 'active' || raw.status === 'paused') out.status = raw.status;
+  return out;
+}
+
+function invalid(details: FieldError[]): WatchbellError {
+  const first = details[0]!.message;
+  const more = details.length > 1 ? ` (and ${details.length - 1} more)` : '';
+  return new WatchbellError('VALIDATION_FAILED', `${first}${more}`, { details });
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** A job as the API shows it: environment values masked. */
+export function maskEnvironment(env: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.keys(env).map((k) => [k, SECRET_MASK]));
+}

@@ -1,0 +1,64 @@
+/** The Store interface: where jobs made by the API, per-job state and executions live. */
+import type { Execution, ExecutionStatus } from '../jobs/execution.js';
+import type { Job } from '../jobs/job.js';
+
+/** What the daemon remembers of a job besides its definition; kept for config jobs too. */
+export interface JobState {
+  /** Set by pause/resume; survives restarts and config reloads. */
+  paused?: boolean;
+  /** A one-shot job that has fired. */
+  completed?: boolean;
+  /** RFC 3339 time of the newest slot that was fired (for catch-up after downtime). */
+  last_slot?: string | null;
+}
+
+export interface ExecutionQuery {
+  status?: ExecutionStatus;
+  limit: number;
+  offset: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+}
+
+/**
+ * Reads are synchronous, from memory; writes resolve once the change is on disk (a crash after
+ * the promise resolves never loses it). Every implementation passes test/store-contract.ts.
+ */
+export interface Store {
+  /** Loads the data dir; idempotent. */
+  open(): Promise<void>;
+  /** Waits for pending writes; idempotent. */
+  close(): Promise<void>;
+
+  /** Jobs whose `source` is `api`. */
+  apiJobs(): Job[];
+  saveApiJob(job: Job): Promise<void>;
+  /** Removes a job's definition (if an API job), its state, its executions and their logs. */
+  deleteJob(jobId: string): Promise<void>;
+
+  jobState(jobId: string): JobState;
+  /** Merges `patch` into the job's state. */
+  saveJobState(jobId: string, patch: JobState): Promise<void>;
+
+  /** Inserts an execution, then trims the job's history to `historyLimit` (deleting trimmed logs). */
+  addExecution(execution: Execution, historyLimit: number): Promise<void>;
+  /** Replaces a stored execution (same id). */
+  updateExecution(execution: Execution): Promise<void>;
+  getExecution(jobId: string, executionId: string): Execution | undefined;
+  /** The job's newest execution that passes `filter`. */
+  latestExecution(jobId: string, filter?: (e: Execution) => boolean): Execution | undefined;
+  /** A job's executions, newest first. */
+  listExecutions(jobId: string, query: ExecutionQuery): Page<Execution>;
+  /** Executions of all jobs, newest first. */
+  listAllExecutions(query: ExecutionQuery): Page<Execution>;
+  /** Executions still `queued` or `in_progress` (after a crash: the interrupted ones). */
+  unfinishedExecutions(): Execution[];
+
+  /** Path of an execution's log file (see store/log-file.ts for the format). */
+  logPath(jobId: string, executionId: string): string;
+  /** True when a write to the data dir succeeds now (for /health). */
+  isWritable(): Promise<boolean>;
+}
