@@ -4,7 +4,7 @@ import type { FieldError } from './errors.js';
 
 // ajv is CommonJS; under NodeNext its default export arrives as the module object.
 const Ajv = AjvModule.default;
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
 
 /** Registers a schema under its `$id` so other schemas can `$ref` it. */
 export function addSchema(schema: SchemaObject): void {

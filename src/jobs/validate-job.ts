@@ -61,8 +61,10 @@ function prefixed(e: FieldError, prefix: string): FieldError {
 export function validateJob(input: unknown, options: ValidateJobOptions): ValidatedJob {
   const prefix = options.path ?? '';
   const errors = checkSchema(validateInput, input, describeField('')).map((e) => prefixed(e, prefix));
-  if (errors.length > 0) throw invalid(errors);
-  const raw = input as Record<string, unknown>;
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw invalid(errors);
+  // Fields that failed the schema are not checked further, so each gets one message; the rest still are.
+  const failed = new Set(errors.map((e) => e.path.slice(prefix.length).split('/')[1]));
+  const raw = Object.fromEntries(Object.entries(input).filter(([k]) => !failed.has(k)));
 
   const merged: Record<string, unknown> = {
     ...JOB_DEFAULTS,
@@ -86,7 +88,9 @@ export function validateJob(input: unknown, options: ValidateJobOptions): Valida
   };
   if (raw.id !== undefined && !isValidJobId(raw.id)) bad('id', `${showValue(raw.id)} is invalid; expected ${FIELD_EXPECTATIONS.id}`);
   const timezone = String(merged.timezone);
-  if (!isValidTimezone(timezone)) {
+  if (failed.has('timezone') || failed.has('schedule') || merged.schedule === undefined) {
+    // Already reported.
+  } else if (!isValidTimezone(timezone)) {
     bad('timezone', `${showValue(timezone)} is not a known time zone; expected ${FIELD_EXPECTATIONS.timezone}`);
   } else {
     try {
@@ -99,12 +103,13 @@ export function validateJob(input: unknown, options: ValidateJobOptions): Valida
   const seconds: Record<string, number> = {};
   for (const field of ['timeout', 'retry_delay', 'starting_deadline'] as const) {
     const s = parseDuration(merged[field]);
+    if (failed.has(field)) continue;
     if (s === null) bad(field, `${showValue(merged[field])} is invalid; expected ${FIELD_EXPECTATIONS[field]}`);
     else seconds[field] = s;
   }
   if (seconds.timeout === 0) bad('timeout', `0 is invalid; expected ${FIELD_EXPECTATIONS.timeout}`);
-  const wd = merged.working_directory as string | null;
-  if (wd !== null) {
+  const wd = (merged.working_directory ?? null) as string | null;
+  if (wd !== null && !failed.has('working_directory')) {
     if (!isAbsolute(wd)) bad('working_directory', `${showValue(wd)} is not an absolute path; expected ${FIELD_EXPECTATIONS.working_directory}`);
     else if (!isDirectory(wd)) bad('working_directory', `${showValue(wd)} does not exist or is not a directory; expected ${FIELD_EXPECTATIONS.working_directory}`);
   }

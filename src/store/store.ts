@@ -10,6 +10,11 @@ export interface JobState {
   completed?: boolean;
   /** RFC 3339 time of the newest slot that was fired (for catch-up after downtime). */
   last_slot?: string | null;
+  /** When the daemon first saw a config job, and when its definition last changed. */
+  created_at?: string;
+  updated_at?: string;
+  /** A digest of a config job's definition, to tell a changed job on reload or restart. */
+  fingerprint?: string;
 }
 
 export interface ExecutionQuery {

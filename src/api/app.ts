@@ -1,0 +1,52 @@
+/** The Koa app, built apart from `listen` so tests and the daemon share it. */
+import Router from '@koa/router';
+import Koa from 'koa';
+import { WatchbellError } from '../jobs/errors.js';
+import { requireToken } from './auth.js';
+import { parseBody } from './body.js';
+import type { ApiDeps } from './deps.js';
+import { errorHandler } from './errors.js';
+import { executionRoutes } from './routes/executions.js';
+import { jobRoutes } from './routes/jobs.js';
+import { scheduleRoutes } from './routes/schedule.js';
+
+/** Builds the API: /health, and everything else under /api/v1. */
+export function createApp(deps: ApiDeps): Koa {
+  const app = new Koa();
+  // Koa would print every error to stderr; errorHandler already logs the ones that matter.
+  app.silent = true;
+
+  app.use(errorHandler((err, ctx) => deps.logError(err, { method: ctx.method, path: ctx.path })));
+  app.use(async (ctx, next) => {
+    // Answers are about live state: no proxy or browser may keep them.
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    await next();
+  });
+
+  const root = new Router();
+  root.get('/health', async (ctx) => {
+    const report = await deps.health();
+    ctx.status = report.status === 'UP' ? 200 : 503;
+    ctx.body = report;
+  });
+
+  const api = new Router({ prefix: '/api/v1' });
+  api.use(requireToken(deps.tokens));
+  api.use(parseBody());
+  jobRoutes(api, deps);
+  executionRoutes(api, deps);
+  scheduleRoutes(api, deps);
+
+  app.use(root.routes());
+  app.use(api.routes());
+  app.use(api.allowedMethods({ throw: true, notImplemented: () => methodError(501), methodNotAllowed: () => methodError(405) }));
+  app.use((ctx) => {
+    throw new WatchbellError('ROUTE_NOT_FOUND', `no route ${ctx.method} ${ctx.path}; the API lives under /api/v1 (see docs/api.md)`);
+  });
+  return app;
+}
+
+function methodError(status: number): Error {
+  return new WatchbellError('METHOD_NOT_ALLOWED', status === 405 ? 'method not allowed on this route' : 'method not implemented');
+}

@@ -1,0 +1,21 @@
+/** What the API needs from the rest of the daemon; the daemon passes these in (createApp(deps)). */
+import type { ApiToken } from '../config/settings.js';
+import type { JobService } from '../service/job-service.js';
+
+export interface HealthReport {
+  status: 'UP' | 'DOWN';
+  [key: string]: unknown;
+}
+
+export interface ApiDeps {
+  service: JobService;
+  /** The next `n` run times of a schedule, from the same computation that fires jobs. */
+  previewSchedule(schedule: string, timezone: string, n: number): Date[];
+  /** The default time zone for previews that name none. */
+  timezone: string;
+  health(): Promise<HealthReport>;
+  /** Tokens in force (they change on reload). */
+  tokens(): ApiToken[];
+  /** Reports a 5xx with its stack; 4xx are the client's business. */
+  logError(err: unknown, info: { method: string; path: string }): void;
+}

@@ -1,0 +1,53 @@
+/** Executions: per job, across jobs, one, its log, cancel, and the newest log's tail. */
+import Router from '@koa/router';
+import type { ExecutionStatus } from '../../jobs/execution.js';
+import type { ApiDeps } from '../deps.js';
+import { enumParam, intParam, MAX_LIMIT } from '../query.js';
+
+const STATUSES: readonly ExecutionStatus[] = ['queued', 'in_progress', 'success', 'failure', 'cancelled', 'skipped'];
+const MAX_TAIL = 100_000;
+
+/** Routes on executions and their logs. */
+export function executionRoutes(router: Router, deps: ApiDeps): void {
+  const { service } = deps;
+
+  router.get('/jobs/:id/executions', (ctx) => {
+    const limit = intParam(ctx, 'limit', 10, 1, MAX_LIMIT);
+    const offset = intParam(ctx, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
+    const page = service.executions(ctx.params.id!, { limit, offset, status: enumParam(ctx, 'status', STATUSES) });
+    ctx.body = { data: page.items, pagination: { total: page.total, limit, offset } };
+  });
+
+  router.get('/jobs/:id/executions/:eid', (ctx) => {
+    ctx.body = { data: service.execution(ctx.params.id!, ctx.params.eid!) };
+  });
+
+  router.get('/jobs/:id/executions/:eid/log', async (ctx) => {
+    const stream = enumParam(ctx, 'stream', ['stdout', 'stderr'] as const);
+    const tail = ctx.query.tail === undefined ? undefined : intParam(ctx, 'tail', 0, 0, MAX_TAIL);
+    enumParam(ctx, 'follow', ['true', 'false'] as const);
+    ctx.type = 'text/plain; charset=utf-8';
+    ctx.body = await service.log(ctx.params.id!, ctx.params.eid!, { stream, tail });
+  });
+
+  router.post('/jobs/:id/executions/:eid/cancel', async (ctx) => {
+    const execution = await service.cancel(ctx.params.id!, ctx.params.eid!);
+    ctx.status = 202;
+    ctx.body = { data: { message: 'Execution cancelled successfully', execution_id: execution.id, status: execution.status } };
+  });
+
+  router.get('/jobs/:id/tail', async (ctx) => {
+    const n = intParam(ctx, 'n', 100, 0, MAX_TAIL);
+    const { execution, text } = await service.tail(ctx.params.id!, n);
+    ctx.type = 'text/plain; charset=utf-8';
+    if (execution) ctx.set('X-Execution-Id', execution.id);
+    ctx.body = text;
+  });
+
+  router.get('/executions', (ctx) => {
+    const limit = intParam(ctx, 'limit', 10, 1, MAX_LIMIT);
+    const offset = intParam(ctx, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
+    const page = service.allExecutions({ limit, offset, status: enumParam(ctx, 'status', STATUSES) });
+    ctx.body = { data: page.items, pagination: { total: page.total, limit, offset } };
+  });
+}

@@ -1,0 +1,51 @@
+/** `watchbell daemon`: starts the daemon in the foreground; flags override the file's `daemon:` keys. */
+import { resolve } from 'node:path';
+import { ConfigError, formatProblem } from '../config/load-config.js';
+import type { DaemonSettings } from '../config/settings.js';
+import { startDaemon } from '../daemon.js';
+import { isWatchbellError } from '../jobs/errors.js';
+import { parseFlags, UsageError } from './usage-error.js';
+
+/** Starts the daemon and resolves only when it has stopped (signals end the process). */
+export async function runDaemonCommand(args: string[]): Promise<number> {
+  const { values } = parseFlags({
+    args,
+    options: {
+      config: { type: 'string', short: 'c' },
+      data: { type: 'string' },
+      listen: { type: 'string' },
+      'log-format': { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+  });
+  const configFile = values.config ?? process.env.WATCHBELL_CONFIG;
+  if (!configFile) throw new UsageError('watchbell daemon needs --config FILE (or WATCHBELL_CONFIG)');
+  const format = values['log-format'];
+  if (format !== undefined && format !== 'json' && format !== 'pretty') throw new UsageError(`--log-format ${format}: expected json or pretty`);
+  const level = values['log-level'];
+  const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+  if (level !== undefined && !levels.includes(level)) throw new UsageError(`--log-level ${level}: expected one of ${levels.join(', ')}`);
+  const overrides: Partial<DaemonSettings> = {
+    listen: values.listen,
+    // A flag's relative path means relative to where the command was typed.
+    data_dir: values.data === undefined ? undefined : resolve(values.data),
+    log_format: format as DaemonSettings['log_format'] | undefined,
+    log_level: level as DaemonSettings['log_level'] | undefined,
+  };
+  try {
+    await startDaemon({ configFile, overrides, handleSignals: true });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
+      process.stderr.write(`watchbell: not started: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'} in the config\n`);
+      return 1;
+    }
+    if (isWatchbellError(err)) {
+      process.stderr.write(`watchbell: not started: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  // The daemon runs until a signal; its handlers exit the process.
+  return new Promise<number>(() => undefined);
+}

@@ -1,0 +1,90 @@
+/** The daemon's own settings (`daemon:` and `api:`), their defaults, and their schema. */
+import type { SchemaObject } from 'ajv';
+
+export interface ApiToken {
+  name: string;
+  token: string;
+  scope: 'admin' | 'read';
+}
+
+export interface DaemonSettings {
+  /** `HOST:PORT` the API listens on. */
+  listen: string;
+  /** Absolute path of the data dir. */
+  data_dir: string;
+  /** Default time zone of jobs. */
+  timezone: string;
+  /** Executions running at once across all jobs. */
+  max_concurrency: number;
+  /** Seconds running executions get to finish on SIGTERM. */
+  shutdown_grace: number;
+  /** Seconds between SIGTERM and SIGKILL when an attempt is stopped. */
+  kill_grace: number;
+  /** `json` lines for machines, `pretty` for people. */
+  log_format: 'json' | 'pretty';
+  log_level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+}
+
+/** Every `daemon:` key's default; `data_dir` is resolved against the config file's folder. */
+export const DAEMON_DEFAULTS: Readonly<DaemonSettings> = Object.freeze({
+  listen: '127.0.0.1:8080',
+  data_dir: './data',
+  timezone: 'UTC',
+  max_concurrency: 8,
+  shutdown_grace: 30,
+  kill_grace: 10,
+  log_format: 'json',
+  log_level: 'info',
+});
+
+const duration: SchemaObject = {
+  anyOf: [
+    { type: 'integer', minimum: 0 },
+    { type: 'string', pattern: '^\\s*(\\d+|(\\d+d)?(\\d+h)?(\\d+m)?(\\d+s)?)\\s*$', minLength: 1 },
+  ],
+};
+
+export const DAEMON_SCHEMA: SchemaObject = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    listen: { type: 'string', minLength: 1, maxLength: 4096 },
+    data_dir: { type: 'string', minLength: 1, maxLength: 4096 },
+    timezone: { type: 'string', minLength: 1, maxLength: 64 },
+    max_concurrency: { type: 'integer', minimum: 1, maximum: 10000 },
+    shutdown_grace: { ...duration },
+    kill_grace: { ...duration },
+    log_format: { enum: ['json', 'pretty'] },
+    log_level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] },
+  },
+};
+
+export const API_SCHEMA: SchemaObject = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    tokens: {
+      type: 'array',
+      maxItems: 100,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'token', 'scope'],
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 100 },
+          token: { type: 'string', minLength: 1, maxLength: 4096 },
+          scope: { enum: ['admin', 'read'] },
+        },
+      },
+    },
+  },
+};
+
+/** What each `daemon:` key accepts, for messages. */
+export const SETTING_EXPECTATIONS: Readonly<Record<string, string>> = {
+  listen: 'HOST:PORT such as "127.0.0.1:8080"',
+  shutdown_grace: 'a duration: integer seconds or a string such as "30s"',
+  kill_grace: 'a duration: integer seconds or a string such as "10s"',
+  max_concurrency: 'an integer from 1 to 10000',
+  timezone: 'an IANA time zone name such as "Europe/Berlin"',
+};

@@ -1,0 +1,192 @@
+/** Composition root: config + store + scheduler + runner + API, signals, shutdown. */
+import { mkdir, rm, chmod } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createApp } from './api/app.js';
+import { isLoopback, parseListen, type ListenAddress } from './config/listen.js';
+import { loadConfig, type Config } from './config/load-config.js';
+import type { DaemonSettings } from './config/settings.js';
+import { WatchbellError } from './jobs/errors.js';
+import { Events } from './jobs/events.js';
+import { createLogger, logEvents } from './logger.js';
+import { Runner } from './run/runner.js';
+import { nextRuns } from './schedule/next-slot.js';
+import { Scheduler } from './schedule/scheduler.js';
+import { JobService } from './service/job-service.js';
+import { acquireDataDirLock } from './store/data-dir-lock.js';
+import { LowdbStore } from './store/lowdb-store.js';
+import { recoverInterrupted } from './store/recover.js';
+
+/** The package version, shown by /health and `watchbell --version`. */
+export const VERSION = '0.1.0';
+
+export interface DaemonOptions {
+  configFile: string;
+  overrides?: Partial<DaemonSettings>;
+  env?: NodeJS.ProcessEnv;
+  /** Install SIGTERM/SIGINT/SIGHUP handlers (the CLI does; in-process tests do not). */
+  handleSignals?: boolean;
+}
+
+export interface Daemon {
+  /** `http://127.0.0.1:PORT` or `unix:/path`. */
+  readonly url: string;
+  readonly log: Logger;
+  /** Re-reads the config file and applies it as a diff; throws ConfigError and keeps the running config when invalid. */
+  reload(): Promise<{ added: string[]; changed: string[]; removed: string[] }>;
+  /** Stops firing, lets running executions finish within shutdown_grace, records the rest as cancelled, closes the store. Idempotent. */
+  stop(reason?: string): Promise<void>;
+}
+
+/** Starts a daemon; rejects with a WatchbellError (bad config, locked data dir, refused listen address). */
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const loadOptions = { env: options.env ?? process.env, overrides: options.overrides ?? {} };
+  let config: Config = await loadConfig(options.configFile, loadOptions);
+  const settings = config.daemon;
+  const address = checkListen(settings.listen, config.api.tokens.length);
+  const log = createLogger(settings);
+
+  // Resources are acquired in order and released in reverse by stop().
+  const releasers: Array<() => Promise<void>> = [];
+  const release = async () => {
+    while (releasers.length) await releasers.pop()!().catch((err) => log.error({ err }, 'error while stopping'));
+  };
+  try {
+    await mkdir(settings.data_dir, { recursive: true });
+    releasers.push(await acquireDataDirLock(settings.data_dir));
+    const store = new LowdbStore(settings.data_dir);
+    await store.open();
+    releasers.push(() => store.close());
+    const recovered = await recoverInterrupted(store);
+    if (recovered.length) log.warn({ event: 'executions.interrupted', count: recovered.length, ids: recovered.slice(0, 20) }, 'marked executions of a previous daemon as interrupted');
+
+    const events = new Events();
+    logEvents(events, log);
+    const runner = new Runner({ store, events, killGraceMs: settings.kill_grace * 1000 });
+    let service: JobService | undefined;
+    const scheduler = new Scheduler({ onDue: (id, slot) => service?.onDue(id, slot), events });
+    service = new JobService({ store, scheduler, runner, events, timezone: settings.timezone, configFile: config.file });
+    await service.start(config.jobs);
+    releasers.push(async () => runner.shutdown(settings.shutdown_grace * 1000));
+    scheduler.start();
+    releasers.push(async () => scheduler.stop());
+
+    const app = createApp({
+      service,
+      timezone: settings.timezone,
+      previewSchedule: (schedule, timezone, n) => nextRuns(schedule, timezone, n),
+      tokens: () => config.api.tokens,
+      logError: (err, info) => log.error({ event: 'api.error', err, ...info }, 'request failed'),
+      health: async () => {
+        const writable = await store.isWritable();
+        return {
+          status: writable ? 'UP' : 'DOWN',
+          version: VERSION,
+          uptime: Math.round(process.uptime()),
+          jobs: service!.counts(),
+          running: runner.running().length,
+          store: { status: writable ? 'writable' : 'not writable', data_dir: settings.data_dir },
+        };
+      },
+    });
+    const server = createServer(app.callback());
+    // Slow or idle clients must not hold the daemon's sockets forever.
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    const url = await listen(server, address);
+    releasers.push(() => closeServer(server, address));
+    log.info({ event: 'daemon.started', url, config: config.file, data_dir: settings.data_dir, jobs: service.counts().total, version: VERSION }, `watchbell listening on ${url}`);
+
+    let stopping: Promise<void> | undefined;
+    const daemon: Daemon = {
+      url,
+      log,
+      async reload() {
+        const next = await loadConfig(options.configFile, loadOptions);
+        const diff = await service!.applyConfig(next.jobs);
+        config = { ...next, daemon: config.daemon };
+        events.emit('config:reloaded', { file: next.file, jobs: next.jobs.length });
+        return diff;
+      },
+      stop(reason = 'stop requested') {
+        stopping ??= (async () => {
+          log.info({ event: 'daemon.stopping', reason, grace_seconds: settings.shutdown_grace }, 'stopping');
+          await release();
+          log.info({ event: 'daemon.stopped' }, 'stopped');
+        })();
+        return stopping;
+      },
+    };
+    if (options.handleSignals) installSignals(daemon, settings.shutdown_grace);
+    return daemon;
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}
+
+function checkListen(listen: string, tokenCount: number): ListenAddress {
+  const { address, error } = parseListen(listen);
+  if (!address) throw new WatchbellError('LISTEN_REFUSED', `listen address ${JSON.stringify(listen)} ${error}`);
+  if (address.kind === 'tcp' && !isLoopback(address.host) && tokenCount === 0) {
+    throw new WatchbellError(
+      'LISTEN_REFUSED',
+      `refusing to listen on ${listen} without API tokens: anyone who reaches the API can run commands on this host. ` +
+        'Add a token under api.tokens in the config, or listen on 127.0.0.1.',
+    );
+  }
+  return address;
+}
+
+async function listen(server: Server, address: ListenAddress): Promise<string> {
+  if (address.kind === 'unix') await rm(address.path, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if (address.kind === 'unix') server.listen(address.path, resolve);
+    else server.listen(address.port, address.host, resolve);
+  });
+  if (address.kind === 'unix') {
+    await chmod(address.path, 0o660);
+    return `unix:${address.path}`;
+  }
+  const info = server.address() as AddressInfo;
+  const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
+  return `http://${host}:${info.port}`;
+}
+
+async function closeServer(server: Server, address: ListenAddress): Promise<void> {
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    // Requests still open after the grace of shutdown are cut.
+    setTimeout(() => server.closeAllConnections(), 1000).unref();
+  });
+  if (address.kind === 'unix') await rm(address.path, { force: true });
+}
+
+function installSignals(daemon: Daemon, graceSeconds: number): void {
+  const onStop = (signal: NodeJS.Signals) => {
+    // A stop that hangs past its grace must not leave the service half-alive: exit with a reason.
+    const force = setTimeout(() => {
+      daemon.log.error({ event: 'daemon.stop_timeout' }, `shutdown did not finish within ${graceSeconds + 15}s after ${signal}; exiting`);
+      process.exit(1);
+    }, (graceSeconds + 15) * 1000);
+    force.unref();
+    daemon.stop(signal).then(
+      () => process.exit(0),
+      (err) => {
+        daemon.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', onStop);
+  process.once('SIGINT', onStop);
+  process.on('SIGHUP', () => {
+    daemon.reload().then(
+      (diff) => daemon.log.info({ event: 'config.applied', ...diff }, 'config reloaded'),
+      (err) => daemon.log.error({ event: 'config.reload_failed', error: (err as Error).message }, 'config reload failed; keeping the running config'),
+    );
+  });
+}

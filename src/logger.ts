@@ -1,0 +1,40 @@
+/** Logs: pino JSON lines on stdout (one event a line), or pretty lines for people; fed by core events. */
+import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+import type { DaemonSettings } from './config/settings.js';
+import type { Events } from './jobs/events.js';
+
+/** A logger writing to stdout in the configured format. */
+export function createLogger(settings: Pick<DaemonSettings, 'log_format' | 'log_level'>): Logger {
+  const options = { level: settings.log_level, base: { service: 'watchbell' }, timestamp: pino.stdTimeFunctions.isoTime };
+  if (settings.log_format === 'pretty') {
+    return pino(options, pretty({ sync: true, colorize: false, translateTime: 'SYS:standard' }));
+  }
+  return pino(options, pino.destination({ fd: 1, sync: true }));
+}
+
+/** Subscribes the logger to core events, so logging is not sprinkled through the code. Environment values are never logged. */
+export function logEvents(events: Events, log: Logger): void {
+  events.on('execution:started', ({ execution: e }) => {
+    log.info({ event: 'execution.started', job_id: e.job_id, execution_id: e.id, trigger: e.trigger, scheduled_at: e.scheduled_at }, 'execution started');
+  });
+  events.on('execution:finished', ({ execution: e }) => {
+    const level = e.status === 'success' ? 'info' : 'warn';
+    log[level]({
+      event: 'execution.finished', job_id: e.job_id, execution_id: e.id, status: e.status, reason: e.reason,
+      exit_code: e.exit_code, signal: e.signal, duration: e.duration, retry_count: e.retry_count, error: e.error,
+    }, 'execution finished');
+  });
+  events.on('execution:skipped', ({ execution: e }) => {
+    log.warn({ event: 'execution.skipped', job_id: e.job_id, execution_id: e.id, reason: e.reason, error: e.error }, 'execution skipped');
+  });
+  events.on('schedule:late', ({ jobId, slot, lateMs }) => {
+    log.warn({ event: 'schedule.late', job_id: jobId, slot: slot.toISOString(), late_ms: Math.round(lateMs) }, 'job fired late');
+  });
+  events.on('config:reloaded', ({ file, jobs }) => {
+    log.info({ event: 'config.reloaded', file, jobs }, 'config reloaded');
+  });
+  events.on('error', ({ where, error }) => {
+    log.error({ event: 'internal.error', where, err: error }, `error ${where}`);
+  });
+}

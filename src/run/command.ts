@@ -1,0 +1,164 @@
+/** One attempt of a command: spawn it as its own process group, stream its output, stop it on timeout or cancel. */
+import { statSync } from 'node:fs';
+import { execa, type Result } from 'execa';
+import type { EndReason } from '../jobs/execution.js';
+import type { LogSink } from './log-sink.js';
+import { stopProcessGroup, trackGroup, untrackGroup } from './process-tree.js';
+import { formatSeconds, setLongTimeout } from './timers.js';
+
+export interface RunAttemptOptions {
+  /** A string runs under `/bin/sh -c`; an array runs without a shell, its first element the file. */
+  command: string | string[];
+  /** Added to the daemon's environment. */
+  environment: Record<string, string>;
+  /** null for the daemon's cwd. */
+  workingDirectory: string | null;
+  /** 0 or Infinity for none. */
+  timeoutMs: number;
+  /** Between SIGTERM and SIGKILL to the process group. */
+  killGraceMs: number;
+  log: LogSink;
+  /** Aborting it cancels the attempt. */
+  signal: AbortSignal;
+}
+
+/** How one attempt ended; the shape of `Attempt` in jobs/execution.ts, always finished. */
+export interface AttemptResult {
+  started_at: string;
+  finished_at: string;
+  exit_code: number | null;
+  signal: string | null;
+  reason: Extract<EndReason, 'exit' | 'timeout' | 'cancelled' | 'spawn_error'>;
+  /** One line for people, null on exit 0. */
+  error: string | null;
+}
+
+/**
+ * After the group is stopped, how long its pipes may stay open: a process that left the group
+ * (setsid) but kept our stdout would otherwise hold the attempt open forever.
+ */
+const DRAIN_MS = 1000;
+
+/** Runs one attempt. Never throws for a failing command: a failure is a result. */
+export async function runAttempt(options: RunAttemptOptions): Promise<AttemptResult> {
+  const startedAt = new Date().toISOString();
+  const { log, signal } = options;
+  if (signal.aborted) {
+    log.note('--- cancelled before it started ---');
+    return { started_at: startedAt, finished_at: startedAt, exit_code: null, signal: null, reason: 'cancelled', error: 'cancelled' };
+  }
+
+  const [file, ...args] = typeof options.command === 'string' ? ['/bin/sh', '-c', options.command] : options.command;
+  if (file === undefined) throw new TypeError('runAttempt: empty command');
+  const subprocess = execa(file, args, {
+    env: options.environment,
+    extendEnv: true,
+    cwd: options.workingDirectory ?? undefined,
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: false,
+    reject: false,
+    // Its own process group, so a timeout or cancel reaches every process it started.
+    detached: true,
+    // execa's cleanup ignores detached children; process-tree.ts tracks them instead.
+    cleanup: false,
+  });
+  const pid = subprocess.pid;
+  if (pid !== undefined) trackGroup(pid);
+
+  // Errors of our own (a broken log sink, a failed kill) are kept and thrown once the process is over.
+  let sinkError: unknown;
+  let stopError: unknown;
+  const forward = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
+    try {
+      log.write(stream, chunk);
+    } catch (err) {
+      sinkError ??= err;
+    }
+  };
+  subprocess.stdout?.on('data', forward('stdout'));
+  subprocess.stderr?.on('data', forward('stderr'));
+
+  let stoppedFor: 'timeout' | 'cancelled' | null = null;
+  let stopping: Promise<void> = Promise.resolve();
+  const stop = (why: 'timeout' | 'cancelled') => {
+    if (stoppedFor !== null || pid === undefined) return;
+    stoppedFor = why;
+    const what = why === 'timeout' ? `timed out after ${formatSeconds(options.timeoutMs)}` : 'cancelled';
+    log.note(`--- ${what}; stopping the process group ---`);
+    stopping = stopProcessGroup(pid, options.killGraceMs)
+      .then(() => closePipesUnlessDrained(subprocess))
+      .catch((err: unknown) => {
+        stopError ??= err;
+      });
+  };
+  const onAbort = () => stop('cancelled');
+  signal.addEventListener('abort', onAbort, { once: true });
+  const cancelTimer =
+    Number.isFinite(options.timeoutMs) && options.timeoutMs > 0
+      ? setLongTimeout(() => stop('timeout'), options.timeoutMs)
+      : () => {};
+
+  let result: Result;
+  try {
+    result = await subprocess;
+    // A stop in progress must finish before the attempt counts as over, so nothing of it outlives the result.
+    await stopping;
+  } finally {
+    cancelTimer();
+    signal.removeEventListener('abort', onAbort);
+    if (pid !== undefined) untrackGroup(pid);
+  }
+  if (stopError !== undefined) throw stopError;
+  if (sinkError !== undefined) throw sinkError;
+
+  const base = { started_at: startedAt, finished_at: new Date().toISOString() };
+  const exitCode = result.exitCode ?? null;
+  const exitSignal = result.signal ?? null;
+  if (pid === undefined) {
+    const error = spawnError(result, options.workingDirectory);
+    log.note(`--- ${error} ---`);
+    return { ...base, exit_code: null, signal: null, reason: 'spawn_error', error };
+  }
+  if (stoppedFor === 'timeout') {
+    return { ...base, exit_code: exitCode, signal: exitSignal, reason: 'timeout', error: `timed out after ${formatSeconds(options.timeoutMs)}` };
+  }
+  if (stoppedFor === 'cancelled') {
+    return { ...base, exit_code: exitCode, signal: exitSignal, reason: 'cancelled', error: 'cancelled' };
+  }
+  const error = exitSignal !== null ? `killed by signal ${exitSignal}` : exitCode !== 0 ? `exited with code ${exitCode}` : null;
+  return { ...base, exit_code: exitCode, signal: exitSignal, reason: 'exit', error };
+}
+
+/** Gives the pipes DRAIN_MS to close by themselves, then closes them. */
+async function closePipesUnlessDrained(subprocess: ReturnType<typeof execa>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const drained = await Promise.race([
+    subprocess.then(() => true),
+    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), DRAIN_MS))),
+  ]);
+  clearTimeout(timer);
+  if (!drained) {
+    subprocess.stdout?.destroy();
+    subprocess.stderr?.destroy();
+  }
+}
+
+/** One line: `spawn /nonexistent ENOENT`, naming the working directory when that is what is missing. */
+function spawnError(result: Result, workingDirectory: string | null): string {
+  const cause = result.cause instanceof Error ? result.cause.message : result.originalMessage || result.shortMessage;
+  const line = (cause || 'spawn failed').split('\n').pop()!.trim();
+  if (workingDirectory !== null && !isDirectory(workingDirectory)) {
+    return `${line} (working directory ${workingDirectory} does not exist)`;
+  }
+  return line;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,243 @@
+/** One timer over one queue of (next slot, job): fires due jobs and schedules their following slot. */
+import type { Events } from '../jobs/events.js';
+import { parseSchedule, type ScheduleSpec } from '../jobs/schedule-spec.js';
+import { nextSlot } from './next-slot.js';
+import { sharedPatterns, type PatternCache } from './pattern-cache.js';
+import { SlotQueue } from './slot-queue.js';
+
+/** What the scheduler needs to know about a job. */
+export interface SchedulableJob {
+  readonly id: string;
+  readonly schedule: string;
+  readonly timezone: string;
+}
+
+export interface SchedulerOptions {
+  /** Called once per job and slot when the slot is due. Should return quickly (hand off, don't run). */
+  onDue: (jobId: string, slot: Date) => void;
+  /** Wall clock in epoch ms; default Date.now. */
+  now?: () => number;
+  /** Receives 'schedule:late' and 'error'. */
+  events?: Events;
+  /** Shared Crons; default the process-wide cache the API also reads. */
+  patterns?: PatternCache;
+  /** Longest single sleep, default 60 s (see MAX_SLEEP_MS). */
+  maxSleepMs?: number;
+  /** Due jobs whose next slot is computed per event-loop turn, default 1,000. */
+  chunkSize?: number;
+}
+
+/**
+ * The longest we sleep before looking at the clock again. setTimeout rejects delays of 2^31 ms or
+ * more (it fires at once instead), and it measures a monotonic clock while slots are wall-clock
+ * times: after the wall clock is set forward or back, a long sleep would wake at the wrong time.
+ * Waking at least once a minute bounds both problems.
+ */
+const MAX_SLEEP_MS = 60_000;
+/** A fire later than this after its slot is reported as 'schedule:late'. */
+const LATE_MS = 1_000;
+const CHUNK_SIZE = 1_000;
+
+interface JobState {
+  readonly id: string;
+  readonly timezone: string;
+  readonly spec: ScheduleSpec;
+  /** Epoch ms of the queued slot; null when there is none or while it is being recomputed. */
+  next: number | null;
+  /** Set between firing and recomputing: the instant to compute the next slot from. */
+  resumeFrom: number | null;
+}
+
+/** Fires jobs at their cron, `@every` or one-shot slots with a single timer, however many jobs there are. */
+export class Scheduler {
+  private readonly onDue: (jobId: string, slot: Date) => void;
+  private readonly now: () => number;
+  private readonly events: Events | undefined;
+  private readonly patterns: PatternCache;
+  private readonly maxSleepMs: number;
+  private readonly chunkSize: number;
+
+  private readonly jobs = new Map<string, JobState>();
+  private readonly queue = new SlotQueue();
+  /** Jobs fired but not yet given their next slot; pending[pendingStart..] still need it. */
+  private pending: JobState[] = [];
+  private pendingStart = 0;
+
+  private running = false;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  private immediate: NodeJS.Immediate | undefined;
+
+  constructor(options: SchedulerOptions) {
+    this.onDue = options.onDue;
+    this.now = options.now ?? Date.now;
+    this.events = options.events;
+    this.patterns = options.patterns ?? sharedPatterns;
+    this.maxSleepMs = options.maxSleepMs ?? MAX_SLEEP_MS;
+    this.chunkSize = Math.max(1, options.chunkSize ?? CHUNK_SIZE);
+  }
+
+  /** Number of jobs known, with or without a next slot. */
+  get size(): number {
+    return this.jobs.size;
+  }
+
+  /** True when the job is known to the scheduler (it may still have no next slot). */
+  has(jobId: string): boolean {
+    return this.jobs.has(jobId);
+  }
+
+  /**
+   * (Re)schedules a job at its first slot after `after` (default now) and returns that slot, or null
+   * when there is none (a past one-shot). Replaces any earlier entry, so the old slot never fires.
+   * Throws ScheduleError on a bad schedule, leaving the job's current schedule untouched.
+   */
+  set(job: SchedulableJob, after?: Date): Date | null {
+    const spec = parseSchedule(job.schedule, job.timezone);
+    // Acquire before releasing the old pattern, so a job keeping its expression keeps the same Cron.
+    if (spec.kind === 'cron') this.patterns.acquire(spec.pattern, job.timezone);
+    const old = this.jobs.get(job.id);
+    if (old) this.releasePattern(old);
+
+    const state: JobState = { id: job.id, timezone: job.timezone, spec, next: null, resumeFrom: null };
+    this.jobs.set(job.id, state);
+    const slot = this.computeNext(state, after ?? new Date(this.now()));
+    this.enqueue(state, slot);
+    return slot;
+  }
+
+  /** Forgets a job; its queued slot will not fire. */
+  remove(jobId: string): void {
+    const state = this.jobs.get(jobId);
+    if (!state) return;
+    this.jobs.delete(jobId);
+    this.queue.delete(jobId);
+    this.releasePattern(state);
+  }
+
+  /** The job's next slot, or null when it has none or is unknown. */
+  nextRun(jobId: string): Date | null {
+    const state = this.jobs.get(jobId);
+    if (!state) return null;
+    // Fired and waiting for its turn in the chunked recomputation: answer now rather than null.
+    if (state.resumeFrom !== null) this.reschedule(state);
+    return state.next === null ? null : new Date(state.next);
+  }
+
+  /** Starts firing. Idempotent. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    if (this.pendingStart < this.pending.length) this.drainPending();
+    this.arm();
+  }
+
+  /** Stops firing and releases the timer, so the process can exit. Idempotent; jobs stay known. */
+  stop(): void {
+    this.running = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    if (this.immediate) clearImmediate(this.immediate);
+    this.immediate = undefined;
+  }
+
+  private computeNext(state: JobState, after: Date): Date | null {
+    return nextSlot(state.spec, state.timezone, after, this.patterns);
+  }
+
+  private enqueue(state: JobState, slot: Date | null): void {
+    state.next = slot === null ? null : slot.getTime();
+    if (state.next === null) this.queue.delete(state.id);
+    else this.queue.push(state.id, state.next);
+    this.arm();
+  }
+
+  private releasePattern(state: JobState): void {
+    if (state.spec.kind === 'cron') this.patterns.release(state.spec.pattern, state.timezone);
+  }
+
+  /** Makes sure a timer will wake us no later than the earliest slot (or the sleep cap). */
+  private arm(): void {
+    if (!this.running) return;
+    const head = this.queue.peek();
+    if (head === undefined) return;
+    const now = this.now();
+    const wakeAt = Math.min(head.at, now + this.maxSleepMs);
+    // An armed timer that wakes no later is kept: adding 100,000 jobs must not re-create it 100,000
+    // times. If its job was removed meanwhile it wakes for nothing and re-arms, which is harmless.
+    if (this.timer !== undefined && this.timerAt <= wakeAt) return;
+    clearTimeout(this.timer);
+    this.timerAt = wakeAt;
+    this.timer = setTimeout(this.onTimer, Math.max(0, wakeAt - now));
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    const now = this.now();
+    // A timer can wake before the slot by the wall clock (libuv rounds to whole ms, and the wall
+    // clock may have been set back): then nothing is due yet and arm() just sleeps again.
+    const due = this.queue.popDue(now);
+
+    // Every due job is taken off the queue before any onDue runs and before any next slot is
+    // computed: firing is what must happen on time, and a job off the queue cannot fire twice.
+    for (const entry of due) {
+      const state = this.jobs.get(entry.jobId)!;
+      state.next = null;
+      // From max(slot, now), not from the slot: after a late wake-up (sleep, suspend, clock set
+      // forward, a blocked event loop) a job fires once for its latest slot, never in a burst for
+      // every slot it missed.
+      state.resumeFrom = Math.max(entry.at, now);
+      this.pending.push(state);
+    }
+    for (const entry of due) {
+      const lateMs = now - entry.at;
+      if (lateMs > LATE_MS) this.events?.emit('schedule:late', { jobId: entry.jobId, slot: new Date(entry.at), lateMs });
+      try {
+        this.onDue(entry.jobId, new Date(entry.at));
+      } catch (error) {
+        this.reportError(`onDue of job ${entry.jobId}`, error);
+      }
+    }
+    if (this.immediate === undefined) this.drainPending();
+    this.arm();
+  };
+
+  /**
+   * Computes next slots for fired jobs, a chunk per event-loop turn, so that 10,000 jobs due at once
+   * do not block timers, I/O and the API for the whole computation. A job waiting here has no queue
+   * entry, so it cannot fire again; nextRun() computes its slot on demand if asked meanwhile.
+   */
+  private readonly drainPending = (): void => {
+    this.immediate = undefined;
+    const end = Math.min(this.pendingStart + this.chunkSize, this.pending.length);
+    for (let i = this.pendingStart; i < end; i++) this.reschedule(this.pending[i]!);
+    this.pendingStart = end;
+    if (end >= this.pending.length) {
+      this.pending = [];
+      this.pendingStart = 0;
+    } else if (this.running) {
+      this.immediate = setImmediate(this.drainPending);
+    }
+  };
+
+  /** Gives a fired job its next slot, unless it was rescheduled or removed since it fired. */
+  private reschedule(state: JobState): void {
+    if (state.resumeFrom === null || this.jobs.get(state.id) !== state) return;
+    const from = new Date(state.resumeFrom);
+    state.resumeFrom = null;
+    let slot: Date | null = null;
+    try {
+      slot = this.computeNext(state, from);
+    } catch (error) {
+      this.reportError(`next slot of job ${state.id}`, error);
+    }
+    this.enqueue(state, slot);
+  }
+
+  private reportError(where: string, error: unknown): void {
+    if (this.events) this.events.emit('error', { where, error });
+    else console.error(`watchbell scheduler: ${where} failed:`, error);
+  }
+}

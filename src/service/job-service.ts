@@ -1,0 +1,362 @@
+/**
+ * The operations on jobs that the API, signals and the scheduler share. It keeps the three
+ * sources of truth in step: the job map (config + API jobs), the scheduler's queue, and the store.
+ */
+import { createHash } from 'node:crypto';
+import { WatchbellError } from '../jobs/errors.js';
+import type { Events } from '../jobs/events.js';
+import { FINISHED_STATUSES, type Execution } from '../jobs/execution.js';
+import { isValidExecutionId, isValidJobId, newJobId } from '../jobs/ids.js';
+import { JOB_SPEC_FIELDS, type Job, type JobSpec, type JobStatus } from '../jobs/job.js';
+import { parseSchedule } from '../jobs/schedule-spec.js';
+import { validateJob } from '../jobs/validate-job.js';
+import type { Runner } from '../run/runner.js';
+import type { Scheduler } from '../schedule/scheduler.js';
+import { readLog } from '../store/log-file.js';
+import type { ExecutionQuery, Page, Store } from '../store/store.js';
+import { toJobView, type JobView } from './job-view.js';
+
+export interface JobQuery {
+  status?: JobStatus;
+  tag?: string;
+  q?: string;
+  limit: number;
+  offset: number;
+}
+
+/** A job from the config file, already validated. */
+export interface ConfigJobInput {
+  id: string;
+  spec: JobSpec;
+}
+
+export interface JobServiceOptions {
+  store: Store;
+  scheduler: Scheduler;
+  runner: Runner;
+  events: Events;
+  /** Default time zone for API jobs that set none. */
+  timezone: string;
+  /** Shown in the 409 for edits of config jobs. */
+  configFile: string;
+  now?: () => Date;
+}
+
+export class JobService {
+  private readonly jobs = new Map<string, Job>();
+  /** Ids in list order, rebuilt lazily after a change. */
+  private sortedIds: string[] | null = null;
+  private readonly o: JobServiceOptions;
+
+  constructor(options: JobServiceOptions) {
+    this.o = options;
+  }
+
+  private now(): Date {
+    return this.o.now ? this.o.now() : new Date();
+  }
+
+  /** Loads API jobs from the store and config jobs from the file, and schedules the active ones. */
+  async start(configJobs: ConfigJobInput[]): Promise<void> {
+    for (const job of this.o.store.apiJobs()) {
+      const state = this.o.store.jobState(job.id);
+      const loaded: Job = { ...job, status: statusFrom(state) };
+      this.jobs.set(job.id, loaded);
+    }
+    for (const job of this.jobs.values()) this.reschedule(job);
+    await this.applyConfig(configJobs);
+  }
+
+  /**
+   * Makes the config jobs match `configJobs`: adds new ones, updates changed ones, removes
+   * ones no longer in the file. Throws (changing nothing) when a config id is taken by an API job.
+   */
+  async applyConfig(configJobs: ConfigJobInput[]): Promise<{ added: string[]; changed: string[]; removed: string[] }> {
+    const clash = configJobs.find((c) => this.jobs.get(c.id)?.source === 'api');
+    if (clash) {
+      throw new WatchbellError('CONFIG_INVALID', `${this.o.configFile}: job ${clash.id} is defined in the config file but a job with that id was created through the API; delete one or rename it`);
+    }
+    const added: string[] = [];
+    const changed: string[] = [];
+    const removed: string[] = [];
+    const wanted = new Set(configJobs.map((c) => c.id));
+    for (const job of [...this.jobs.values()]) {
+      if (job.source === 'config' && !wanted.has(job.id)) {
+        this.jobs.delete(job.id);
+        this.o.scheduler.remove(job.id);
+        removed.push(job.id);
+      }
+    }
+    const nowIso = this.now().toISOString();
+    for (const { id, spec } of configJobs) {
+      const fingerprint = digest(spec);
+      const state = this.o.store.jobState(id);
+      const old = this.jobs.get(id);
+      // The stored fingerprint tells a job changed while the daemon was down from one that did not.
+      const edited = state.fingerprint !== fingerprint;
+      if (edited) {
+        const scheduleEdited = state.completed && old !== undefined && old.schedule !== spec.schedule;
+        await this.o.store.saveJobState(id, {
+          fingerprint,
+          created_at: state.created_at ?? nowIso,
+          updated_at: nowIso,
+          // A one-shot job given a new instant is due again.
+          ...(scheduleEdited ? { completed: false } : {}),
+        });
+      }
+      const saved = this.o.store.jobState(id);
+      const job: Job = {
+        id, source: 'config', ...spec, status: statusFrom(saved),
+        created_at: saved.created_at ?? nowIso, updated_at: saved.updated_at ?? nowIso,
+      };
+      this.jobs.set(id, job);
+      if (!old) added.push(id);
+      else if (digest(old) !== fingerprint) changed.push(id);
+      if (!old || edited || digest(old) !== fingerprint) this.reschedule(job);
+    }
+    this.sortedIds = null;
+    return { added, changed, removed };
+  }
+
+  /** Jobs in id order, filtered and paged. */
+  list(query: JobQuery): Page<JobView> {
+    const needle = query.q?.toLowerCase();
+    const matches: Job[] = [];
+    for (const id of this.ids()) {
+      const job = this.jobs.get(id)!;
+      if (query.status && job.status !== query.status) continue;
+      if (query.tag !== undefined && !job.tags.includes(query.tag)) continue;
+      if (needle && !matchesText(job, needle)) continue;
+      matches.push(job);
+    }
+    const items = matches.slice(query.offset, query.offset + query.limit).map((j) => this.view(j));
+    return { items, total: matches.length };
+  }
+
+  /** One job as the API shows it. */
+  get(id: string): JobView {
+    return this.view(this.job(id));
+  }
+
+  /** Counts by status, for /health. */
+  counts(): Record<JobStatus | 'total', number> {
+    const c = { total: 0, active: 0, paused: 0, completed: 0 };
+    for (const job of this.jobs.values()) {
+      c.total++;
+      c[job.status]++;
+    }
+    return c;
+  }
+
+  /** Creates an API job from a request body. */
+  async create(body: unknown): Promise<JobView> {
+    const v = validateJob(body, { timezone: this.o.timezone });
+    const id = v.id ?? this.freshId();
+    if (this.jobs.has(id)) {
+      const owner = this.jobs.get(id)!.source === 'config' ? ` (defined in ${this.o.configFile})` : '';
+      throw new WatchbellError('JOB_EXISTS', `job ${id} already exists${owner}; choose another id or update it with PUT /api/v1/jobs/${id}`);
+    }
+    const spec = { ...v.spec, name: v.spec.name || id };
+    this.checkNameFree(spec.name, id);
+    this.checkNotPast(spec);
+    const nowIso = this.now().toISOString();
+    const job: Job = { id, source: 'api', ...spec, status: v.status ?? 'active', created_at: nowIso, updated_at: nowIso };
+    await this.o.store.saveApiJob(job);
+    if (job.status === 'paused') await this.o.store.saveJobState(id, { paused: true });
+    this.jobs.set(id, job);
+    this.sortedIds = null;
+    this.reschedule(job);
+    return this.view(job);
+  }
+
+  /** Updates an API job: fields given replace, fields left out keep their value. */
+  async update(id: string, body: unknown): Promise<JobView> {
+    const old = this.ownedByApi(id, 'update');
+    if (body && typeof body === 'object' && 'id' in body && (body as { id: unknown }).id !== id) {
+      throw new WatchbellError('VALIDATION_FAILED', `id: a job's id cannot change (it is ${id}); create a new job instead`, {
+        details: [{ path: '/id', message: `id: a job's id cannot change (it is ${id})` }],
+      });
+    }
+    const { id: _ignored, ...rest } = (body ?? {}) as Record<string, unknown>;
+    const v = validateJob({ schedule: old.schedule, command: old.command, ...rest }, { timezone: this.o.timezone, existing: old });
+    const spec = { ...v.spec, name: typeof rest.name === 'string' ? rest.name : old.name };
+    this.checkNameFree(spec.name, id);
+    const scheduleChanged = spec.schedule !== old.schedule || spec.timezone !== old.timezone;
+    if (scheduleChanged) this.checkNotPast(spec);
+    let status: JobStatus = v.status ?? (old.status === 'completed' && scheduleChanged ? 'active' : old.status);
+    if (old.status === 'completed' && !scheduleChanged && v.status === undefined) status = 'completed';
+    const job: Job = { ...old, ...spec, status, updated_at: this.now().toISOString() };
+    await this.o.store.saveApiJob(job);
+    await this.o.store.saveJobState(id, { paused: status === 'paused', completed: status === 'completed' });
+    this.jobs.set(id, job);
+    this.sortedIds = null;
+    this.reschedule(job);
+    return this.view(job);
+  }
+
+  /** Deletes an API job, cancelling its running executions, with its history and logs. */
+  async delete(id: string): Promise<void> {
+    this.ownedByApi(id, 'delete');
+    this.o.scheduler.remove(id);
+    this.jobs.delete(id);
+    this.sortedIds = null;
+    await this.o.runner.cancelJob(id);
+    await this.o.store.deleteJob(id);
+  }
+
+  /** Runs a job now, paused or not. */
+  async run(id: string): Promise<Execution> {
+    return this.o.runner.trigger(this.job(id), 'manual', null);
+  }
+
+  /** Stops scheduling a job until it is resumed; survives restarts and reloads. */
+  async pause(id: string): Promise<JobView> {
+    const job = this.job(id);
+    if (job.status === 'completed') {
+      throw new WatchbellError('JOB_COMPLETED', `job ${id} is a one-shot job that has already run; give it a new schedule to run it again`);
+    }
+    await this.o.store.saveJobState(id, { paused: true });
+    job.status = 'paused';
+    this.o.scheduler.remove(id);
+    return this.view(job);
+  }
+
+  /** Schedules a paused job again from now on. */
+  async resume(id: string): Promise<JobView> {
+    const job = this.job(id);
+    if (job.status === 'completed') {
+      throw new WatchbellError('JOB_COMPLETED', `job ${id} is a one-shot job that has already run; give it a new schedule to run it again`);
+    }
+    await this.o.store.saveJobState(id, { paused: false });
+    job.status = 'active';
+    this.reschedule(job);
+    return this.view(job);
+  }
+
+  /** A job's executions, newest first. */
+  executions(id: string, query: ExecutionQuery): Page<Execution> {
+    this.job(id);
+    return this.o.store.listExecutions(id, query);
+  }
+
+  /** Executions of all jobs, newest first. */
+  allExecutions(query: ExecutionQuery): Page<Execution> {
+    return this.o.store.listAllExecutions(query);
+  }
+
+  /** One execution of a job. */
+  execution(id: string, executionId: string): Execution {
+    this.job(id);
+    const e = isValidExecutionId(executionId) ? this.o.store.getExecution(id, executionId) : undefined;
+    if (!e) throw new WatchbellError('EXECUTION_NOT_FOUND', `job ${id} has no execution ${executionId}`);
+    return e;
+  }
+
+  /** Stops a queued or running execution. */
+  async cancel(id: string, executionId: string): Promise<Execution> {
+    const e = this.execution(id, executionId);
+    if (FINISHED_STATUSES.has(e.status)) {
+      throw new WatchbellError('EXECUTION_FINISHED', `execution ${executionId} already finished with status ${e.status}`);
+    }
+    return this.o.runner.cancel(id, executionId);
+  }
+
+  /** An execution's log text, whole, one stream, or its last lines. */
+  async log(id: string, executionId: string, options: { stream?: 'stdout' | 'stderr'; tail?: number }): Promise<string> {
+    this.execution(id, executionId);
+    return readLog(this.o.store.logPath(id, executionId), options);
+  }
+
+  /** The last `n` lines of the newest execution's log ('' when the job never ran). */
+  async tail(id: string, n: number): Promise<{ execution: Execution | null; text: string }> {
+    this.job(id);
+    const newest = this.o.store.latestExecution(id);
+    if (!newest) return { execution: null, text: '' };
+    return { execution: newest, text: await readLog(this.o.store.logPath(id, newest.id), { tail: n }) };
+  }
+
+  /** Called by the scheduler when a slot of a job is due. */
+  onDue(id: string, slot: Date): void {
+    const job = this.jobs.get(id);
+    if (!job || job.status !== 'active') return;
+    const once = parseSchedule(job.schedule, job.timezone).kind === 'once';
+    const report = (where: string) => (error: unknown) => this.o.events.emit('error', { where, error });
+    const patch = once ? { last_slot: slot.toISOString(), completed: true } : { last_slot: slot.toISOString() };
+    if (once) job.status = 'completed';
+    this.o.store.saveJobState(id, patch).catch(report(`saving state of job ${id}`));
+    this.o.runner.trigger(job, 'schedule', slot).catch(report(`running job ${id}`));
+  }
+
+  private view(job: Job): JobView {
+    const last = this.o.store.latestExecution(job.id, (e) => FINISHED_STATUSES.has(e.status) && e.status !== 'skipped') ?? null;
+    return toJobView(job, this.o.scheduler.nextRun(job.id), last);
+  }
+
+  private job(id: string): Job {
+    const job = isValidJobId(id) ? this.jobs.get(id) : undefined;
+    if (!job) throw new WatchbellError('JOB_NOT_FOUND', `no job with id ${JSON.stringify(id)}`);
+    return job;
+  }
+
+  private ownedByApi(id: string, action: 'update' | 'delete'): Job {
+    const job = this.job(id);
+    if (job.source === 'config') {
+      throw new WatchbellError('JOB_OWNED_BY_CONFIG', `job ${id} is defined in ${this.o.configFile}; ${action === 'update' ? 'edit' : 'remove'} it there and reload (SIGHUP)`);
+    }
+    return job;
+  }
+
+  private reschedule(job: Job): void {
+    if (job.status === 'active') this.o.scheduler.set(job, this.now());
+    else this.o.scheduler.remove(job.id);
+  }
+
+  private checkNameFree(name: string, id: string): void {
+    for (const other of this.jobs.values()) {
+      if (other.id !== id && other.name === name) {
+        throw new WatchbellError('JOB_EXISTS', `name ${JSON.stringify(name)} is already used by job ${other.id}; names must be unique`);
+      }
+    }
+  }
+
+  private checkNotPast(spec: JobSpec): void {
+    const s = parseSchedule(spec.schedule, spec.timezone);
+    if (s.kind === 'once' && s.at <= this.now().getTime()) {
+      throw new WatchbellError('VALIDATION_FAILED', `schedule: "${spec.schedule}" is in the past; a one-shot job needs a future instant`, {
+        details: [{ path: '/schedule', message: `schedule: "${spec.schedule}" is in the past; expected a future ISO-8601 instant` }],
+      });
+    }
+  }
+
+  private freshId(): string {
+    let id = newJobId();
+    while (this.jobs.has(id)) id = newJobId();
+    return id;
+  }
+
+  private ids(): string[] {
+    if (!this.sortedIds) this.sortedIds = [...this.jobs.keys()].sort();
+    return this.sortedIds;
+  }
+}
+
+function statusFrom(state: { paused?: boolean; completed?: boolean }): JobStatus {
+  if (state.completed) return 'completed';
+  return state.paused ? 'paused' : 'active';
+}
+
+function matchesText(job: Job, needle: string): boolean {
+  const command = Array.isArray(job.command) ? job.command.join(' ') : job.command;
+  return (
+    job.id.includes(needle) ||
+    job.name.toLowerCase().includes(needle) ||
+    command.toLowerCase().includes(needle) ||
+    job.tags.some((t) => t.toLowerCase().includes(needle))
+  );
+}
+
+/** A stable digest of a job's definition (JobSpec fields only, in a fixed order). */
+function digest(job: JobSpec): string {
+  const fields = JOB_SPEC_FIELDS.map((k) => [k, job[k]]);
+  return createHash('sha256').update(JSON.stringify(fields)).digest('hex').slice(0, 16);
+}

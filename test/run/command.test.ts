@@ -1,0 +1,168 @@
+import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { realpath, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runAttempt, type AttemptResult, type RunAttemptOptions } from '../../src/run/command.js';
+import { isAlive, killAll, memorySink, readPids, tempDir, waitFor, type MemorySink } from './helpers.js';
+
+describe('run/command runAttempt', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let sink: MemorySink;
+  let leftovers: number[] = [];
+
+  beforeEach(async () => {
+    ({ dir, cleanup } = await tempDir());
+    sink = memorySink();
+  });
+  afterEach(async () => {
+    killAll(leftovers);
+    leftovers = [];
+    await cleanup();
+  });
+
+  function run(command: string | string[], options: Partial<RunAttemptOptions> = {}): Promise<AttemptResult> {
+    return runAttempt({
+      command,
+      environment: {},
+      workingDirectory: null,
+      timeoutMs: 10_000,
+      killGraceMs: 500,
+      log: sink,
+      signal: new AbortController().signal,
+      ...options,
+    });
+  }
+
+  it('records exit 0 with no error', async () => {
+    const r = await run('echo hello');
+    expect(r).to.include({ exit_code: 0, signal: null, reason: 'exit', error: null });
+    expect(sink.text('stdout')).to.equal('hello\n');
+    expect(Date.parse(r.finished_at)).to.be.at.least(Date.parse(r.started_at));
+  });
+
+  it('records a non-zero exit as data, not an exception', async () => {
+    const r = await run('echo oops >&2; exit 1');
+    expect(r).to.include({ exit_code: 1, signal: null, reason: 'exit', error: 'exited with code 1' });
+    expect(sink.text('stderr')).to.equal('oops\n');
+  });
+
+  it('records death by a signal', async () => {
+    const r = await run('kill -KILL $$');
+    expect(r).to.include({ exit_code: null, signal: 'SIGKILL', reason: 'exit', error: 'killed by signal SIGKILL' });
+  });
+
+  it('runs an array command without a shell', async () => {
+    const r = await run(['printf', '%s|%s', 'a b', '$HOME']);
+    expect(r.error).to.equal(null);
+    expect(sink.text('stdout')).to.equal('a b|$HOME');
+  });
+
+  it("adds the job's environment to the daemon's", async () => {
+    process.env.WATCHBELL_TEST_DAEMON_VAR = 'from-daemon';
+    try {
+      await run('printf "%s %s" "$JOB_VAR" "$WATCHBELL_TEST_DAEMON_VAR"', { environment: { JOB_VAR: 'from job' } });
+    } finally {
+      delete process.env.WATCHBELL_TEST_DAEMON_VAR;
+    }
+    expect(sink.text('stdout')).to.equal('from job from-daemon');
+  });
+
+  it('runs in the working directory, or the daemon cwd when none is set', async () => {
+    await run(['pwd'], { workingDirectory: dir });
+    expect(sink.text('stdout')).to.equal(`${await realpath(dir)}\n`);
+    sink.chunks.length = 0;
+    await run(['pwd']);
+    expect(sink.text('stdout')).to.equal(`${await realpath(process.cwd())}\n`);
+  });
+
+  it('captures stdout and stderr chunks in arrival order', async () => {
+    await run('echo o1; sleep 0.1; echo e1 >&2; sleep 0.1; echo o2; sleep 0.1; echo e2 >&2');
+    expect(sink.chunks).to.deep.equal([
+      { stream: 'stdout', text: 'o1\n' },
+      { stream: 'stderr', text: 'e1\n' },
+      { stream: 'stdout', text: 'o2\n' },
+      { stream: 'stderr', text: 'e2\n' },
+    ]);
+  });
+
+  it('streams output while the command still runs', async () => {
+    const go = join(dir, 'go');
+    const result = run(`echo first; while [ ! -f '${go}' ]; do sleep 0.02; done; echo second`);
+    await waitFor(() => sink.text().includes('first'), 'the first line before the command ends');
+    expect(sink.text()).to.not.include('second');
+    await writeFile(go, '');
+    expect((await result).error).to.equal(null);
+    expect(sink.text('stdout')).to.equal('first\nsecond\n');
+  });
+
+  it('stops the whole process tree on timeout', async () => {
+    const pidFile = join(dir, 'pids');
+    const result = run(`sleep 1000 & echo $! >> '${pidFile}'; sleep 1000 & echo $! >> '${pidFile}'; echo $$ >> '${pidFile}'; wait`, {
+      timeoutMs: 1000,
+    });
+    leftovers = await readPids(pidFile, 3);
+    const r = await result;
+    expect(r).to.include({ reason: 'timeout', error: 'timed out after 1s', signal: 'SIGTERM', exit_code: null });
+    expect(sink.notes).to.deep.equal(['--- timed out after 1s; stopping the process group ---']);
+    await waitFor(() => leftovers.every((p) => !isAlive(p)), 'every pid of the tree to be gone');
+  });
+
+  it('kills a tree that ignores SIGTERM once the grace is over', async () => {
+    const pidFile = join(dir, 'pids');
+    const result = run(`trap '' TERM; sleep 1000 & echo $! >> '${pidFile}'; echo $$ >> '${pidFile}'; wait`, {
+      timeoutMs: 300,
+      killGraceMs: 300,
+    });
+    leftovers = await readPids(pidFile, 2);
+    const r = await result;
+    expect(r).to.include({ reason: 'timeout', signal: 'SIGKILL', error: 'timed out after 0.3s' });
+    await waitFor(() => leftovers.every((p) => !isAlive(p)), 'every pid of the tree to be gone');
+  });
+
+  it('ends the attempt even when a process that left the group keeps the output pipe open', async () => {
+    const pidFile = join(dir, 'pids');
+    const result = run(`setsid sleep 1000 & echo $! >> '${pidFile}'`, { timeoutMs: 300 });
+    leftovers = await readPids(pidFile, 1);
+    const r = await result;
+    // It escaped the group, so it survives; the attempt still ends (and says why).
+    expect(r).to.include({ reason: 'timeout', exit_code: 0 });
+  });
+
+  it('stops the whole process tree when cancelled', async () => {
+    const pidFile = join(dir, 'pids');
+    const controller = new AbortController();
+    const result = run(`sleep 1000 & echo $! >> '${pidFile}'; echo $$ >> '${pidFile}'; wait`, { signal: controller.signal });
+    leftovers = await readPids(pidFile, 2);
+    controller.abort();
+    const r = await result;
+    expect(r).to.include({ reason: 'cancelled', error: 'cancelled', signal: 'SIGTERM' });
+    await waitFor(() => leftovers.every((p) => !isAlive(p)), 'every pid of the tree to be gone');
+  });
+
+  it('does not start when already cancelled', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const marker = join(dir, 'ran');
+    const r = await run(`touch '${marker}'`, { signal: controller.signal });
+    expect(r).to.include({ reason: 'cancelled', exit_code: null, error: 'cancelled' });
+    expect(existsSync(marker)).to.equal(false);
+  });
+
+  it('reports a command that cannot be spawned', async () => {
+    const r = await run(['/nonexistent']);
+    expect(r).to.include({ reason: 'spawn_error', exit_code: null, signal: null, error: 'spawn /nonexistent ENOENT' });
+    expect(sink.notes).to.deep.equal(['--- spawn /nonexistent ENOENT ---']);
+  });
+
+  it('reports a working directory that vanished as a spawn error', async () => {
+    const r = await run('true', { workingDirectory: join(dir, 'gone') });
+    expect(r.reason).to.equal('spawn_error');
+    expect(r.error).to.equal(`spawn /bin/sh ENOENT (working directory ${join(dir, 'gone')} does not exist)`);
+  });
+
+  it('reports exit 127 for a missing program under the shell', async () => {
+    const r = await run('/nonexistent-program');
+    expect(r).to.include({ reason: 'exit', exit_code: 127, error: 'exited with code 127' });
+  });
+});
