@@ -38,12 +38,16 @@ export function createApp(deps: ApiDeps): Koa {
   executionRoutes(api, deps);
   scheduleRoutes(api, deps);
 
+  app.use(async (ctx, next) => {
+    await next();
+    // Nothing answered: no route has this path (a wrong method on a known path got 405 below).
+    if (ctx.status === 404 && ctx.body === undefined) {
+      throw new WatchbellError('ROUTE_NOT_FOUND', `no route ${ctx.method} ${ctx.path}; the API lives under /api/v1 (see docs/api.md)`);
+    }
+  });
   app.use(root.routes());
   app.use(api.routes());
   app.use(api.allowedMethods({ throw: true, notImplemented: () => methodError(501), methodNotAllowed: () => methodError(405) }));
-  app.use((ctx) => {
-    throw new WatchbellError('ROUTE_NOT_FOUND', `no route ${ctx.method} ${ctx.path}; the API lives under /api/v1 (see docs/api.md)`);
-  });
   return app;
 }
 

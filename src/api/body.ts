@@ -1,7 +1,7 @@
 /** Request bodies: JSON, or YAML with `Content-Type: application/yaml` or `text/yaml`, at most 1 MiB. */
 import type { Context, Next } from 'koa';
 import bodyParser from 'koa-bodyparser';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { WatchbellError } from '../jobs/errors.js';
 
 const YAML_TYPES = ['application/yaml', 'text/yaml', 'application/x-yaml', 'text/x-yaml'];
@@ -52,10 +52,12 @@ export function parseBody() {
 }
 
 function parseYamlBody(text: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {
     const e = doc.errors[0]!;
-    const where = e.linePos ? ` at line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '';
+    const pos = lineCounter.linePos(e.pos[0]);
+    const where = ` at line ${pos.line}, column ${pos.col}`;
     throw new WatchbellError('INVALID_YAML', `request body is not valid YAML${where}: ${e.message.split('\n')[0]}`);
   }
   return doc.toJS({ maxAliasCount: 100 });
