@@ -43,6 +43,7 @@ interface Running {
 /** Finished executions remembered for whenFinished() and cancel() answers; the store has the rest. */
 const RECENT_LIMIT = 256;
 
+/** Starts, tracks, cancels and records executions; one per daemon. */
 export class Runner {
   private readonly store: Store;
   private readonly events: Events;

@@ -47,6 +47,11 @@ export class PatternCache {
     return entry.memoNext === null ? null : new Date(entry.memoNext);
   }
 
+  /** True when some job holds (pattern, timezone), which proves it a valid cron expression. */
+  holds(pattern: string, timezone: string): boolean {
+    return this.entries.has(keyOf(pattern, timezone));
+  }
+
   /** Users of (pattern, timezone), 0 when not held (for tests). */
   refs(pattern: string, timezone: string): number {
     return this.entries.get(keyOf(pattern, timezone))?.refs ?? 0;

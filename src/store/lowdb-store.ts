@@ -44,6 +44,7 @@ class JobRecord {
   readonly counts = new Map<ExecutionStatus, number>();
   /** Writes of this file not yet on disk. */
   readonly pending = new Set<Promise<unknown>>();
+  readonly writer: CoalescingWriter;
   dirReady = false;
 
   constructor(
@@ -51,6 +52,13 @@ class JobRecord {
     readonly dir: string,
   ) {
     this.db = new Low<JobFile>(new JSONFile<JobFile>(join(dir, EXECUTIONS_FILE)), { state: {}, executions: [] });
+    this.writer = new CoalescingWriter(async () => {
+      if (!this.dirReady) {
+        await mkdir(this.dir, { recursive: true });
+        this.dirReady = true;
+      }
+      await this.db.write();
+    });
   }
 
   /** Oldest first: execution ids sort by creation. */
@@ -76,6 +84,7 @@ export class LowdbStore implements Store {
   private readonly dataDir: string;
   private readonly jobsDir: string;
   private readonly api: Low<ApiJobsFile>;
+  private readonly apiWriter: CoalescingWriter;
   private readonly apiById = new Map<string, Job>();
   private readonly records = new Map<string, JobRecord>();
   /** Job dirs being removed; a job re-created meanwhile waits for its old dir to go first. */
@@ -89,6 +98,10 @@ export class LowdbStore implements Store {
     this.dataDir = resolve(dataDir);
     this.jobsDir = join(this.dataDir, JOBS_DIR);
     this.api = new Low<ApiJobsFile>(new JSONFile<ApiJobsFile>(join(this.dataDir, API_JOBS_FILE)), { jobs: [] });
+    this.apiWriter = new CoalescingWriter(() => {
+      this.api.data = { jobs: [...this.apiById.values()] };
+      return this.api.write();
+    });
   }
 
   open(): Promise<void> {
@@ -166,7 +179,7 @@ export class LowdbStore implements Store {
     list.splice(insertionIndex(list, stored.id), 0, stored);
     rec.byId.set(stored.id, stored);
     rec.count(stored.status, 1);
-    const trimmed = trim(rec, historyLimit);
+    const trimmed = trim(rec, historyLimit, stored.id);
     await this.persist(rec);
     // Only once the file no longer lists them; a crash before this leaves orphans that open() sweeps.
     await Promise.all(trimmed.map((e) => removeLog(this.logPath(e.job_id, e.id))));
@@ -341,28 +354,15 @@ export class LowdbStore implements Store {
     return rec;
   }
 
-  /**
-   * Writes a job's file. lowdb's writer (steno) serializes the writes of one file, coalesces those
-   * that arrive meanwhile into one, and replaces the file by rename, so a crash leaves the old or
-   * the new file, never a torn one. Each write serializes the data as it is when write() is called,
-   * so the promise resolves once a version including this change is on disk.
-   */
+  /** Writes a job's file once its old dir, if being deleted, is gone. */
   private persist(rec: JobRecord): Promise<void> {
     const removal = this.deletions.get(rec.jobId);
-    const write = (async () => {
-      if (removal) await removal.catch(() => undefined);
-      if (!rec.dirReady) {
-        await mkdir(rec.dir, { recursive: true });
-        rec.dirReady = true;
-      }
-      await rec.db.write();
-    })();
+    const write = removal ? removal.catch(() => undefined).then(() => rec.writer.write()) : rec.writer.write();
     return this.track(write, rec.pending);
   }
 
   private writeApiJobs(): Promise<void> {
-    this.api.data = { jobs: [...this.apiById.values()] };
-    return this.track(this.api.write());
+    return this.track(this.apiWriter.write());
   }
 
   /** Remembers a write until it settles, so close() and deleteJob() can wait for it. */
@@ -375,6 +375,45 @@ export class LowdbStore implements Store {
     };
     promise.then(forget, forget);
     return promise;
+  }
+}
+
+/**
+ * Serializes the writes of one file and coalesces those that arrive while one runs into a single
+ * next write. lowdb's writer (steno) coalesces too, but its JSONFile serializes the data on every
+ * write() call: 100 changes during one write would mean 100 JSON.stringify of the whole file.
+ * `flush` serializes the data as it is when it starts, so a write() resolves once a version that
+ * includes every change made before the call is on disk; steno writes a temp file and renames it
+ * over the old one, so a crash at any moment leaves the old or the new file, never a torn one.
+ */
+class CoalescingWriter {
+  private running: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
+
+  constructor(private readonly flush: () => Promise<void>) {}
+
+  write(): Promise<void> {
+    // The queued write has not started, so it will still see this change.
+    if (this.queued) return this.queued;
+    if (!this.running) return this.start();
+    const queued = this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        return this.start();
+      });
+    this.queued = queued;
+    return queued;
+  }
+
+  private start(): Promise<void> {
+    const running = this.flush();
+    this.running = running;
+    const done = () => {
+      if (this.running === running) this.running = undefined;
+    };
+    running.then(done, done);
+    return running;
   }
 }
 
@@ -410,16 +449,17 @@ async function removeLog(path: string): Promise<void> {
 
 /**
  * Drops the oldest finished executions beyond `historyLimit`. Queued and running ones are kept
- * even past the limit: their runner still writes their log and will update them.
+ * even past the limit, since their runner still writes their log and will update them; so is the
+ * one just added (a `skipped` beside a long run would otherwise vanish at once).
  */
-function trim(rec: JobRecord, historyLimit: number): Execution[] {
+function trim(rec: JobRecord, historyLimit: number, addedId: string): Execution[] {
   const limit = Number.isFinite(historyLimit) ? Math.max(1, Math.floor(historyLimit)) : Infinity;
   let excess = rec.executions.length - limit;
   if (excess <= 0) return [];
   const kept: Execution[] = [];
   const removed: Execution[] = [];
   for (const e of rec.executions) {
-    if (excess > 0 && FINISHED_STATUSES.has(e.status)) {
+    if (excess > 0 && FINISHED_STATUSES.has(e.status) && e.id !== addedId) {
       removed.push(e);
       excess--;
     } else {

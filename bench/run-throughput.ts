@@ -1,0 +1,91 @@
+/**
+ * Serial run-now throughput of `true`: through Runner (recorded to a LowdbStore, with a log file),
+ * against bare execa and raw child_process.spawn measured in the same run, so the ratios hold on any machine.
+ *
+ *   npx tsc -p . && node dist/bench/run-throughput.js [seconds per case, default 3]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { Events } from '../src/jobs/events.js';
+import { JOB_DEFAULTS, type Job } from '../src/jobs/job.js';
+import { Runner } from '../src/run/runner.js';
+import { LowdbStore } from '../src/store/lowdb-store.js';
+
+const SECONDS = Number(process.argv[2] ?? 3);
+const WARMUP_RUNS = 20;
+
+/** Runs `once` serially for SECONDS after a warm-up; returns runs per second. */
+async function measure(name: string, once: () => Promise<void>): Promise<number> {
+  for (let i = 0; i < WARMUP_RUNS; i++) await once();
+  const start = process.hrtime.bigint();
+  const end = start + BigInt(Math.round(SECONDS * 1e9));
+  let runs = 0;
+  let now = start;
+  while (now < end) {
+    await once();
+    runs++;
+    now = process.hrtime.bigint();
+  }
+  const rate = runs / (Number(now - start) / 1e9);
+  console.log(`${name.padEnd(34)} ${rate.toFixed(1).padStart(8)} runs/s  (${runs} runs)`);
+  return rate;
+}
+
+function rawSpawn(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('true', { stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`true exited with ${code}`))));
+  });
+}
+
+async function bareExeca(): Promise<void> {
+  await execa('true');
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'watchbell-bench-'));
+  const store = new LowdbStore(dir);
+  await store.open();
+  const events = new Events();
+  events.on('error', ({ where, error }) => console.error(`error in ${where}:`, error));
+  const runner = new Runner({ store, events });
+  const job: Job = {
+    ...JOB_DEFAULTS,
+    id: 'bench',
+    name: 'bench',
+    schedule: '@every 1h',
+    command: ['true'],
+    tags: [],
+    environment: {},
+    source: 'api',
+    status: 'active',
+    created_at: new Date().toISOString(),
+    updated_at: new Date().toISOString(),
+  };
+  const viaRunner = async () => {
+    const started = await runner.trigger(job, 'manual', null);
+    const done = await runner.whenFinished(started.id);
+    if (done.status !== 'success') throw new Error(`run failed: ${done.error}`);
+  };
+
+  try {
+    console.log(`serial runs of \`true\`, ${SECONDS}s each (node ${process.version}, history_limit ${job.history_limit})`);
+    const raw = await measure('child_process.spawn', rawSpawn);
+    const bare = await measure('execa', bareExeca);
+    const full = await measure('Runner (store + log file)', viaRunner);
+    console.log('');
+    console.log(`execa  / spawn   ${(bare / raw).toFixed(2)}`);
+    console.log(`Runner / execa   ${(full / bare).toFixed(2)}`);
+    console.log(`Runner / spawn   ${(full / raw).toFixed(2)}`);
+  } finally {
+    await runner.shutdown(0);
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,111 @@
+/**
+ * Does recording an execution get slower as the store grows? Times addExecution + updateExecution
+ * (to finished) into a job at its history_limit, with 100 executions stored in all, then with
+ * 100,000 (1,000 jobs x history_limit 100). Prints both and the ratio; the target is < 1.5, and
+ * the exit code is 1 above it. Rounds alternate between the two stores so drift hits both alike.
+ *
+ *   npx tsc -p . && node dist/bench/store-growth.js
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { logRoute, type Execution } from '../src/jobs/execution.js';
+import { newExecutionId } from '../src/jobs/ids.js';
+import { LowdbStore } from '../src/store/lowdb-store.js';
+
+const HISTORY_LIMIT = 100;
+const BIG_JOBS = 1000;
+const ROUNDS = 15;
+const RECORDS_PER_ROUND = 20;
+const TARGET = 1.5;
+/** A typical job's output tail; real ones are up to 4 KiB. */
+const OUTPUT = 'backup: 1234 files, 56 MiB, ok\n'.repeat(16);
+
+function execution(jobId: string): Execution {
+  const id = newExecutionId();
+  return {
+    id, job_id: jobId, status: 'queued', trigger: 'schedule', scheduled_at: new Date().toISOString(),
+    started_at: null, finished_at: null, duration: null, exit_code: null, signal: null, reason: null,
+    output: '', error: null, retry_count: 0, attempts: [], log_route: logRoute(jobId, id),
+  };
+}
+
+function finish(e: Execution): Execution {
+  const now = new Date().toISOString();
+  return {
+    ...e, status: 'success', started_at: now, finished_at: now, duration: 0.01, exit_code: 0, reason: 'exit',
+    output: OUTPUT, attempts: [{ started_at: now, finished_at: now, exit_code: 0, signal: null, reason: 'exit', error: null }],
+  };
+}
+
+/** Fills `jobs` jobs with HISTORY_LIMIT finished executions each. */
+async function seed(store: LowdbStore, jobs: number): Promise<void> {
+  const BATCH = 100;
+  for (let first = 0; first < jobs; first += BATCH) {
+    const writes: Promise<void>[] = [];
+    for (let j = first; j < Math.min(jobs, first + BATCH); j++) {
+      for (let k = 0; k < HISTORY_LIMIT; k++) writes.push(store.addExecution(finish(execution(`job-${j}`)), HISTORY_LIMIT));
+    }
+    await Promise.all(writes);
+  }
+}
+
+/** Milliseconds per record over one round, recording into jobs picked by `jobFor`. */
+async function round(store: LowdbStore, jobFor: (i: number) => string): Promise<number> {
+  const started = performance.now();
+  for (let i = 0; i < RECORDS_PER_ROUND; i++) {
+    const e = execution(jobFor(i));
+    await store.addExecution(e, HISTORY_LIMIT);
+    await store.updateExecution(finish(e));
+  }
+  return (performance.now() - started) / RECORDS_PER_ROUND;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+async function main(): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), 'watchbell-bench-'));
+  const small = new LowdbStore(join(root, 'small'));
+  const big = new LowdbStore(join(root, 'big'));
+  try {
+    await Promise.all([small.open(), big.open()]);
+    let t = performance.now();
+    await seed(small, 1);
+    await seed(big, BIG_JOBS);
+    const stored = (s: LowdbStore) => s.listAllExecutions({ limit: 0, offset: 0 }).total;
+    console.log(`seeded ${stored(small)} and ${stored(big)} executions in ${((performance.now() - t) / 1000).toFixed(1)}s`);
+
+    let next = 0;
+    const anyBigJob = () => `job-${(next = (next + 7919) % BIG_JOBS)}`;
+    const smallTimes: number[] = [];
+    const bigTimes: number[] = [];
+    t = performance.now();
+    // The first round of each warms up the JIT and the file cache, and is not counted.
+    for (let r = 0; r <= ROUNDS; r++) {
+      const a = await round(small, () => 'job-0');
+      const b = await round(big, anyBigJob);
+      if (r > 0) {
+        smallTimes.push(a);
+        bigTimes.push(b);
+      }
+    }
+    const base = median(smallTimes);
+    const grown = median(bigTimes);
+    const ratio = grown / base;
+    const records = ROUNDS * RECORDS_PER_ROUND;
+    console.log(`record one execution (add + finish), history_limit ${HISTORY_LIMIT}, median of ${ROUNDS} rounds of ${RECORDS_PER_ROUND}:`);
+    console.log(`  ${String(stored(small)).padStart(7)} stored: ${base.toFixed(3)} ms/record`);
+    console.log(`  ${String(stored(big)).padStart(7)} stored: ${grown.toFixed(3)} ms/record`);
+    console.log(`  ratio ${ratio.toFixed(2)} (target < ${TARGET}) ${ratio < TARGET ? 'OK' : 'TOO SLOW'}; ${records * 2} records in ${((performance.now() - t) / 1000).toFixed(1)}s`);
+    if (ratio >= TARGET) process.exitCode = 1;
+  } finally {
+    await Promise.all([small.close(), big.close()]);
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+await main();

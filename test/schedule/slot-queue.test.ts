@@ -1,0 +1,87 @@
+import { expect } from 'chai';
+import { SlotQueue } from '../../src/schedule/slot-queue.js';
+
+function drain(queue: SlotQueue): Array<[string, number]> {
+  const out: Array<[string, number]> = [];
+  for (let e = queue.pop(); e !== undefined; e = queue.pop()) out.push([e.jobId, e.at]);
+  return out;
+}
+
+describe('SlotQueue', () => {
+  it('pops in slot order, equal slots first-in first-out', () => {
+    const queue = new SlotQueue();
+    queue.push('c', 30);
+    queue.push('a', 10);
+    queue.push('b2', 20);
+    queue.push('b1', 20);
+    queue.push('d', 5);
+    expect(drain(queue)).to.deep.equal([['d', 5], ['a', 10], ['b2', 20], ['b1', 20], ['c', 30]]);
+    expect(queue.size).to.equal(0);
+  });
+
+  it('sorts a large random set like Array.sort does', () => {
+    const queue = new SlotQueue();
+    let seed = 7;
+    const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    const expected: Array<[string, number]> = [];
+    for (let i = 0; i < 5000; i++) {
+      const at = rand() % 100_000;
+      queue.push(`job-${i}`, at);
+      expected.push([`job-${i}`, at]);
+    }
+    // Stable sort by slot: ties keep insertion order, as in the queue.
+    expected.sort((x, y) => x[1] - y[1]);
+    expect(drain(queue)).to.deep.equal(expected);
+  });
+
+  it('keeps one live entry per job: a push replaces, the stale entry is dropped', () => {
+    const queue = new SlotQueue();
+    queue.push('a', 10);
+    queue.push('b', 20);
+    queue.push('a', 30);
+    expect(queue.size).to.equal(2);
+    expect(queue.heapSize).to.equal(3);
+    expect(queue.peek()).to.include({ jobId: 'b', at: 20 });
+    expect(drain(queue)).to.deep.equal([['b', 20], ['a', 30]]);
+  });
+
+  it('deletes lazily, and a job added again is not confused with its stale entry', () => {
+    const queue = new SlotQueue();
+    queue.push('a', 10);
+    queue.push('b', 20);
+    expect(queue.delete('a')).to.equal(true);
+    expect(queue.delete('a')).to.equal(false);
+    expect(queue.has('a')).to.equal(false);
+    expect(queue.peek()).to.include({ jobId: 'b' });
+    queue.push('a', 40);
+    expect(drain(queue)).to.deep.equal([['b', 20], ['a', 40]]);
+  });
+
+  it('pops every due entry and only those', () => {
+    const queue = new SlotQueue();
+    for (const [id, at] of [['a', 100], ['b', 200], ['c', 200], ['d', 201]] as const) queue.push(id, at);
+    queue.delete('c');
+    expect(queue.popDue(99)).to.deep.equal([]);
+    expect(queue.popDue(200).map((e) => e.jobId)).to.deep.equal(['a', 'b']);
+    expect(queue.size).to.equal(1);
+    expect(queue.peek()).to.include({ jobId: 'd' });
+  });
+
+  it('compacts stale entries that would never reach the top', () => {
+    const queue = new SlotQueue();
+    queue.push('soon', 1);
+    // A far-future job rescheduled many times leaves stale entries behind the live head.
+    for (let i = 0; i < 10_000; i++) queue.push('far', 1_000_000 + i);
+    expect(queue.size).to.equal(2);
+    expect(queue.heapSize).to.be.at.most(2048);
+    expect(drain(queue)).to.deep.equal([['soon', 1], ['far', 1_009_999]]);
+  });
+
+  it('clears', () => {
+    const queue = new SlotQueue();
+    queue.push('a', 1);
+    queue.clear();
+    expect(queue.size).to.equal(0);
+    expect(queue.pop()).to.equal(undefined);
+  });
+});

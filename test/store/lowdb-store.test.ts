@@ -1,0 +1,291 @@
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WatchbellError } from '../../src/jobs/errors.js';
+import type { Execution } from '../../src/jobs/execution.js';
+import { newExecutionId } from '../../src/jobs/ids.js';
+import { acquireDataDirLock, LOCK_FILE } from '../../src/store/data-dir-lock.js';
+import { LowdbStore } from '../../src/store/lowdb-store.js';
+import { describeStoreContract, finished, makeExecution, makeJob } from './store-contract.js';
+
+describeStoreContract('LowdbStore', (dir) => new LowdbStore(dir));
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function rejection(promise: Promise<unknown>): Promise<WatchbellError> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as WatchbellError;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('LowdbStore', () => {
+  let dir: string;
+  let stores: LowdbStore[] = [];
+
+  async function openStore(): Promise<LowdbStore> {
+    const store = new LowdbStore(dir);
+    stores.push(store);
+    await store.open();
+    return store;
+  }
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'watchbell-lowdb-'));
+  });
+
+  afterEach(async () => {
+    for (const store of stores) await store.close();
+    stores = [];
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('lays its files out as documented', async () => {
+    const store = await openStore();
+    await store.saveApiJob(makeJob('a'));
+    await store.saveJobState('a', { paused: true });
+    const e = finished(makeExecution('a'));
+    await store.addExecution(e, 10);
+    expect(JSON.parse(await readFile(join(dir, 'api-jobs.json'), 'utf8'))).to.deep.equal({ jobs: [makeJob('a')] });
+    expect(JSON.parse(await readFile(join(dir, 'jobs', 'a', 'executions.json'), 'utf8'))).to.deep.equal({
+      state: { paused: true },
+      executions: [e],
+    });
+    expect(store.logPath('a', e.id)).to.equal(join(dir, 'jobs', 'a', 'logs', `${e.id}.log`));
+  });
+
+  it('resolves each write only once the file holds it', async () => {
+    const store = await openStore();
+    const file = join(dir, 'jobs', 'a', 'executions.json');
+    const all = Array.from({ length: 10 }, () => makeExecution('a'));
+    const writes = all.map((e) => store.addExecution(e, 100));
+    for (let i = 0; i < all.length; i++) {
+      await writes[i];
+      const onDisk = JSON.parse(await readFile(file, 'utf8')) as { executions: Execution[] };
+      expect(onDisk.executions.map((e) => e.id)).to.include.members(all.slice(0, i + 1).map((e) => e.id));
+    }
+  });
+
+  it('keeps all of 50 concurrent writes to the same job', async () => {
+    const store = await openStore();
+    const all = Array.from({ length: 50 }, () => makeExecution('a'));
+    await Promise.all(all.map((e) => store.addExecution(e, 100)));
+    await Promise.all([
+      ...all.map((e, i) => store.updateExecution(finished(e, i % 2 ? 'success' : 'failure'))),
+      store.saveJobState('a', { last_slot: '2024-01-01T00:00:00.000Z' }),
+      store.saveJobState('a', { paused: true }),
+    ]);
+    await store.close();
+    const again = await openStore();
+    const page = again.listExecutions('a', { limit: 100, offset: 0 });
+    expect(page.total).to.equal(50);
+    expect(page.items.map((e) => e.id)).to.deep.equal(all.map((e) => e.id).reverse());
+    expect(page.items.every((e) => e.status === 'success' || e.status === 'failure')).to.equal(true);
+    expect(again.listExecutions('a', { status: 'failure', limit: 100, offset: 0 }).total).to.equal(25);
+    expect(again.jobState('a')).to.deep.equal({ last_slot: '2024-01-01T00:00:00.000Z', paused: true });
+  });
+
+  it('opens despite temp files left by a crash mid-write, and writes over them', async () => {
+    const store = await openStore();
+    const e = makeExecution('a');
+    await store.saveApiJob(makeJob('a'));
+    await store.addExecution(e, 10);
+    await store.close();
+    await writeFile(join(dir, 'jobs', 'a', '.executions.json.tmp'), '{"state": {}, "executions": [{"id": "ex');
+    await writeFile(join(dir, '.api-jobs.json.tmp'), '');
+    // A job whose very first write never completed: only its temp file exists.
+    await mkdir(join(dir, 'jobs', 'b'));
+    await writeFile(join(dir, 'jobs', 'b', '.executions.json.tmp'), '{');
+    const again = await openStore();
+    expect(again.getExecution('a', e.id)).to.deep.equal(e);
+    expect(again.apiJobs()).to.deep.equal([makeJob('a')]);
+    expect(again.jobState('b')).to.deep.equal({});
+    await again.updateExecution(finished(e));
+    await again.saveApiJob(makeJob('c'));
+    await again.close();
+    const third = await openStore();
+    expect(third.getExecution('a', e.id)).to.deep.equal(finished(e));
+    expect(third.apiJobs().map((j) => j.id)).to.deep.equal(['a', 'c']);
+  });
+
+  it('refuses to open on a corrupt file, naming it', async () => {
+    await mkdir(join(dir, 'jobs', 'a'), { recursive: true });
+    const file = join(dir, 'jobs', 'a', 'executions.json');
+    await writeFile(file, '{"state": {}, "executions": [');
+    const err = await rejection(new LowdbStore(dir).open());
+    expect(err).to.be.instanceOf(WatchbellError);
+    expect(err.code).to.equal('STORE_UNAVAILABLE');
+    expect(err.message).to.match(new RegExp(`^cannot load ${file}: .*; restore it from a backup, or move it aside`));
+  });
+
+  it('deletes logs that no stored execution refers to when it opens', async () => {
+    const store = await openStore();
+    const kept = makeExecution('a');
+    await store.addExecution(kept, 10);
+    await store.close();
+    const logs = join(dir, 'jobs', 'a', 'logs');
+    const orphan = newExecutionId();
+    await mkdir(logs, { recursive: true });
+    for (const name of [`${kept.id}.log`, `${kept.id}.log.idx`, `${orphan}.log`, `${orphan}.log.idx`, 'notes.txt']) {
+      await writeFile(join(logs, name), 'x');
+    }
+    await openStore();
+    expect((await readdir(logs)).sort()).to.deep.equal([`${kept.id}.log`, `${kept.id}.log.idx`, 'notes.txt']);
+  });
+
+  it('deletes a job with writes in flight, and a job re-created meanwhile keeps only its new history', async () => {
+    const store = await openStore();
+    const old = Array.from({ length: 5 }, () => makeExecution('a'));
+    const inFlight = old.map((e) => store.addExecution(e, 10));
+    const deleting = store.deleteJob('a');
+    const fresh = makeExecution('a');
+    const adding = store.addExecution(fresh, 10);
+    await Promise.all([...inFlight, deleting, adding]);
+    expect(store.listExecutions('a', { limit: 10, offset: 0 }).items.map((e) => e.id)).to.deep.equal([fresh.id]);
+    await store.close();
+    const again = await openStore();
+    expect(again.listExecutions('a', { limit: 10, offset: 0 }).items.map((e) => e.id)).to.deep.equal([fresh.id]);
+  });
+
+  it('removes the job dir when a job is deleted', async () => {
+    const store = await openStore();
+    await store.addExecution(makeExecution('a'), 10);
+    await store.deleteJob('a');
+    expect(await exists(join(dir, 'jobs', 'a'))).to.equal(false);
+  });
+
+  it('hands out frozen executions, so a change must go through updateExecution', async () => {
+    const store = await openStore();
+    const e = finished(makeExecution('a'));
+    await store.addExecution(e, 10);
+    const got = store.getExecution('a', e.id)!;
+    expect(Object.isFrozen(got)).to.equal(true);
+    expect(Object.isFrozen(got.attempts[0])).to.equal(true);
+    expect(() => {
+      (got as { status: string }).status = 'failure';
+    }).to.throw(TypeError);
+  });
+
+  it('refuses writes before open() and after close()', async () => {
+    const store = new LowdbStore(dir);
+    stores.push(store);
+    expect((await rejection(store.saveJobState('a', { paused: true }))).code).to.equal('STORE_UNAVAILABLE');
+    await store.open();
+    await store.close();
+    const err = await rejection(store.addExecution(makeExecution('a'), 10));
+    expect(err.code).to.equal('STORE_UNAVAILABLE');
+    expect(err.message).to.equal(`the store in ${dir} is closed`);
+  });
+
+  it('refuses an invalid job id with a message that says what is expected', async () => {
+    const store = await openStore();
+    const err = await rejection(store.deleteJob('../..'));
+    expect(err.code).to.equal('VALIDATION_FAILED');
+    expect(err.message).to.equal('invalid job id "../..": expected a string matching ^[a-z0-9][a-z0-9_.-]{0,62}$ without ".."');
+    expect((await rejection(store.saveApiJob(makeJob('../x')))).code).to.equal('VALIDATION_FAILED');
+    expect(await exists(join(dir, '..', 'x'))).to.equal(false);
+  });
+
+  it('reports the data dir as not writable when it is gone', async () => {
+    const store = await openStore();
+    await rm(dir, { recursive: true, force: true });
+    expect(await store.isWritable()).to.equal(false);
+  });
+
+  it('merges executions of 1,000 jobs newest first', async () => {
+    const store = await openStore();
+    const all: Execution[] = [];
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const e = makeExecution(`job-${i % 1000}`, i % 7 === 0 ? { status: 'in_progress' } : {});
+      all.push(e);
+      writes.push(store.addExecution(e, 100));
+    }
+    await Promise.all(writes);
+    const newest = all.map((e) => e.id).reverse();
+    const page = store.listAllExecutions({ limit: 50, offset: 100 });
+    expect(page.total).to.equal(3000);
+    expect(page.items.map((e) => e.id)).to.deep.equal(newest.slice(100, 150));
+    const running = all.filter((e) => e.status === 'in_progress').map((e) => e.id).reverse();
+    const runningPage = store.listAllExecutions({ status: 'in_progress', limit: 20, offset: 10 });
+    expect(runningPage.total).to.equal(running.length);
+    expect(runningPage.items.map((e) => e.id)).to.deep.equal(running.slice(10, 30));
+  });
+});
+
+describe('acquireDataDirLock', () => {
+  let dir: string;
+  let releases: Array<() => Promise<void>> = [];
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'watchbell-lock-'));
+  });
+
+  afterEach(async () => {
+    for (const release of releases) await release();
+    releases = [];
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function acquire(): Promise<() => Promise<void>> {
+    const release = await acquireDataDirLock(dir);
+    releases.push(release);
+    return release;
+  }
+
+  it('writes this process\'s pid and removes the file on release', async () => {
+    const release = await acquire();
+    expect(await readFile(join(dir, LOCK_FILE), 'utf8')).to.equal(`${process.pid}\n`);
+    await release();
+    await release();
+    expect(await exists(join(dir, LOCK_FILE))).to.equal(false);
+  });
+
+  it('refuses a second holder with DATA_DIR_LOCKED and a message that names the pid and the way out', async () => {
+    await acquire();
+    const err = await rejection(acquireDataDirLock(dir));
+    expect(err).to.be.instanceOf(WatchbellError);
+    expect(err.code).to.equal('DATA_DIR_LOCKED');
+    expect(err.message).to.equal(`data dir ${dir} is in use by another watchbell (pid ${process.pid}); stop it first or use another --data dir`);
+  });
+
+  it('can be taken again after release', async () => {
+    const release = await acquire();
+    await release();
+    await acquire();
+    expect(await readFile(join(dir, LOCK_FILE), 'utf8')).to.equal(`${process.pid}\n`);
+  });
+
+  it('takes over the pid file of a process that died (kill -9)', async () => {
+    const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+    await once(child, 'exit');
+    await writeFile(join(dir, LOCK_FILE), `${child.pid}\n`);
+    await acquire();
+    expect(await readFile(join(dir, LOCK_FILE), 'utf8')).to.equal(`${process.pid}\n`);
+  });
+
+  it('takes over a pid file torn by a crash', async () => {
+    await writeFile(join(dir, LOCK_FILE), '');
+    await acquire();
+    expect(await readFile(join(dir, LOCK_FILE), 'utf8')).to.equal(`${process.pid}\n`);
+  });
+
+  it('does not remove a pid file that another process took over', async () => {
+    const release = await acquire();
+    await writeFile(join(dir, LOCK_FILE), '1\n');
+    await release();
+    expect(await readFile(join(dir, LOCK_FILE), 'utf8')).to.equal('1\n');
+  });
+});
