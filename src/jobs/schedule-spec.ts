@@ -41,6 +41,7 @@ export function parseSchedule(schedule: string, timezone: string): ScheduleSpec 
     return { kind: 'cron', pattern: text };
   }
   if (ISO_RE.test(text)) {
+    if (!isRealDate(text)) throw new ScheduleError(`"${schedule}" is not a valid ISO-8601 instant: that day or time does not exist`);
     let at: Date | null = null;
     try {
       at = new Cron(text, { paused: true, timezone }).getOnce();
@@ -55,12 +56,23 @@ export function parseSchedule(schedule: string, timezone: string): ScheduleSpec 
 }
 
 function checkCron(pattern: string, timezone: string, original: string): void {
+  const fields = pattern.split(/\s+/).length;
+  if (!pattern.startsWith('@') && fields !== 5 && fields !== 6) {
+    throw new ScheduleError(`"${original}" is not a cron expression: it has ${fields} field${fields === 1 ? '' : 's'}; expected 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)`);
+  }
   try {
     new Cron(pattern, { paused: true, timezone, mode: '5-or-6-parts' });
   } catch (err) {
     const reason = (err as Error).message.replace(/^CronPattern: /, '');
     throw new ScheduleError(`"${original}" is not a cron expression: ${lowerFirst(reason)}`);
   }
+}
+
+/** Rejects 2030-02-30 and 25:00, which Date would silently roll over. */
+function isRealDate(iso: string): boolean {
+  const [, y, mo, d, h, mi, sec] = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(iso)!.map(Number) as number[];
+  const t = new Date(Date.UTC(y!, mo! - 1, d!, h!, mi!, Number.isNaN(sec) ? 0 : sec!));
+  return t.getUTCFullYear() === y && t.getUTCMonth() === mo! - 1 && t.getUTCDate() === d && t.getUTCHours() === h && t.getUTCMinutes() === mi;
 }
 
 function lowerFirst(s: string): string {

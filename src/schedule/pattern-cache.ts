@@ -76,5 +76,8 @@ function createCron(pattern: string, timezone: string): Cron {
 // Whitespace is collapsed so `0  0 * * *` shares the Cron of `0 0 * * *`; NUL cannot occur in an
 // expression or a zone name, so the key is unambiguous.
 function keyOf(pattern: string, timezone: string): string {
-  return `${timezone}\u0000${pattern.trim().split(/\s+/).join(' ')}`;
+  const normal = SINGLE_SPACED.test(pattern) ? pattern : pattern.trim().split(/\s+/).join(' ');
+  return `${timezone}\u0000${normal}`;
 }
+
+const SINGLE_SPACED = /^\S+(?: \S+)*$/;

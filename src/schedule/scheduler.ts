@@ -23,7 +23,7 @@ export interface SchedulerOptions {
   patterns?: PatternCache;
   /** Longest single sleep, default 60 s (see MAX_SLEEP_MS). */
   maxSleepMs?: number;
-  /** Due jobs whose next slot is computed per event-loop turn, default 1,000. */
+  /** At most this many fired jobs get their next slot per event-loop turn, default 1,000. */
   chunkSize?: number;
 }
 
@@ -37,6 +37,11 @@ const MAX_SLEEP_MS = 60_000;
 /** A fire later than this after its slot is reported as 'schedule:late'. */
 const LATE_MS = 1_000;
 const CHUNK_SIZE = 1_000;
+/**
+ * ...and for at most about this long. croner takes 75-500 us per next slot in a time zone (Intl
+ * formatting), so 1,000 distinct expressions could otherwise hold the event loop for half a second.
+ */
+const CHUNK_BUDGET_MS = 10;
 
 interface JobState {
   readonly id: string;
@@ -128,7 +133,7 @@ export class Scheduler {
   start(): void {
     if (this.running) return;
     this.running = true;
-    if (this.pendingStart < this.pending.length) this.drainPending();
+    this.drainPending();
     this.arm();
   }
 
@@ -222,10 +227,13 @@ export class Scheduler {
    */
   private readonly drainPending = (): void => {
     this.immediate = undefined;
+    if (this.pendingStart >= this.pending.length) return;
+    const deadline = performance.now() + CHUNK_BUDGET_MS;
     const end = Math.min(this.pendingStart + this.chunkSize, this.pending.length);
-    for (let i = this.pendingStart; i < end; i++) this.reschedule(this.pending[i]!);
-    this.pendingStart = end;
-    if (end >= this.pending.length) {
+    // At least one job per turn, so the drain always progresses.
+    do this.reschedule(this.pending[this.pendingStart++]!);
+    while (this.pendingStart < end && performance.now() < deadline);
+    if (this.pendingStart >= this.pending.length) {
       this.pending = [];
       this.pendingStart = 0;
     } else if (this.running) {

@@ -9,7 +9,7 @@
  * however many executions other jobs hold.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
@@ -114,7 +114,7 @@ export class LowdbStore implements Store {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.opening?.catch(() => undefined);
-      // Writes issued while waiting join `pending`, so loop until it stays empty.
+      // A deleteJob still running writes api-jobs.json after its rm, so loop until nothing is left.
       while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     })();
     return this.closing;
@@ -283,7 +283,7 @@ export class LowdbStore implements Store {
     await mkdir(this.jobsDir, { recursive: true });
     await readData(this.api, join(this.dataDir, API_JOBS_FILE));
     if (!Array.isArray(this.api.data.jobs)) throw corrupt(join(this.dataDir, API_JOBS_FILE), 'expected { "jobs": [...] }');
-    for (const job of this.api.data.jobs) this.apiById.set(job.id, job);
+    for (const job of this.api.data.jobs) if (job && isValidJobId(job.id)) this.apiById.set(job.id, job);
 
     const dirs = (await readdir(this.jobsDir, { withFileTypes: true }))
       .filter((d) => d.isDirectory() && isValidJobId(d.name))
@@ -417,16 +417,27 @@ class CoalescingWriter {
   }
 }
 
-/** Reads a lowdb file; false when it does not exist. Unparsable JSON stops open() with the file named. */
+/**
+ * Loads a file into its Low; false when the file does not exist. Read here rather than by
+ * Low.read(), which cannot tell a missing file from one holding `null`.
+ */
 async function readData<T>(db: Low<T>, file: string): Promise<boolean> {
-  const before = db.data;
+  let text: string;
   try {
-    await db.read();
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
   } catch (err) {
     throw corrupt(file, (err as Error).message, err);
   }
-  if (db.data === null || typeof db.data !== 'object') throw corrupt(file, 'expected a JSON object');
-  return db.data !== before;
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw corrupt(file, 'expected a JSON object');
+  db.data = data as T;
+  return true;
 }
 
 function corrupt(file: string, problem: string, cause?: unknown): WatchbellError {

@@ -29,13 +29,20 @@ export interface Page<T> {
 }
 
 /**
- * Reads are synchronous, from memory; writes resolve once the change is on disk (a crash after
- * the promise resolves never loses it). Every implementation passes test/store-contract.ts.
+ * Reads are synchronous, from memory; writes resolve once the change is on disk (a crash of the
+ * process after the promise resolves never loses it). Every implementation passes
+ * test/store/store-contract.ts.
+ *
+ * The store keeps its own copies: changing an object after passing it in changes nothing stored.
+ * Executions it returns are shared and read-only (LowdbStore freezes them); to change one, pass a
+ * changed copy to updateExecution. Jobs and states it returns are the caller's copies.
+ * Writes before open() or after close() reject with STORE_UNAVAILABLE; a job or execution id that
+ * is invalid (and could lead outside the data dir) is refused with VALIDATION_FAILED.
  */
 export interface Store {
   /** Loads the data dir; idempotent. */
   open(): Promise<void>;
-  /** Waits for pending writes; idempotent. */
+  /** Waits for pending writes, then refuses new ones; idempotent. */
   close(): Promise<void>;
 
   /** Jobs whose `source` is `api`. */
@@ -48,9 +55,13 @@ export interface Store {
   /** Merges `patch` into the job's state. */
   saveJobState(jobId: string, patch: JobState): Promise<void>;
 
-  /** Inserts an execution, then trims the job's history to `historyLimit` (deleting trimmed logs). */
+  /**
+   * Inserts an execution, then trims the job's history to `historyLimit`, oldest first, deleting
+   * the trimmed logs. Queued and running executions, and the one just added, are never trimmed,
+   * so a job may briefly hold more.
+   */
   addExecution(execution: Execution, historyLimit: number): Promise<void>;
-  /** Replaces a stored execution (same id). */
+  /** Replaces a stored execution (same id); ignored when it is no longer stored (its job was deleted). */
   updateExecution(execution: Execution): Promise<void>;
   getExecution(jobId: string, executionId: string): Execution | undefined;
   /** The job's newest execution that passes `filter`. */
@@ -59,10 +70,10 @@ export interface Store {
   listExecutions(jobId: string, query: ExecutionQuery): Page<Execution>;
   /** Executions of all jobs, newest first. */
   listAllExecutions(query: ExecutionQuery): Page<Execution>;
-  /** Executions still `queued` or `in_progress` (after a crash: the interrupted ones). */
+  /** Executions still `queued` or `in_progress` (after a crash: the interrupted ones), oldest first. */
   unfinishedExecutions(): Execution[];
 
-  /** Path of an execution's log file (see store/log-file.ts for the format). */
+  /** Path of an execution's log file (see store/log-file.ts for the format); throws on an invalid id. */
   logPath(jobId: string, executionId: string): string;
   /** True when a write to the data dir succeeds now (for /health). */
   isWritable(): Promise<boolean>;

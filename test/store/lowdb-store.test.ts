@@ -4,6 +4,8 @@ import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { WatchbellError } from '../../src/jobs/errors.js';
 import type { Execution } from '../../src/jobs/execution.js';
 import { newExecutionId } from '../../src/jobs/ids.js';
@@ -120,14 +122,45 @@ describe('LowdbStore', () => {
     expect(third.apiJobs().map((j) => j.id)).to.deep.equal(['a', 'c']);
   });
 
-  it('refuses to open on a corrupt file, naming it', async () => {
+  it('refuses to open on a corrupt file, naming it, and deletes nothing', async () => {
     await mkdir(join(dir, 'jobs', 'a'), { recursive: true });
     const file = join(dir, 'jobs', 'a', 'executions.json');
-    await writeFile(file, '{"state": {}, "executions": [');
-    const err = await rejection(new LowdbStore(dir).open());
-    expect(err).to.be.instanceOf(WatchbellError);
-    expect(err.code).to.equal('STORE_UNAVAILABLE');
-    expect(err.message).to.match(new RegExp(`^cannot load ${file}: .*; restore it from a backup, or move it aside`));
+    for (const text of ['{"state": {}, "executions": [', 'null', '[]', '{"state": {}}']) {
+      await writeFile(file, text);
+      const err = await rejection(new LowdbStore(dir).open());
+      expect(err).to.be.instanceOf(WatchbellError);
+      expect(err.code).to.equal('STORE_UNAVAILABLE');
+      expect(err.message, text).to.match(new RegExp(`^cannot load ${file}: .*; restore it from a backup, or move it aside`));
+      expect(await readFile(file, 'utf8')).to.equal(text);
+    }
+  });
+
+  it('parses after a kill -9 at any moment, with every acknowledged write', async function () {
+    this.timeout(10000);
+    for (let run = 0; run < 3; run++) {
+      const child = spawn(process.execPath, [fileURLToPath(new URL('./crash-writer.js', import.meta.url)), dir], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const acknowledged: string[] = [];
+      const lines = createInterface({ input: child.stdout! });
+      const exited = once(child, 'exit');
+      // Kill after a number of writes that varies per run, so the kill lands at different moments.
+      for await (const line of lines) {
+        acknowledged.push(line);
+        if (acknowledged.length === 40 + run * 17) child.kill('SIGKILL');
+      }
+      await exited;
+      const store = await openStore();
+      const jobs = store.apiJobs().map((j) => j.id);
+      for (const line of acknowledged) {
+        const [kind, jobId, id] = line.split(' ') as [string, string, string];
+        if (kind === 'exec') expect(store.getExecution(jobId, id), line).to.not.equal(undefined);
+        else expect(jobs, line).to.include(jobId);
+      }
+      await store.close();
+    }
+    const release = await acquireDataDirLock(dir);
+    await release();
   });
 
   it('deletes logs that no stored execution refers to when it opens', async () => {
@@ -204,19 +237,19 @@ describe('LowdbStore', () => {
     expect(await store.isWritable()).to.equal(false);
   });
 
-  it('merges executions of 1,000 jobs newest first', async () => {
+  it('merges executions of 200 jobs newest first', async () => {
     const store = await openStore();
     const all: Execution[] = [];
     const writes: Promise<void>[] = [];
-    for (let i = 0; i < 3000; i++) {
-      const e = makeExecution(`job-${i % 1000}`, i % 7 === 0 ? { status: 'in_progress' } : {});
+    for (let i = 0; i < 1000; i++) {
+      const e = makeExecution(`job-${i % 200}`, i % 7 === 0 ? { status: 'in_progress' } : {});
       all.push(e);
       writes.push(store.addExecution(e, 100));
     }
     await Promise.all(writes);
     const newest = all.map((e) => e.id).reverse();
     const page = store.listAllExecutions({ limit: 50, offset: 100 });
-    expect(page.total).to.equal(3000);
+    expect(page.total).to.equal(1000);
     expect(page.items.map((e) => e.id)).to.deep.equal(newest.slice(100, 150));
     const running = all.filter((e) => e.status === 'in_progress').map((e) => e.id).reverse();
     const runningPage = store.listAllExecutions({ status: 'in_progress', limit: 20, offset: 10 });
