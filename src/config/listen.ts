@@ -8,7 +8,7 @@ export function parseListen(text: string): { address?: ListenAddress; error?: st
     const path = text.slice('unix:'.length);
     return path.startsWith('/') ? { address: { kind: 'unix', path } } : { error: 'is invalid; expected unix:/absolute/path' };
   }
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text);
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) return { error: 'is invalid; expected HOST:PORT such as "127.0.0.1:8080" (port 0..65535)' };
   return { address: { kind: 'tcp', host: m[1] ?? m[2]!, port } };

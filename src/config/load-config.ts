@@ -6,7 +6,8 @@ import { parseDuration } from '../jobs/duration.js';
 import { WatchbellError, type FieldError } from '../jobs/errors.js';
 import type { JobSpec } from '../jobs/job.js';
 import { isValidTimezone } from '../jobs/schedule-spec.js';
-import { addSchema, checkSchema, compile, label, showValue } from '../jobs/schema-validator.js';
+import { addSchema, checkSchema, compile, isAboutKey, label, showValue } from '../jobs/schema-validator.js';
+import { FIELD_EXPECTATIONS } from '../jobs/job-schema.js';
 import { checkJobDefaults, validateJob } from '../jobs/validate-job.js';
 import { CONFIG_SCHEMA } from './config-schema.js';
 import { interpolate } from './interpolate.js';
@@ -80,7 +81,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   // An unknown field is found at its key; anything else at its value.
   const at = (e: FieldError): ConfigProblem => ({
     file: shown, path: e.path, message: e.message,
-    ...source.positionOf(e.path, e.message.includes(': unknown field') ? 'key' : 'value'),
+    ...source.positionOf(e.path, isAboutKey(e.message) ? 'key' : 'value'),
   });
   if (source.errors.length) {
     throw new ConfigError(source.errors.map((e) => ({ file: shown, path: '', message: `invalid YAML: ${e.message}`, ...e.position })));
@@ -92,17 +93,24 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   const { value, errors: envErrors } = interpolate(raw, options.env ?? process.env);
   const doc = value as Record<string, unknown>;
   const problems: FieldError[] = [...envErrors];
-  problems.push(...checkSchema(validateConfigShape, doc, (path) => SETTING_EXPECTATIONS[path.split('/')[2] ?? '']));
+  problems.push(...checkSchema(validateConfigShape, doc, { describe: describeConfigPath }));
 
   const daemon = daemonSettings(doc.daemon, file, options.overrides ?? {}, problems);
-  if (doc.defaults !== undefined) problems.push(...checkJobDefaults(doc.defaults));
-  const tokens = apiTokens(doc.api, problems);
+  const defaultsErrors = doc.defaults !== undefined ? checkJobDefaults(doc.defaults) : [];
+  problems.push(...defaultsErrors);
+  // A bad default is reported once, at `defaults:`, not again for every job it would reach.
+  const badDefaults = new Set(defaultsErrors.map((e) => e.path.split('/')[2]));
+  const defaults = isMapping(doc.defaults)
+    ? Object.fromEntries(Object.entries(doc.defaults).filter(([k]) => !badDefaults.has(k)))
+    : undefined;
+  const tokens = apiTokens(doc.api, dirname(file), problems);
 
   const jobs: ConfigJob[] = [];
   const jobMap = (doc.jobs ?? {}) as Record<string, unknown>;
   if (jobMap && typeof jobMap === 'object' && !Array.isArray(jobMap)) {
     for (const [id, body] of Object.entries(jobMap)) {
       const path = `/jobs/${id}`;
+      if (!isMapping(body)) continue; // the config schema already said it must be a mapping
       for (const key of ['id', 'status'] as const) {
         if (body && typeof body === 'object' && key in body) {
           const why = key === 'id' ? "a config job's id is its key under jobs:" : 'pause a config job with `watchbell pause` or POST /api/v1/jobs/{id}/pause';
@@ -110,7 +118,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
         }
       }
       try {
-        const v = validateJob(stripKeys(body), { timezone: daemon.timezone, defaults: doc.defaults as Record<string, unknown> | undefined, path });
+        const v = validateJob(stripKeys(body), { timezone: daemon.timezone, defaults, path });
         jobs.push({ id, spec: { ...v.spec, name: v.spec.name || id } });
       } catch (err) {
         if (!(err instanceof WatchbellError) || !err.details) throw err;
@@ -126,6 +134,18 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   }
   if (problems.length) throw new ConfigError(problems.map(at).sort((a, b) => a.line - b.line || a.col - b.col));
   return { file: resolve(file), daemon, api: { tokens }, jobs };
+}
+
+/** What a config path accepts, for messages: job keys are job ids, `daemon:` keys have their own words. */
+function describeConfigPath(path: string, what: 'key' | 'value'): string | undefined {
+  const [, top, key, field] = path.split('/');
+  if (top === 'jobs' && what === 'key' && field === undefined) return FIELD_EXPECTATIONS.id;
+  if (top === 'daemon' && key !== undefined) return SETTING_EXPECTATIONS[key];
+  return undefined;
+}
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 function stripKeys(body: unknown): unknown {
@@ -158,11 +178,12 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-function apiTokens(raw: unknown, problems: FieldError[]): ApiToken[] {
+function apiTokens(raw: unknown, baseDir: string, problems: FieldError[]): ApiToken[] {
   const tokens = ((raw as { tokens?: ApiToken[] } | undefined)?.tokens ?? []).filter((t) => t && typeof t === 'object');
   return tokens.map((t, i) => {
     if (typeof t.token !== 'string' || !t.token.startsWith('file:')) return t;
-    const path = t.token.slice('file:'.length);
+    // Like data_dir, a relative path means next to the config file.
+    const path = resolve(baseDir, t.token.slice('file:'.length));
     try {
       // Secrets mounted as files (Docker/systemd credentials) end with a newline that is not part of the token.
       return { ...t, token: readFileSync(path, 'utf8').trim() };

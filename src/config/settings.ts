@@ -1,5 +1,6 @@
 /** The daemon's own settings (`daemon:` and `api:`), their defaults, and their schema. */
 import type { SchemaObject } from 'ajv';
+import { DURATION_SCHEMA } from '../jobs/job-schema.js';
 
 export interface ApiToken {
   name: string;
@@ -37,12 +38,6 @@ export const DAEMON_DEFAULTS: Readonly<DaemonSettings> = Object.freeze({
   log_level: 'info',
 });
 
-const duration: SchemaObject = {
-  anyOf: [
-    { type: 'integer', minimum: 0 },
-    { type: 'string', pattern: '^\\s*(\\d+|(\\d+d)?(\\d+h)?(\\d+m)?(\\d+s)?)\\s*$', minLength: 1 },
-  ],
-};
 
 export const DAEMON_SCHEMA: SchemaObject = {
   type: 'object',
@@ -52,8 +47,8 @@ export const DAEMON_SCHEMA: SchemaObject = {
     data_dir: { type: 'string', minLength: 1, maxLength: 4096 },
     timezone: { type: 'string', minLength: 1, maxLength: 64 },
     max_concurrency: { type: 'integer', minimum: 1, maximum: 10000 },
-    shutdown_grace: { ...duration },
-    kill_grace: { ...duration },
+    shutdown_grace: { ...DURATION_SCHEMA },
+    kill_grace: { ...DURATION_SCHEMA },
     log_format: { enum: ['json', 'pretty'] },
     log_level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] },
   },

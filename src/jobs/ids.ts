@@ -1,13 +1,13 @@
 /** Job ids and execution ids. */
 import { randomBytes } from 'node:crypto';
 
-/** Ids a user may give: lowercase, digits, `_ . -`, 1..63 characters, never `..`. */
-export const JOB_ID_PATTERN = '^[a-z0-9][a-z0-9_.-]{0,62}$';
+/** Ids a user may give: lowercase, digits, `_ . -`, 1..63 characters, never `..` (so never a path trick). */
+export const JOB_ID_PATTERN = '^(?!.*\\.\\.)[a-z0-9][a-z0-9_.-]{0,62}$';
 const JOB_ID_RE = new RegExp(JOB_ID_PATTERN);
 
 /** True when `id` is a valid job id. */
 export function isValidJobId(id: unknown): id is string {
-  return typeof id === 'string' && JOB_ID_RE.test(id) && !id.includes('..');
+  return typeof id === 'string' && JOB_ID_RE.test(id);
 }
 
 // Crockford base32, lowercase so generated ids match JOB_ID_PATTERN.
@@ -36,6 +36,11 @@ let seq = 0;
 export function newExecutionId(now: number = Date.now()): string {
   if (now <= lastTime) {
     seq++;
+    // The 4-character sequence holds 32^4 ids; past that, borrow the next millisecond so ids still sort.
+    if (seq >= 32 ** 4) {
+      lastTime++;
+      seq = 0;
+    }
     now = lastTime;
   } else {
     lastTime = now;

@@ -2,7 +2,8 @@
 import type { SchemaObject } from 'ajv';
 import { JOB_ID_PATTERN } from './ids.js';
 
-const duration: SchemaObject = {
+/** Integer seconds or a duration string such as `90s`, `5m`, `1h30m`, `1d`. */
+export const DURATION_SCHEMA: SchemaObject = {
   anyOf: [
     { type: 'integer', minimum: 0 },
     { type: 'string', pattern: '^\\s*(\\d+|(\\d+d)?(\\d+h)?(\\d+m)?(\\d+s)?)\\s*$', minLength: 1 },
@@ -11,7 +12,7 @@ const duration: SchemaObject = {
 
 /** What a user can write for each field, used in messages where ajv's words would be vague. */
 export const FIELD_EXPECTATIONS: Readonly<Record<string, string>> = {
-  id: `a string matching ${JOB_ID_PATTERN} without ".."`,
+  id: 'a job id: 1..63 lowercase letters, digits, "_", "." or "-", starting with a letter or digit, without ".."',
   name: 'a non-empty string of at most 200 characters',
   schedule: 'a cron expression, @daily-style macro, "@every <duration>" or ISO-8601 instant',
   timezone: 'an IANA time zone name such as "Europe/Berlin"',
@@ -42,9 +43,9 @@ export const JOB_PROPERTIES: Record<string, SchemaObject> = {
     ],
   },
   tags: { type: 'array', maxItems: 50, items: { type: 'string', minLength: 1, maxLength: 64 } },
-  timeout: { ...duration },
+  timeout: { ...DURATION_SCHEMA },
   retries: { type: 'integer', minimum: 0, maximum: 100 },
-  retry_delay: { ...duration },
+  retry_delay: { ...DURATION_SCHEMA },
   environment: {
     type: 'object',
     maxProperties: 200,
@@ -54,7 +55,7 @@ export const JOB_PROPERTIES: Record<string, SchemaObject> = {
   working_directory: { type: ['string', 'null'], maxLength: 4096 },
   concurrency: { enum: ['forbid', 'allow', 'replace'] },
   catch_up: { enum: ['none', 'latest'] },
-  starting_deadline: { ...duration },
+  starting_deadline: { ...DURATION_SCHEMA },
   history_limit: { type: 'integer', minimum: 1, maximum: 100000 },
   max_output: { type: 'integer', minimum: 1024, maximum: 1073741824 },
 };

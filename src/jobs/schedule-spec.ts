@@ -24,6 +24,7 @@ export class ScheduleError extends Error {
  */
 export function parseSchedule(schedule: string, timezone: string): ScheduleSpec {
   const text = schedule.trim();
+  if (text === '') throw new ScheduleError('the schedule is empty');
   if (text.startsWith('@every')) {
     const arg = text.slice('@every'.length).trim();
     const seconds = parseDuration(arg);

@@ -20,30 +20,46 @@ export function compile(schema: SchemaObject): ValidateFunction {
   return ajv.compile(schema);
 }
 
-/**
- * Validates `data` and returns every bad field, one message per path. `describe` maps a field
- * path to what is expected there (e.g. `a duration such as "90s"`), for messages ajv cannot phrase.
- */
-export function checkSchema(
-  validate: ValidateFunction,
-  data: unknown,
-  describe: (path: string) => string | undefined = () => undefined,
-): FieldError[] {
-  if (validate(data)) return [];
-  const byPath = new Map<string, FieldError>();
-  for (const e of validate.errors ?? []) {
-    const fe = toFieldError(e, data, describe);
-    // Unions (oneOf/anyOf) report one error per branch; the first message at a path is enough.
-    if (!byPath.has(fe.path)) byPath.set(fe.path, fe);
-  }
-  // An error inside a union branch is reported at the union's path too; keep the deepest.
-  const paths = [...byPath.keys()];
-  return paths
-    .filter((p) => !paths.some((q) => q !== p && q.startsWith(p + '/') && byPath.get(p)!.message.includes('expected')))
-    .map((p) => byPath.get(p)!);
+/** How checkSchema phrases messages: what is expected at a path, and which values are secret. */
+export interface MessageOptions {
+  /** What is expected at a field path (e.g. `a duration such as "90s"`), where ajv's words would be vague. */
+  describe?: (path: string, what: 'key' | 'value') => string | undefined;
+  /** Paths whose values must never appear in a message (environment values, tokens). */
+  secret?: (path: string) => boolean;
 }
 
-function toFieldError(e: ErrorObject, data: unknown, describe: (path: string) => string | undefined): FieldError {
+/** Values under these keys are secrets wherever they appear. */
+export function isSecretPath(path: string): boolean {
+  return /(^|\/)environment(\/|$)/.test(path) || /^\/api\/tokens(\/\d+(\/token)?)?$/.test(path);
+}
+
+/** Validates `data` and returns every bad field, one message per path. */
+export function checkSchema(validate: ValidateFunction, data: unknown, options: MessageOptions = {}): FieldError[] {
+  if (validate(data)) return [];
+  const describe = options.describe ?? (() => undefined);
+  const secret = options.secret ?? isSecretPath;
+  const errors = validate.errors ?? [];
+  // A union (anyOf) reports one error per branch and then one for itself; only its own is shown,
+  // phrased with what the union accepts, so `command: 42` gets one message, not three.
+  const unions = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf').map((e) => e.instancePath);
+  const inUnion = (e: ErrorObject) =>
+    /\/(anyOf|oneOf)\//.test(e.schemaPath) && unions.some((u) => e.instancePath === u || e.instancePath.startsWith(`${u}/`));
+  const byPath = new Map<string, FieldError>();
+  for (const e of errors) {
+    // propertyNames reports the bad key twice (the key's own error, then propertyNames itself).
+    if (e.keyword === 'propertyNames' || inUnion(e)) continue;
+    const fe = toFieldError(e, data, describe, secret);
+    if (!byPath.has(fe.path)) byPath.set(fe.path, fe);
+  }
+  return [...byPath.values()];
+}
+
+function toFieldError(
+  e: ErrorObject,
+  data: unknown,
+  describe: (path: string, what: 'key' | 'value') => string | undefined,
+  secret: (path: string) => boolean,
+): FieldError {
   if (e.keyword === 'additionalProperties') {
     const key = String((e.params as { additionalProperty: string }).additionalProperty);
     const path = `${e.instancePath}/${escapePointer(key)}`;
@@ -55,11 +71,18 @@ function toFieldError(e: ErrorObject, data: unknown, describe: (path: string) =>
     const path = `${e.instancePath}/${escapePointer(key)}`;
     return { path, message: `${label(path)}: is required` };
   }
+  if (e.propertyName !== undefined) {
+    const path = `${e.instancePath}/${escapePointer(e.propertyName)}`;
+    const expected = describe(path, 'key') ?? ajvExpectation(e);
+    return { path, message: `${label(path)}: the key ${showValue(e.propertyName)} is invalid; expected ${expected}` };
+  }
   const path = e.instancePath;
-  const value = valueAt(data, path);
-  const expected = describe(path) ?? ajvExpectation(e);
-  return { path, message: `${label(path)}: ${showValue(value)} is invalid; expected ${expected}` };
+  const value = secret(path) ? SECRET : showValue(valueAt(data, path));
+  const expected = describe(path, 'value') ?? ajvExpectation(e);
+  return { path, message: `${label(path)}: ${value} is invalid; expected ${expected}` };
 }
+
+const SECRET = '(a secret value, not shown)';
 
 function ajvExpectation(e: ErrorObject): string {
   const p = e.params as Record<string, unknown>;
@@ -75,6 +98,8 @@ function ajvExpectation(e: ErrorObject): string {
     case 'maxItems': return `at most ${p.limit} items`;
     case 'maxProperties': return `at most ${p.limit} entries`;
     case 'pattern': return `a string matching ${p.pattern}`;
+    case 'anyOf':
+    case 'oneOf': return 'one of the allowed forms';
     case 'propertyNames': return 'valid key names';
     default: return e.message ?? 'a valid value';
   }
@@ -89,6 +114,11 @@ function article(type: string): string {
 function allowedKeys(schema: unknown): string | undefined {
   const props = (schema as { properties?: Record<string, unknown> } | undefined)?.properties;
   return props ? Object.keys(props).join(', ') : undefined;
+}
+
+/** True for messages about a key itself (unknown, invalid, or not allowed), which point at the key, not its value. */
+export function isAboutKey(message: string): boolean {
+  return /: (unknown field|the key |not allowed in )/.test(message);
 }
 
 /** `/jobs/backup/timeout` -> `jobs.backup.timeout`; the whole document is `body`. */

@@ -34,17 +34,12 @@ export interface ValidatedJob {
   spec: JobSpec;
 }
 
-/** The expectation for a job field path like `/timeout` or `/jobs/x/timeout`. */
-function describeField(prefix: string) {
-  return (path: string): string | undefined => {
-    const rest = path.slice(prefix.length).split('/');
-    return FIELD_EXPECTATIONS[rest[1] ?? ''];
-  };
-}
+/** What a job field (path `/timeout`, `/command/0`, ...) accepts, for messages. */
+const describeField = { describe: (path: string): string | undefined => FIELD_EXPECTATIONS[path.split('/')[1] ?? ''] };
 
 /** Checks `defaults:` of a config; returns its bad fields. */
 export function checkJobDefaults(defaults: unknown, path = '/defaults'): FieldError[] {
-  return checkSchema(validateDefaults, defaults, describeField('')).map((e) => prefixed(e, path));
+  return checkSchema(validateDefaults, defaults, describeField).map((e) => prefixed(e, path));
 }
 
 function prefixed(e: FieldError, prefix: string): FieldError {
@@ -60,7 +55,12 @@ function prefixed(e: FieldError, prefix: string): FieldError {
  */
 export function validateJob(input: unknown, options: ValidateJobOptions): ValidatedJob {
   const prefix = options.path ?? '';
-  const errors = checkSchema(validateInput, input, describeField('')).map((e) => prefixed(e, prefix));
+  // An update needs only the fields that change; the required ones come from the stored job.
+  const existing = options.existing;
+  if (existing && input !== null && typeof input === 'object' && !Array.isArray(input)) {
+    input = { schedule: existing.schedule, command: existing.command, ...input };
+  }
+  const errors = checkSchema(validateInput, input, describeField).map((e) => prefixed(e, prefix));
   if (input === null || typeof input !== 'object' || Array.isArray(input)) throw invalid(errors);
   // Fields that failed the schema are not checked further, so each gets one message; the rest still are.
   const failed = new Set(errors.map((e) => e.path.slice(prefix.length).split('/')[1]));

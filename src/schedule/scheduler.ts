@@ -13,7 +13,7 @@ export interface SchedulableJob {
 }
 
 export interface SchedulerOptions {
-  /** Called once per job and slot when the slot is due. Should return quickly (hand off, don't run). */
+  /** Called once per job and slot when the slot is due, with the slot (not the fire time). Should return quickly. */
   onDue: (jobId: string, slot: Date) => void;
   /** Wall clock in epoch ms; default Date.now. */
   now?: () => number;
@@ -36,11 +36,12 @@ export interface SchedulerOptions {
 const MAX_SLEEP_MS = 60_000;
 /** A fire later than this after its slot is reported as 'schedule:late'. */
 const LATE_MS = 1_000;
-const CHUNK_SIZE = 1_000;
 /**
- * ...and for at most about this long. croner takes 75-500 us per next slot in a time zone (Intl
- * formatting), so 1,000 distinct expressions could otherwise hold the event loop for half a second.
+ * After a batch fires, next slots are computed in event-loop turns of at most CHUNK_SIZE jobs and
+ * about CHUNK_BUDGET_MS: croner takes 75-500 us per next slot in a time zone (Intl formatting), so
+ * 1,000 distinct expressions due at once would otherwise hold the loop for half a second.
  */
+const CHUNK_SIZE = 1_000;
 const CHUNK_BUDGET_MS = 10;
 
 interface JobState {
@@ -95,6 +96,7 @@ export class Scheduler {
   /**
    * (Re)schedules a job at its first slot after `after` (default now) and returns that slot, or null
    * when there is none (a past one-shot). Replaces any earlier entry, so the old slot never fires.
+   * A slot already past (an `after` in the past) fires at the next wake-up.
    * Throws ScheduleError on a bad schedule, leaving the job's current schedule untouched.
    */
   set(job: SchedulableJob, after?: Date): Date | null {

@@ -178,7 +178,7 @@ export class JobService {
       });
     }
     const { id: _ignored, ...rest } = (body ?? {}) as Record<string, unknown>;
-    const v = validateJob({ schedule: old.schedule, command: old.command, ...rest }, { timezone: this.o.timezone, existing: old });
+    const v = validateJob(rest, { timezone: this.o.timezone, existing: old });
     const spec = { ...v.spec, name: typeof rest.name === 'string' ? rest.name : old.name };
     this.checkNameFree(spec.name, id);
     const scheduleChanged = spec.schedule !== old.schedule || spec.timezone !== old.timezone;

@@ -20,7 +20,8 @@ function expectStrictlyIncreasing(ids: string[]): void {
 
 describe('isValidJobId', () => {
   it('publishes the pattern of DESIGN.md §2', () => {
-    expect(JOB_ID_PATTERN).to.equal('^[a-z0-9][a-z0-9_.-]{0,62}$');
+    // DESIGN.md §2's pattern, with its "never .." rule folded in as a lookahead so JSON Schema can carry it.
+    expect(JOB_ID_PATTERN).to.equal('^(?!.*\\.\\.)[a-z0-9][a-z0-9_.-]{0,62}$');
   });
 
   it('accepts lowercase letters, digits and _ . - after a letter or digit', () => {

@@ -204,10 +204,10 @@ describe('validateJob', () => {
 
     it('rejects ids with upper case or "..", and statuses other than active and paused', () => {
       expect(details({ ...minimal, id: 'a..b' })).to.deep.equal([
-        { path: '/id', message: 'id: "a..b" is invalid; expected a string matching ^[a-z0-9][a-z0-9_.-]{0,62}$ without ".."' },
+        { path: '/id', message: 'id: "a..b" is invalid; expected a job id: 1..63 lowercase letters, digits, "_", "." or "-", starting with a letter or digit, without ".."' },
       ]);
       expect(details({ ...minimal, id: 'Backup', status: 'completed' })).to.deep.equal([
-        { path: '/id', message: 'id: "Backup" is invalid; expected a string matching ^[a-z0-9][a-z0-9_.-]{0,62}$ without ".."' },
+        { path: '/id', message: 'id: "Backup" is invalid; expected a job id: 1..63 lowercase letters, digits, "_", "." or "-", starting with a letter or digit, without ".."' },
         { path: '/status', message: 'status: "completed" is invalid; expected one of "active", "paused"' },
       ]);
     });
@@ -223,13 +223,14 @@ describe('validateJob', () => {
 
     it('reports a bad environment key and a bad environment value together', () => {
       const paths = details({ ...minimal, environment: { 'BAD-KEY': 'v', OK: 1 } }).map((d) => d.path).sort();
-      expect(paths).to.deep.equal(['/environment', '/environment/OK']);
+      expect(paths).to.deep.equal(['/environment/BAD-KEY', '/environment/OK']);
     });
 
     it('never shows environment values in messages', () => {
       const err = rejection({ ...minimal, environment: { 'BAD-KEY': 'v', PGPASSWORD: 's3cret' } });
       expect(err.details).to.have.length(1);
-      expect(err.details![0]!.path).to.equal('/environment');
+      expect(err.details![0]!.path).to.equal('/environment/BAD-KEY');
+      expect(err.details![0]!.message).to.equal('environment.BAD-KEY: the key "BAD-KEY" is invalid; expected a map of variable names (letters, digits, _) to string values');
       expect(err.message).not.to.include('s3cret');
       expect(JSON.stringify(err.details)).not.to.include('s3cret');
     });

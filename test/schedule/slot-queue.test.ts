@@ -40,7 +40,7 @@ describe('SlotQueue', () => {
     queue.push('b', 20);
     queue.push('a', 30);
     expect(queue.size).to.equal(2);
-    expect(queue.heapSize).to.equal(3);
+    expect(queue.storedEntries).to.equal(3);
     expect(queue.peek()).to.include({ jobId: 'b', at: 20 });
     expect(drain(queue)).to.deep.equal([['b', 20], ['a', 30]]);
   });
@@ -73,7 +73,7 @@ describe('SlotQueue', () => {
     // A far-future job rescheduled many times leaves stale entries behind the live head.
     for (let i = 0; i < 10_000; i++) queue.push('far', 1_000_000 + i);
     expect(queue.size).to.equal(2);
-    expect(queue.heapSize).to.be.at.most(2048);
+    expect(queue.storedEntries).to.be.at.most(2048);
     expect(drain(queue)).to.deep.equal([['soon', 1], ['far', 1_009_999]]);
   });
 
