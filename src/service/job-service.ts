@@ -210,25 +210,22 @@ export class JobService {
   }
 
   /** Stops scheduling a job until it is resumed; survives restarts and reloads. */
-  async pause(id: string): Promise<JobView> {
-    const job = this.job(id);
-    if (job.status === 'completed') {
-      throw new WatchbellError('JOB_COMPLETED', `job ${id} is a one-shot job that has already run; give it a new schedule to run it again`);
-    }
-    await this.o.store.saveJobState(id, { paused: true });
-    job.status = 'paused';
-    this.o.scheduler.remove(id);
-    return this.view(job);
+  pause(id: string): Promise<JobView> {
+    return this.setPaused(id, true);
   }
 
   /** Schedules a paused job again from now on. */
-  async resume(id: string): Promise<JobView> {
+  resume(id: string): Promise<JobView> {
+    return this.setPaused(id, false);
+  }
+
+  private async setPaused(id: string, paused: boolean): Promise<JobView> {
     const job = this.job(id);
     if (job.status === 'completed') {
       throw new WatchbellError('JOB_COMPLETED', `job ${id} is a one-shot job that has already run; give it a new schedule to run it again`);
     }
-    await this.o.store.saveJobState(id, { paused: false });
-    job.status = 'active';
+    await this.o.store.saveJobState(id, { paused });
+    job.status = paused ? 'paused' : 'active';
     this.reschedule(job);
     return this.view(job);
   }
