@@ -31,6 +31,10 @@ export function logEvents(events: Events, log: Logger): void {
   events.on('schedule:late', ({ jobId, slot, lateMs }) => {
     log.warn({ event: 'schedule.late', job_id: jobId, slot: slot.toISOString(), late_ms: Math.round(lateMs) }, 'job fired late');
   });
+  events.on('schedule:missed', ({ jobId, slot, reason }) => {
+    const why = reason === 'catch_up_none' ? 'catch_up is none' : 'older than starting_deadline';
+    log.warn({ event: 'schedule.missed', job_id: jobId, slot: slot.toISOString(), reason }, `missed a run while the daemon was down; not run: ${why}`);
+  });
   events.on('config:reloaded', ({ file, jobs }) => {
     log.info({ event: 'config.reloaded', file, jobs }, 'config reloaded');
   });

@@ -8,6 +8,8 @@ export interface WatchbellEvents {
   'execution:finished': { execution: Execution };
   'execution:skipped': { execution: Execution };
   'schedule:late': { jobId: string; slot: Date; lateMs: number };
+  /** A slot missed while the daemon was down that will not run. */
+  'schedule:missed': { jobId: string; slot: Date; reason: 'catch_up_none' | 'past_deadline' };
   'config:reloaded': { file: string; jobs: number };
   'error': { where: string; error: unknown };
 }

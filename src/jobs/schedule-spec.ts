@@ -56,7 +56,20 @@ export function parseSchedule(schedule: string, timezone: string): ScheduleSpec 
   return { kind: 'cron', pattern: text };
 }
 
+// Checking a pattern builds a croner Cron (~80 KB, ~60 us); configs repeat a few patterns over
+// many jobs, so valid (pattern, zone) pairs are remembered. Bounded so hostile input cannot grow it.
+const VALID_CACHE_LIMIT = 10_000;
+const validPatterns = new Set<string>();
+
 function checkCron(pattern: string, timezone: string, original: string): void {
+  const key = `${timezone}\u0000${pattern}`;
+  if (validPatterns.has(key)) return;
+  checkCronUncached(pattern, timezone, original);
+  if (validPatterns.size >= VALID_CACHE_LIMIT) validPatterns.clear();
+  validPatterns.add(key);
+}
+
+function checkCronUncached(pattern: string, timezone: string, original: string): void {
   const fields = pattern.split(/\s+/).length;
   if (!pattern.startsWith('@') && fields !== 5 && fields !== 6) {
     throw new ScheduleError(`"${original}" is not a cron expression: it has ${fields} field${fields === 1 ? '' : 's'}; expected 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)`);
@@ -78,6 +91,11 @@ function isRealDate(iso: string): boolean {
 
 function lowerFirst(s: string): string {
   return s.charAt(0).toLowerCase() + s.slice(1);
+}
+
+/** True for a one-shot schedule (an ISO-8601 instant), without the cost of a full parse. */
+export function isOneShot(schedule: string): boolean {
+  return ISO_RE.test(schedule.trim());
 }
 
 /** True when `zone` is an IANA time zone name this Node.js knows. */

@@ -47,6 +47,12 @@ export class PatternCache {
     return entry.memoNext === null ? null : new Date(entry.memoNext);
   }
 
+  /** croner's newest slot strictly before `before` (for catch-up after downtime), or null. */
+  previousRun(pattern: string, timezone: string, before: Date): Date | null {
+    const cron = this.entries.get(keyOf(pattern, timezone))?.cron ?? createCron(pattern, timezone);
+    return cron.previousRuns(1, before)[0] ?? null;
+  }
+
   /** True when some job holds (pattern, timezone), which proves it a valid cron expression. */
   holds(pattern: string, timezone: string): boolean {
     return this.entries.has(keyOf(pattern, timezone));

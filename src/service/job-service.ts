@@ -8,9 +8,10 @@ import type { Events } from '../jobs/events.js';
 import { FINISHED_STATUSES, type Execution } from '../jobs/execution.js';
 import { isValidExecutionId, isValidJobId, newJobId } from '../jobs/ids.js';
 import { JOB_SPEC_FIELDS, type Job, type JobSpec, type JobStatus } from '../jobs/job.js';
-import { parseSchedule } from '../jobs/schedule-spec.js';
+import { isOneShot, parseSchedule } from '../jobs/schedule-spec.js';
 import { validateJob } from '../jobs/validate-job.js';
 import type { Runner } from '../run/runner.js';
+import { catchUpDecision } from '../schedule/catch-up.js';
 import type { Scheduler } from '../schedule/scheduler.js';
 import { readLog } from '../store/log-file.js';
 import type { ExecutionQuery, Page, Store } from '../store/store.js';
@@ -65,6 +66,23 @@ export class JobService {
     }
     for (const job of this.jobs.values()) this.reschedule(job);
     await this.applyConfig(configJobs);
+    this.catchUp();
+  }
+
+  /**
+   * After downtime: each active job that missed slots while the daemon was down runs its newest
+   * missed slot once (`catch_up: latest`, within `starting_deadline`); other misses are reported.
+   */
+  private catchUp(): void {
+    const now = this.now();
+    for (const job of this.jobs.values()) {
+      if (job.status !== 'active') continue;
+      const state = this.o.store.jobState(job.id);
+      const since = new Date(state.last_slot ?? job.created_at);
+      const decision = catchUpDecision(job, parseSchedule(job.schedule, job.timezone), since, now);
+      if (decision.action === 'run') this.fire(job, decision.slot, 'catch_up');
+      else if (decision.action === 'skip') this.o.events.emit('schedule:missed', { jobId: job.id, slot: decision.slot, reason: decision.reason });
+    }
   }
 
   /**
@@ -276,12 +294,18 @@ export class JobService {
   onDue(id: string, slot: Date): void {
     const job = this.jobs.get(id);
     if (!job || job.status !== 'active') return;
-    const once = parseSchedule(job.schedule, job.timezone).kind === 'once';
+    this.fire(job, slot, 'schedule');
+  }
+
+  /** Starts a run for a slot, remembering the slot first so a restart never runs it again. */
+  private fire(job: Job, slot: Date, trigger: 'schedule' | 'catch_up'): void {
+    const id = job.id;
+    const once = isOneShot(job.schedule);
     const report = (where: string) => (error: unknown) => this.o.events.emit('error', { where, error });
     const patch = once ? { last_slot: slot.toISOString(), completed: true } : { last_slot: slot.toISOString() };
     if (once) job.status = 'completed';
     this.o.store.saveJobState(id, patch).catch(report(`saving state of job ${id}`));
-    this.o.runner.trigger(job, 'schedule', slot).catch(report(`running job ${id}`));
+    this.o.runner.trigger(job, trigger, slot).catch(report(`running job ${id}`));
   }
 
   private view(job: Job): JobView {
