@@ -3,6 +3,7 @@
  * sources of truth in step: the job map (config + API jobs), the scheduler's queue, and the store.
  */
 import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { WatchbellError } from '../jobs/errors.js';
 import type { Events } from '../jobs/events.js';
 import { FINISHED_STATUSES, type Execution } from '../jobs/execution.js';
@@ -13,9 +14,10 @@ import { validateJob } from '../jobs/validate-job.js';
 import type { Runner } from '../run/runner.js';
 import { catchUpDecision } from '../schedule/catch-up.js';
 import type { Scheduler } from '../schedule/scheduler.js';
-import { readLog } from '../store/log-file.js';
+import { openLog, readLog } from '../store/log-file.js';
 import type { ExecutionQuery, Page, Store } from '../store/store.js';
 import { toJobView, type JobView } from './job-view.js';
+import { followLog } from './log-follow.js';
 
 export interface JobQuery {
   status?: JobStatus;
@@ -277,9 +279,12 @@ export class JobService {
   }
 
   /** An execution's log text, whole, one stream, or its last lines. */
-  async log(id: string, executionId: string, options: { stream?: 'stdout' | 'stderr'; tail?: number }): Promise<string> {
+  async log(id: string, executionId: string, options: { stream?: 'stdout' | 'stderr'; tail?: number }): Promise<string | Readable> {
     this.execution(id, executionId);
-    return readLog(this.o.store.logPath(id, executionId), options);
+    const path = this.o.store.logPath(id, executionId);
+    // The whole log is streamed from the file; a stream or a tail is a selection read into memory.
+    if (options.stream === undefined && options.tail === undefined) return openLog(path);
+    return readLog(path, options);
   }
 
   /** The last `n` lines of the newest execution's log ('' when the job never ran). */
@@ -358,6 +363,36 @@ export class JobService {
   private ids(): string[] {
     if (!this.sortedIds) this.sortedIds = [...this.jobs.keys()].sort();
     return this.sortedIds;
+  }
+
+  /**
+   * An execution's log for `follow=true`. For a finished execution, the same text as log(); while
+   * it is queued or running, the text so far (or its last `tail` lines) and then new output as it
+   * is written, ending once the execution has ended and its log is read to the end.
+   */
+  async followLog(
+    id: string,
+    executionId: string,
+    options: { stream?: 'stdout' | 'stderr'; tail?: number; signal: AbortSignal; stopping?: () => boolean },
+  ): Promise<string | Readable | AsyncGenerator<string, void, undefined>> {
+    const execution = this.execution(id, executionId);
+    if (FINISHED_STATUSES.has(execution.status)) return this.log(id, executionId, options);
+    // The runner resolves whenFinished() after closing the log, and records the end after that too,
+    // so either one means the log is complete. The record is also checked in case the runner does
+    // not know the execution; a record that is gone (job deleted, history trimmed) ends the follow.
+    const isEnded = () => {
+      const now = this.o.store.getExecution(id, executionId);
+      return now === undefined || FINISHED_STATUSES.has(now.status);
+    };
+    return followLog({
+      path: this.o.store.logPath(id, executionId),
+      stream: options.stream,
+      tail: options.tail,
+      ended: this.o.runner.whenFinished(executionId),
+      isEnded,
+      stopping: options.stopping,
+      signal: options.signal,
+    });
   }
 }
 

@@ -8,6 +8,7 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { OUTPUT_TAIL_BYTES } from '../jobs/execution.js';
 
@@ -146,6 +147,21 @@ class LogFileWriter implements LogWriter {
       this.tailBuf = joined.length > OUTPUT_TAIL_BYTES ? joined.subarray(joined.length - OUTPUT_TAIL_BYTES) : joined;
     }
   }
+}
+
+/**
+ * A whole log as a byte stream, so serving a 10 MiB log to several clients at once costs a
+ * small buffer each instead of the file as a Buffer and then a string. A missing log is ''.
+ */
+export async function openLog(path: string): Promise<Readable | string> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw err;
+  }
+  return handle.createReadStream({ autoClose: true });
 }
 
 /**

@@ -1,4 +1,5 @@
 /** Executions: per job, across jobs, one, its log, cancel, and the newest log's tail. */
+import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import type { ExecutionStatus } from '../../jobs/execution.js';
 import type { ApiDeps } from '../deps.js';
@@ -25,9 +26,39 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
   router.get('/jobs/:id/executions/:eid/log', async (ctx) => {
     const stream = enumParam(ctx, 'stream', ['stdout', 'stderr'] as const);
     const tail = ctx.query.tail === undefined ? undefined : intParam(ctx, 'tail', 0, 0, MAX_TAIL);
-    enumParam(ctx, 'follow', ['true', 'false'] as const);
+    const follow = enumParam(ctx, 'follow', ['true', 'false'] as const) === 'true';
     ctx.type = 'text/plain; charset=utf-8';
-    ctx.body = await service.log(ctx.params.id!, ctx.params.eid!, { stream, tail });
+    if (!follow) {
+      ctx.body = await service.log(ctx.params.id!, ctx.params.eid!, { stream, tail });
+      return;
+    }
+    // Ends the follow when the client goes away, so no timer or file handle outlives the request.
+    const gone = new AbortController();
+    const abort = () => gone.abort();
+    ctx.req.once('close', abort);
+    ctx.res.once('close', abort);
+    // server.close() (the daemon's first step when it stops) clears `listening` at once, while the
+    // server itself waits for open responses: the follow sees it and ends cleanly, with a note.
+    // `socket.server` is set by net.Server on every accepted socket, though undocumented; without
+    // it a follow still ends when the daemon cuts the connections left open 1 s into its stop.
+    const server = (ctx.req.socket as { server?: { listening?: boolean } }).server;
+    const text = await service.followLog(ctx.params.id!, ctx.params.eid!, {
+      stream,
+      tail,
+      signal: gone.signal,
+      stopping: () => server?.listening === false,
+    });
+    if (typeof text === 'string' || text instanceof Readable) {
+      ctx.body = text;
+      return;
+    }
+    // Koa pipes a stream body without Content-Length, i.e. chunked; each piece is sent as it is read.
+    const body = Readable.from(text, { objectMode: false });
+    // A client that leaves makes Koa's pipeline destroy the body with "premature close": not worth a log line.
+    body.once('error', (err) => {
+      if (!gone.signal.aborted) deps.logError(err, { method: ctx.method, path: ctx.path });
+    });
+    ctx.body = body;
   });
 
   router.post('/jobs/:id/executions/:eid/cancel', async (ctx) => {
