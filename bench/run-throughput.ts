@@ -1,6 +1,8 @@
 /**
  * Serial run-now throughput of `true`: through Runner (recorded to a LowdbStore, with a log file),
  * against bare execa and raw child_process.spawn measured in the same run, so the ratios hold on any machine.
+ * Then bursts of BURST triggers at once through a Runner with POOL slots (most of them `queued` first),
+ * against execa with POOL at a time: what the max_concurrency queue costs.
  *
  *   npx tsc -p . && node dist/bench/run-throughput.js [seconds per case, default 3]
  */
@@ -16,10 +18,13 @@ import { LowdbStore } from '../src/store/lowdb-store.js';
 
 const SECONDS = Number(process.argv[2] ?? 3);
 const WARMUP_RUNS = 20;
+/** Slots of the queued case, and triggers fired at once into them. */
+const POOL = 2;
+const BURST = 16;
 
-/** Runs `once` serially for SECONDS after a warm-up; returns runs per second. */
-async function measure(name: string, once: () => Promise<void>): Promise<number> {
-  for (let i = 0; i < WARMUP_RUNS; i++) await once();
+/** Runs `once` serially for SECONDS after a warm-up; returns runs per second (`once` makes `runsPerCall` runs). */
+async function measure(name: string, once: () => Promise<void>, runsPerCall = 1): Promise<number> {
+  for (let i = 0; i < Math.ceil(WARMUP_RUNS / runsPerCall); i++) await once();
   const start = process.hrtime.bigint();
   const end = start + BigInt(Math.round(SECONDS * 1e9));
   let runs = 0;
@@ -29,6 +34,7 @@ async function measure(name: string, once: () => Promise<void>): Promise<number>
     runs++;
     now = process.hrtime.bigint();
   }
+  runs *= runsPerCall;
   const rate = runs / (Number(now - start) / 1e9);
   console.log(`${name.padEnd(34)} ${rate.toFixed(1).padStart(8)} runs/s  (${runs} runs)`);
   return rate;
@@ -44,6 +50,16 @@ function rawSpawn(): Promise<void> {
 
 async function bareExeca(): Promise<void> {
   await execa('true');
+}
+
+/** BURST runs of `true`, POOL at a time. */
+async function execaPool(): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: POOL }, async () => {
+      while (next++ < BURST) await execa('true');
+    }),
+  );
 }
 
 async function main(): Promise<void> {
@@ -71,17 +87,30 @@ async function main(): Promise<void> {
     const done = await runner.whenFinished(started.id);
     if (done.status !== 'success') throw new Error(`run failed: ${done.error}`);
   };
+  // One job per trigger of a burst, since the triggers of one job decide one after another.
+  const pooled = new Runner({ store, events, maxConcurrency: POOL });
+  const burstJobs = Array.from({ length: BURST }, (_, i) => ({ ...job, id: `bench-${i}`, name: `bench-${i}`, concurrency: 'allow' as const }));
+  const viaQueue = async () => {
+    const started = await Promise.all(burstJobs.map((j) => pooled.trigger(j, 'manual', null)));
+    const done = await Promise.all(started.map((e) => pooled.whenFinished(e.id)));
+    const failed = done.find((e) => e.status !== 'success');
+    if (failed) throw new Error(`run failed: ${failed.error}`);
+  };
 
   try {
     console.log(`serial runs of \`true\`, ${SECONDS}s each (node ${process.version}, history_limit ${job.history_limit})`);
     const raw = await measure('child_process.spawn', rawSpawn);
     const bare = await measure('execa', bareExeca);
     const full = await measure('Runner (store + log file)', viaRunner);
+    const pool = await measure(`execa, ${POOL} at a time`, execaPool, BURST);
+    const queued = await measure(`Runner, ${BURST} at once, ${POOL} slots`, viaQueue, BURST);
     console.log('');
     console.log(`execa  / spawn   ${(bare / raw).toFixed(2)}`);
     console.log(`Runner / execa   ${(full / bare).toFixed(2)}`);
     console.log(`Runner / spawn   ${(full / raw).toFixed(2)}`);
+    console.log(`queued Runner / execa pool   ${(queued / pool).toFixed(2)}`);
   } finally {
+    await pooled.shutdown(0);
     await runner.shutdown(0);
     await store.close();
     await rm(dir, { recursive: true, force: true });

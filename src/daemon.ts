@@ -58,12 +58,18 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const store = new LowdbStore(settings.data_dir);
     await store.open();
     releasers.push(() => store.close());
-    const recovered = await recoverInterrupted(store);
-    if (recovered.length) log.warn({ event: 'executions.interrupted', count: recovered.length, ids: recovered.slice(0, 20) }, 'marked executions of a previous daemon as interrupted');
+    const recovered = await recoverInterrupted(store, { killGraceMs: settings.kill_grace * 1000 });
+    for (const o of recovered.orphans) {
+      const ids = { job_id: o.jobId, execution_id: o.executionId, pid: o.pid };
+      if (o.outcome === 'stopped') log.warn({ event: 'execution.orphan_stopped', ...ids, pids: o.pids, killed: o.killed }, 'stopped processes a previous daemon left running');
+      if (o.outcome === 'not_ours') log.info({ event: 'execution.orphan_pid_reused', ...ids }, 'pid file names a process of another program; left alone');
+      if (o.outcome === 'unverified') log.warn({ event: 'execution.orphan_unverified', ...ids }, 'a process group of a previous daemon may still run; without /proc it could not be verified, so it was left alone');
+    }
+    if (recovered.interrupted.length) log.warn({ event: 'executions.interrupted', count: recovered.interrupted.length, ids: recovered.interrupted.slice(0, 20) }, 'marked executions of a previous daemon as interrupted');
 
     const events = new Events();
     logEvents(events, log);
-    const runner = new Runner({ store, events, killGraceMs: settings.kill_grace * 1000 });
+    const runner = new Runner({ store, events, killGraceMs: settings.kill_grace * 1000, maxConcurrency: settings.max_concurrency });
     let service: JobService | undefined;
     const scheduler = new Scheduler({ onDue: (id, slot) => service?.onDue(id, slot), events });
     service = new JobService({ store, scheduler, runner, events, timezone: settings.timezone, configFile: config.file });

@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import { execa, type Result } from 'execa';
 import type { EndReason } from '../jobs/execution.js';
 import type { LogSink } from './log-sink.js';
+import { removePidFile, writePidFile } from './pid-file.js';
 import { stopProcessGroup, trackGroup, untrackGroup } from './process-tree.js';
 import { formatSeconds, setLongTimeout } from './timers.js';
 
@@ -20,6 +21,8 @@ export interface RunAttemptOptions {
   log: LogSink;
   /** Aborting it cancels the attempt. */
   signal: AbortSignal;
+  /** Where the attempt's process-group id is kept while it runs (see pid-file.ts); none when omitted. */
+  pidFile?: string;
 }
 
 /** How one attempt ended; the shape of `Attempt` in jobs/execution.ts, always finished. */
@@ -65,11 +68,23 @@ export async function runAttempt(options: RunAttemptOptions): Promise<AttemptRes
     cleanup: false,
   });
   const pid = subprocess.pid;
-  if (pid !== undefined) trackGroup(pid);
-
-  // Errors of our own (a broken log sink, a failed kill) are kept and thrown once the process is over.
+  // Errors of our own (a broken log sink or pid file, a failed kill) are kept and thrown once the process is over.
   let sinkError: unknown;
   let stopError: unknown;
+  let pidFileError: unknown;
+  let pidFileWritten = false;
+  if (pid !== undefined) {
+    trackGroup(pid);
+    if (options.pidFile !== undefined) {
+      // Before anything awaits: a daemon killed from here on leaves the file for the next start to find.
+      try {
+        writePidFile(options.pidFile, pid);
+        pidFileWritten = true;
+      } catch (err) {
+        pidFileError = err;
+      }
+    }
+  }
   const forward = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
     try {
       log.write(stream, chunk);
@@ -80,12 +95,17 @@ export async function runAttempt(options: RunAttemptOptions): Promise<AttemptRes
   subprocess.stdout?.on('data', forward('stdout'));
   subprocess.stderr?.on('data', forward('stderr'));
 
-  let stoppedFor: 'timeout' | 'cancelled' | null = null;
+  let stoppedFor: 'timeout' | 'cancelled' | 'pid_file' | null = null;
   let stopping: Promise<void> = Promise.resolve();
-  const stop = (why: 'timeout' | 'cancelled') => {
+  const stop = (why: 'timeout' | 'cancelled' | 'pid_file') => {
     if (stoppedFor !== null || pid === undefined) return;
     stoppedFor = why;
-    const what = why === 'timeout' ? `timed out after ${formatSeconds(options.timeoutMs)}` : 'cancelled';
+    const what =
+      why === 'timeout'
+        ? `timed out after ${formatSeconds(options.timeoutMs)}`
+        : why === 'cancelled'
+          ? 'cancelled'
+          : `cannot write the pid file ${options.pidFile}: ${errorMessage(pidFileError)}`;
     log.note(`--- ${what}; stopping the process group ---`);
     stopping = stopProcessGroup(pid, options.killGraceMs)
       .then(() => closePipesUnlessDrained(subprocess))
@@ -99,6 +119,8 @@ export async function runAttempt(options: RunAttemptOptions): Promise<AttemptRes
     Number.isFinite(options.timeoutMs) && options.timeoutMs > 0
       ? setLongTimeout(() => stop('timeout'), options.timeoutMs)
       : () => {};
+  // Unwatched after a crash is worse than not run: a group whose pid file cannot be written is stopped at once.
+  if (pidFileError !== undefined) stop('pid_file');
 
   let result: Result;
   try {
@@ -109,7 +131,16 @@ export async function runAttempt(options: RunAttemptOptions): Promise<AttemptRes
     cancelTimer();
     signal.removeEventListener('abort', onAbort);
     if (pid !== undefined) untrackGroup(pid);
+    if (pidFileWritten) {
+      try {
+        removePidFile(options.pidFile!);
+      } catch (err) {
+        // Harmless: recovery checks the execution id in the environment of that pid before it kills anything.
+        log.note(`--- cannot remove the pid file ${options.pidFile}: ${errorMessage(err)} ---`);
+      }
+    }
   }
+  if (pidFileError !== undefined) throw pidFileError;
   if (stopError !== undefined) throw stopError;
   if (sinkError !== undefined) throw sinkError;
 
@@ -153,6 +184,10 @@ function spawnError(result: Result, workingDirectory: string | null): string {
     return `${line} (working directory ${workingDirectory} does not exist)`;
   }
   return line;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function isDirectory(path: string): boolean {

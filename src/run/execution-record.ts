@@ -28,6 +28,28 @@ export function startedExecution(job: Job, trigger: Trigger, scheduledAt: Date |
   };
 }
 
+/** A new execution waiting for a free slot under the daemon's `max_concurrency`; not started yet. */
+export function queuedExecution(job: Job, trigger: Trigger, scheduledAt: Date | null, now: Date): Execution {
+  return { ...startedExecution(job, trigger, scheduledAt, now), status: 'queued', started_at: null };
+}
+
+/** A queued execution that got its slot and starts `now`. */
+export function dequeuedExecution(execution: Execution, now: Date): Execution {
+  return { ...execution, status: 'in_progress', started_at: now.toISOString() };
+}
+
+/** A queued execution cancelled before it ever started: no attempts, no duration. */
+export function cancelledQueuedExecution(execution: Execution, why: string, now: Date): Execution {
+  return {
+    ...execution,
+    status: 'cancelled',
+    finished_at: now.toISOString(),
+    duration: null,
+    reason: 'cancelled',
+    error: why,
+  };
+}
+
 /** A run that never started because `runningId` was still in progress and the job forbids overlap. */
 export function skippedExecution(job: Job, trigger: Trigger, scheduledAt: Date | null, runningId: string, now: Date): Execution {
   return {

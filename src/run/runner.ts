@@ -1,4 +1,13 @@
-/** Runs executions of jobs: concurrency policy, the attempt loop in the background, records and events. */
+/**
+ * Runs executions of jobs: the concurrency policy of each job, the daemon-wide limit on executions in
+ * progress (`max_concurrency`) with its queue, the attempt loop in the background, records and events.
+ *
+ * An execution is `queued` while it waits for one of the `maxConcurrency` slots, `in_progress` once it
+ * holds one. The queue is first come, first started, across all jobs. For a job's concurrency policy
+ * a queued execution counts as in progress: `forbid` skips or refuses beside it, `replace` cancels it.
+ * Each attempt's process group is written to a pid file, and every job process gets
+ * WATCHBELL_EXECUTION_ID in its environment, for crash recovery: see pid-file.ts.
+ */
 import { WatchbellError } from '../jobs/errors.js';
 import type { Events } from '../jobs/events.js';
 import type { Execution, Trigger } from '../jobs/execution.js';
@@ -8,14 +17,19 @@ import type { Store } from '../store/store.js';
 import { runAttempt, type AttemptResult } from './command.js';
 import {
   brokenExecution,
+  cancelledQueuedExecution,
+  dequeuedExecution,
   finishedExecution,
+  queuedExecution,
   skippedExecution,
   snapshot,
   startedExecution,
   withAttempts,
 } from './execution-record.js';
 import type { LogSink } from './log-sink.js';
+import { EXECUTION_ID_ENV, pidFilePath } from './pid-file.js';
 import { runWithRetries } from './retry.js';
+import { formatSeconds } from './timers.js';
 
 /** An execution's log as the runner uses it; store/log-file.ts's LogWriter is one. */
 export interface ExecutionLog extends LogSink {
@@ -30,26 +44,48 @@ export interface RunnerOptions {
   killGraceMs?: number;
   /** Opens an execution's log; default: the log file of store/log-file.ts. */
   openLog?: (path: string, maxBytes: number) => ExecutionLog;
+  /**
+   * Executions in progress at once, across all jobs (`daemon.max_concurrency`); further ones wait
+   * `queued` and start in trigger order as slots free up. An integer >= 1, or Infinity; default 8.
+   */
+  maxConcurrency?: number;
 }
 
-interface Running {
+/** Messages of executions cancelled before they started. */
+const CANCELLED_QUEUED = 'cancelled while queued';
+const CANCELLED_QUEUED_AT_SHUTDOWN = 'cancelled while queued: watchbell shut down';
+
+interface Entry {
   job: Job;
   /** Replaced, never mutated, as the execution goes on. */
   execution: Execution;
+  /** `queued` while it waits for a slot; `running` from the moment it holds one until its end is recorded. */
+  state: 'queued' | 'running';
+  /** Date.now() when it was queued, or null when it started at once. */
+  queuedAt: number | null;
+  /** Settles once its first record is stored; rejects when it could not be (start() throws that to the caller). */
+  recorded: Promise<void>;
   controller: AbortController;
   done: Promise<Execution>;
+  resolveDone: (e: Execution) => void;
 }
 
 /** Finished executions remembered for whenFinished() and cancel() answers; the store has the rest. */
 const RECENT_LIMIT = 256;
 
-/** Starts, tracks, cancels and records executions; one per daemon. */
+/** Starts, queues, tracks, cancels and records executions; one per daemon. */
 export class Runner {
   private readonly store: Store;
   private readonly events: Events;
   private readonly killGraceMs: number;
   private readonly openLog: (path: string, maxBytes: number) => ExecutionLog;
-  private readonly active = new Map<string, Running>();
+  private readonly maxConcurrency: number;
+  /** Queued and running executions, in trigger order. */
+  private readonly active = new Map<string, Entry>();
+  /** The queue: executions waiting for a slot, first in first out (a Set for O(1) removal on cancel). */
+  private readonly waiting = new Set<Entry>();
+  /** Slots held, i.e. entries whose state is `running`. While one is free, `waiting` is empty. */
+  private slotsInUse = 0;
   private readonly recent = new Map<string, Execution>();
   /** Per job, the tail of a promise chain: triggers of one job decide and start one at a time. */
   private readonly jobQueues = new Map<string, Promise<unknown>>();
@@ -61,12 +97,17 @@ export class Runner {
     this.events = options.events;
     this.killGraceMs = options.killGraceMs ?? 10_000;
     this.openLog = options.openLog ?? ((path, maxBytes) => createLogWriter(path, { maxBytes }));
+    this.maxConcurrency = options.maxConcurrency ?? 8;
+    if (!(this.maxConcurrency >= 1 && (Number.isInteger(this.maxConcurrency) || this.maxConcurrency === Infinity))) {
+      throw new RangeError(`Runner: maxConcurrency must be an integer >= 1 or Infinity, got ${options.maxConcurrency}`);
+    }
   }
 
   /**
-   * Starts an execution of `job` (recorded before its process starts) and resolves with it while it
-   * runs; with `concurrency: forbid` and a run in progress, a manual trigger throws JOB_ALREADY_RUNNING
-   * and a scheduled one resolves with a `skipped` record.
+   * Starts an execution of `job`, or queues it when `maxConcurrency` executions are in progress, and
+   * resolves with its first record (`in_progress`, or `queued`) once that is stored, before its process
+   * starts. With `concurrency: forbid` and one queued or in progress, a manual trigger throws
+   * JOB_ALREADY_RUNNING and a scheduled one resolves with a `skipped` record.
    */
   trigger(job: Job, trigger: Trigger, scheduledAt: Date | null): Promise<Execution> {
     // Serialized per job, or two triggers could both see nothing running and both start under `forbid`.
@@ -80,45 +121,55 @@ export class Runner {
     return next;
   }
 
-  /** Executions in progress, of one job or of all, oldest first. */
+  /** Executions in progress (holding a slot), of one job or of all, oldest first. */
   running(jobId?: string): Execution[] {
-    return this.entries(jobId).map((r) => snapshot(r.execution));
+    return this.entries(jobId, 'running').map((r) => snapshot(r.execution));
   }
 
-  /** True while an execution of the job is in progress. */
+  /** Executions waiting for a slot, of one job or of all, in the order they will start. */
+  queued(jobId?: string): Execution[] {
+    return this.entries(jobId, 'queued').map((r) => snapshot(r.execution));
+  }
+
+  /** True while an execution of the job is queued or in progress: what its concurrency policy looks at. */
   isRunning(jobId: string): boolean {
     return this.entries(jobId).length > 0;
   }
 
-  /** Resolves with the final record of an execution this runner runs or ran recently. */
+  /** Resolves with the final record of an execution this runner runs, queues or ran recently. */
   async whenFinished(executionId: string): Promise<Execution> {
-    const running = this.active.get(executionId);
-    if (running) return running.done;
+    const entry = this.active.get(executionId);
+    if (entry) return entry.done;
     const finished = this.recent.get(executionId);
     if (finished) return snapshot(finished);
     throw new WatchbellError('EXECUTION_NOT_FOUND', `execution ${executionId} is not known to this runner`);
   }
 
-  /** Cancels a running execution (no further retries) and resolves with its final record. */
+  /**
+   * Cancels a queued or running execution and resolves with its final record: a queued one is
+   * recorded `cancelled` at once and never starts; a running one is stopped, with no further retries.
+   */
   async cancel(jobId: string, executionId: string): Promise<Execution> {
-    const running = this.active.get(executionId);
-    if (running && running.job.id === jobId) {
-      running.controller.abort();
-      return running.done;
-    }
+    const entry = this.active.get(executionId);
+    if (entry && entry.job.id === jobId) return this.stopEntry(entry, CANCELLED_QUEUED);
     const known = this.store.getExecution(jobId, executionId) ?? this.recentOf(jobId, executionId);
     if (!known) throw new WatchbellError('EXECUTION_NOT_FOUND', `execution ${executionId} of job ${jobId} not found`);
     throw new WatchbellError('EXECUTION_FINISHED', `execution ${executionId} already finished with status ${known.status}`);
   }
 
-  /** Cancels every running execution of a job and resolves once all are recorded. */
+  /** Cancels every queued and running execution of a job and resolves once all are recorded. */
   async cancelJob(jobId: string): Promise<Execution[]> {
     const entries = this.entries(jobId);
-    for (const r of entries) r.controller.abort();
-    return Promise.all(entries.map((r) => r.done));
+    // Queued ones first, or a slot freed by a stopped one could start one of them.
+    for (const e of entries) if (e.state === 'queued') void this.stopEntry(e, CANCELLED_QUEUED);
+    for (const e of entries) if (e.state === 'running') void this.stopEntry(e, CANCELLED_QUEUED);
+    return Promise.all(entries.map((e) => e.done));
   }
 
-  /** Refuses new triggers, gives running executions `graceMs` to finish, then cancels the rest; idempotent. */
+  /**
+   * Refuses new triggers, cancels queued executions at once, gives running ones `graceMs` to finish,
+   * then cancels the rest; idempotent.
+   */
   shutdown(graceMs: number): Promise<void> {
     this.stopped ??= this.stop(graceMs);
     return this.stopped;
@@ -126,6 +177,8 @@ export class Runner {
 
   private async stop(graceMs: number): Promise<void> {
     this.closing = true;
+    // Nothing new may start while the daemon stops, so nothing queued ever will: recorded as cancelled now.
+    for (const e of [...this.waiting]) void this.stopEntry(e, CANCELLED_QUEUED_AT_SHUTDOWN);
     const all = () => Promise.all([...this.active.values()].map((r) => r.done));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([all(), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
@@ -134,9 +187,12 @@ export class Runner {
     await all();
   }
 
-  private entries(jobId?: string): Running[] {
-    const all = [...this.active.values()];
-    return jobId === undefined ? all : all.filter((r) => r.job.id === jobId);
+  private entries(jobId?: string, state?: Entry['state']): Entry[] {
+    const out: Entry[] = [];
+    for (const e of this.active.values()) {
+      if ((jobId === undefined || e.job.id === jobId) && (state === undefined || e.state === state)) out.push(e);
+    }
+    return out;
   }
 
   private recentOf(jobId: string, executionId: string): Execution | undefined {
@@ -155,12 +211,12 @@ export class Runner {
     this.refuseWhenClosing(job);
     const busy = this.entries(job.id);
     if (busy.length > 0) {
-      const oldest = busy[0]!.execution.id;
+      const oldest = busy[0]!;
       if (job.concurrency === 'forbid') {
         if (trigger === 'manual') {
           throw new WatchbellError(
             'JOB_ALREADY_RUNNING',
-            `job ${job.id} is already running (execution ${oldest}) and its concurrency is "forbid"`,
+            `job ${job.id} is already ${oldest.state} (execution ${oldest.execution.id}) and its concurrency is "forbid"`,
           );
         }
         return this.skip(job, trigger, scheduledAt, oldest);
@@ -171,41 +227,135 @@ export class Runner {
       }
     }
 
-    const execution = startedExecution(job, trigger, scheduledAt, new Date());
+    // A slot is free only while nobody waits (the pump hands a freed slot to the queue at once).
+    const runNow = this.slotsInUse < this.maxConcurrency && this.waiting.size === 0;
+    const now = new Date();
+    const execution = runNow ? startedExecution(job, trigger, scheduledAt, now) : queuedExecution(job, trigger, scheduledAt, now);
     let resolveDone!: (e: Execution) => void;
     const done = new Promise<Execution>((resolve) => (resolveDone = resolve));
-    // Registered before the first await, so cancel() and shutdown() see it from now on.
-    const running: Running = { job, execution, controller: new AbortController(), done };
-    this.active.set(execution.id, running);
+    // Durable before the process starts: a crash from here on leaves an unfinished record to mark interrupted.
+    let recorded: Promise<void>;
     try {
-      // Durable before the process starts: a crash from here on leaves an `in_progress` record to mark interrupted.
-      await this.store.addExecution(snapshot(execution), job.history_limit);
+      recorded = this.store.addExecution(snapshot(execution), job.history_limit);
+    } catch (err) {
+      recorded = Promise.reject(err);
+    }
+    const entry: Entry = {
+      job,
+      execution,
+      state: runNow ? 'running' : 'queued',
+      queuedAt: runNow ? null : now.getTime(),
+      recorded,
+      controller: new AbortController(),
+      done,
+      resolveDone,
+    };
+    // Registered before the first await, so cancel(), shutdown() and the queue see it from now on.
+    this.active.set(execution.id, entry);
+    if (runNow) this.slotsInUse++;
+    else this.waiting.add(entry);
+    try {
+      await recorded;
     } catch (err) {
       this.active.delete(execution.id);
+      this.waiting.delete(entry);
+      // A queued one the pump took meanwhile is released by launch(), which sees the same rejection.
+      if (runNow) this.releaseSlot();
       resolveDone(brokenExecution(execution, err, new Date()));
       throw err;
     }
-    this.events.emit('execution:started', { execution: snapshot(execution) });
-    void this.execute(running).then(resolveDone);
+    if (runNow) {
+      this.events.emit('execution:started', { execution: snapshot(execution) });
+      void this.execute(entry);
+    }
     return snapshot(execution);
   }
 
-  private async skip(job: Job, trigger: Trigger, scheduledAt: Date | null, runningId: string): Promise<Execution> {
-    const execution = skippedExecution(job, trigger, scheduledAt, runningId, new Date());
+  private async skip(job: Job, trigger: Trigger, scheduledAt: Date | null, busy: Entry): Promise<Execution> {
+    const execution = {
+      ...skippedExecution(job, trigger, scheduledAt, busy.execution.id, new Date()),
+      error: `skipped: execution ${busy.execution.id} still ${busy.state}`,
+    };
     await this.store.addExecution(snapshot(execution), job.history_limit);
     this.events.emit('execution:skipped', { execution: snapshot(execution) });
     return snapshot(execution);
   }
 
+  /** Cancels one execution: a queued one is recorded at once with `whyQueued`, a running one is stopped. */
+  private stopEntry(entry: Entry, whyQueued: string): Promise<Execution> {
+    if (entry.state === 'running') {
+      entry.controller.abort();
+      return entry.done;
+    }
+    // Out of the queue synchronously, so no slot freed from now on can start it; not in it = already cancelled.
+    if (this.waiting.delete(entry)) void this.cancelQueued(entry, whyQueued);
+    return entry.done;
+  }
+
+  private async cancelQueued(entry: Entry, why: string): Promise<void> {
+    try {
+      // Its first record must be stored before it can be replaced.
+      await entry.recorded;
+    } catch {
+      return; // start() recorded nothing and settled it
+    }
+    const final = cancelledQueuedExecution(entry.execution, why, new Date());
+    await this.record(final);
+    this.finish(entry, final);
+  }
+
+  /** Gives freed slots to the oldest queued executions. */
+  private releaseSlot(): void {
+    this.slotsInUse--;
+    while (this.slotsInUse < this.maxConcurrency && this.waiting.size > 0) {
+      const next = this.waiting.values().next().value!;
+      this.waiting.delete(next);
+      next.state = 'running';
+      next.execution = dequeuedExecution(next.execution, new Date());
+      this.slotsInUse++;
+      this.launch(next).catch((err: unknown) => this.report(`starting queued execution ${next.execution.id}`, err));
+    }
+  }
+
+  /** Starts a queued execution that was just given a slot. Never rejects. */
+  private async launch(entry: Entry): Promise<void> {
+    try {
+      await entry.recorded;
+    } catch {
+      this.releaseSlot(); // start() threw the error to its caller and settled the execution
+      return;
+    }
+    try {
+      await this.store.updateExecution(snapshot(entry.execution));
+    } catch (err) {
+      // Not started unless the store knows it started, as for one that starts at once.
+      this.report(`starting queued execution ${entry.execution.id} of job ${entry.job.id}`, err);
+      const final = brokenExecution(entry.execution, err, new Date());
+      await this.record(final);
+      this.finish(entry, final);
+      return;
+    }
+    this.events.emit('execution:started', { execution: snapshot(entry.execution) });
+    await this.execute(entry);
+  }
+
   /** Runs the attempts and records the end. Never rejects: whatever breaks is recorded and reported. */
-  private async execute(running: Running): Promise<Execution> {
-    const { job, controller } = running;
-    const id = running.execution.id;
+  private async execute(entry: Entry): Promise<void> {
+    const { job, controller } = entry;
+    const id = entry.execution.id;
     let log: ExecutionLog | undefined;
     let final: Execution;
     try {
-      log = this.openLog(this.store.logPath(job.id, id), job.max_output);
+      const logPath = this.store.logPath(job.id, id);
+      const pidFile = pidFilePath(logPath);
+      // Ours last: a job cannot pose as another execution to crash recovery.
+      const environment = { ...job.environment, [EXECUTION_ID_ENV]: id };
+      log = this.openLog(logPath, job.max_output);
       const sink = log;
+      if (entry.queuedAt !== null) {
+        const waited = formatSeconds(Date.parse(entry.execution.started_at!) - entry.queuedAt);
+        sink.note(`--- waited ${waited} in the queue: max_concurrency (${this.maxConcurrency}) executions were in progress ---`);
+      }
       const outcome = await runWithRetries({
         retries: job.retries,
         retryDelayMs: job.retry_delay * 1000,
@@ -214,43 +364,55 @@ export class Runner {
         attempt: () =>
           runAttempt({
             command: job.command,
-            environment: job.environment,
+            environment,
             workingDirectory: job.working_directory,
             timeoutMs: job.timeout * 1000,
             killGraceMs: this.killGraceMs,
             log: sink,
             signal: controller.signal,
+            pidFile,
           }),
-        onRetry: (attempts) => this.recordProgress(running, attempts),
+        onRetry: (attempts) => this.recordProgress(entry, attempts),
       });
       await this.closeLog(log, id);
-      final = finishedExecution(running.execution, outcome, log.tail(), new Date());
+      final = finishedExecution(entry.execution, outcome, log.tail(), new Date());
     } catch (err) {
       this.report(`execution ${id} of job ${job.id}`, err);
       if (log) await this.closeLog(log, id);
-      final = { ...brokenExecution(running.execution, err, new Date()), output: log?.tail() ?? '' };
+      final = { ...brokenExecution(entry.execution, err, new Date()), output: log?.tail() ?? '' };
     }
-    running.execution = final;
+    await this.record(final);
+    this.finish(entry, final);
+  }
+
+  /** Stores the final record of an execution; a failure is reported, not thrown. */
+  private async record(final: Execution): Promise<void> {
     try {
       await this.store.updateExecution(snapshot(final));
     } catch (err) {
-      // The record stays `in_progress` on disk; the next start marks it interrupted.
-      this.report(`recording execution ${id} of job ${job.id}`, err);
+      // The record stays unfinished on disk; the next start marks it interrupted.
+      this.report(`recording execution ${final.id} of job ${final.job_id}`, err);
     }
+  }
+
+  /** The end of an execution, once recorded: frees its slot, tells listeners, settles whenFinished(). */
+  private finish(entry: Entry, final: Execution): void {
+    entry.execution = final;
     // Gone from `active` before anyone hears of the end, so a listener that triggers again is not refused.
-    this.active.delete(id);
+    this.active.delete(final.id);
+    if (entry.state === 'running') this.releaseSlot();
     this.remember(final);
     this.events.emit('execution:finished', { execution: snapshot(final) });
-    return snapshot(final);
+    entry.resolveDone(snapshot(final));
   }
 
   /** Keeps attempts[] current between retries, for people looking while a long retry delay runs. */
-  private async recordProgress(running: Running, attempts: readonly AttemptResult[]): Promise<void> {
-    running.execution = withAttempts(running.execution, attempts);
+  private async recordProgress(entry: Entry, attempts: readonly AttemptResult[]): Promise<void> {
+    entry.execution = withAttempts(entry.execution, attempts);
     try {
-      await this.store.updateExecution(snapshot(running.execution));
+      await this.store.updateExecution(snapshot(entry.execution));
     } catch (err) {
-      this.report(`recording progress of execution ${running.execution.id}`, err);
+      this.report(`recording progress of execution ${entry.execution.id}`, err);
     }
   }
 

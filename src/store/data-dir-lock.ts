@@ -1,4 +1,5 @@
 /** One daemon per data dir: a `watchbell.pid` file holding the owner's pid. */
+import { readFileSync } from 'node:fs';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { WatchbellError } from '../jobs/errors.js';
@@ -18,7 +19,7 @@ export async function acquireDataDirLock(dataDir: string): Promise<() => Promise
     if (await create(file)) return releaser(file);
     const holder = await readPid(file);
     if (holder === undefined) continue; // removed meanwhile by its owner
-    if (holder !== null && isAlive(holder)) {
+    if (holder !== null && holdsLock(holder, file)) {
       throw new WatchbellError(
         'DATA_DIR_LOCKED',
         `data dir ${dir} is in use by another watchbell (pid ${holder}); stop it first or use another --data dir`,
@@ -65,6 +66,30 @@ async function readPid(file: string): Promise<number | null | undefined> {
   return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
 }
 
+/** Lock files this process holds, so a second acquire in the same process is refused too. */
+const held = new Set<string>();
+
+/**
+ * Whether `pid`, named in the lock file, still holds it. After a reboot or a container restart the
+ * pid in a stale file is often reused, by this very daemon (same small pid in a fresh namespace) or
+ * by some other program; neither may keep the data dir locked forever.
+ */
+function holdsLock(pid: number, file: string): boolean {
+  if (pid === process.pid) return held.has(file);
+  if (!isAlive(pid)) return false;
+  const cmdline = readCmdline(pid);
+  // Without /proc we cannot tell, and taking a live daemon's data dir would corrupt it: assume held.
+  return cmdline === null || /watchbell|node/.test(cmdline);
+}
+
+function readCmdline(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return null;
+  }
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -76,9 +101,11 @@ function isAlive(pid: number): boolean {
 }
 
 function releaser(file: string): () => Promise<void> {
+  held.add(file);
   let released: Promise<void> | undefined;
   return () => {
     released ??= (async () => {
+      held.delete(file);
       // Only our own file: after a takeover it belongs to someone else.
       if ((await readPid(file)) === process.pid) await rm(file, { force: true });
     })();

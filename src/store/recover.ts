@@ -1,17 +1,46 @@
-/** After a crash: executions a dead daemon left `queued` or `in_progress` become failures with reason `interrupted`. */
+/**
+ * After a crash: executions a dead daemon left `queued` or `in_progress` become failures with reason
+ * `interrupted`, once the processes they left running are stopped (see orphans.ts).
+ */
 import type { Execution } from '../jobs/execution.js';
+import { pidFilePath, stopOrphans, type OrphanResult } from './orphans.js';
 import type { Store } from './store.js';
 
-/** Marks every unfinished execution as interrupted; returns their ids. */
-export async function recoverInterrupted(store: Store, now: Date = new Date()): Promise<string[]> {
-  const ids: string[] = [];
-  for (const e of store.unfinishedExecutions()) {
+export interface RecoverOptions {
+  now?: Date;
+  /** Between SIGTERM and SIGKILL to a leftover process group; default 10 s. */
+  killGraceMs?: number;
+  /** Where processes are read from; default /proc. */
+  procDir?: string;
+}
+
+export interface Recovery {
+  /** Ids of the executions marked interrupted, oldest first. */
+  interrupted: string[];
+  /** What was found of each one's processes, in the same order. */
+  orphans: OrphanResult[];
+}
+
+const INTERRUPTED = 'interrupted: the daemon stopped while this execution ran';
+
+/** Stops the leftover processes of every unfinished execution, then marks each interrupted. */
+export async function recoverInterrupted(store: Store, options: RecoverOptions = {}): Promise<Recovery> {
+  const unfinished = store.unfinishedExecutions();
+  if (unfinished.length === 0) return { interrupted: [], orphans: [] };
+  // Stopped before the records change, so an execution is never shown finished while its processes still run.
+  const orphans = await stopOrphans(
+    unfinished.map((e) => ({ jobId: e.job_id, executionId: e.id, pidFile: pidFilePath(store.logPath(e.job_id, e.id)) })),
+    { graceMs: options.killGraceMs, procDir: options.procDir },
+  );
+  const now = options.now ?? new Date();
+  const interrupted: string[] = [];
+  for (const [i, e] of unfinished.entries()) {
     const started = e.started_at ? Date.parse(e.started_at) : null;
     const fixed: Execution = {
       ...e,
       status: 'failure',
       reason: 'interrupted',
-      error: 'interrupted: the daemon stopped while this execution ran',
+      error: `${INTERRUPTED}${orphanNote(orphans[i]!)}`,
       finished_at: now.toISOString(),
       duration: started === null ? null : Math.max(0, (now.getTime() - started) / 1000),
       attempts: e.attempts.map((a) =>
@@ -19,7 +48,21 @@ export async function recoverInterrupted(store: Store, now: Date = new Date()): 
       ),
     };
     await store.updateExecution(fixed);
-    ids.push(e.id);
+    interrupted.push(e.id);
   }
-  return ids;
+  return { interrupted, orphans };
+}
+
+/** What the execution's `error` adds about its processes. */
+function orphanNote(r: OrphanResult): string {
+  switch (r.outcome) {
+    case 'stopped':
+      return `; its processes left running (process group ${r.pid}) were stopped at restart${r.killed ? ' with SIGKILL' : ''}`;
+    case 'unverified':
+      return `; process group ${r.pid} may still run it: without /proc it could not be verified as this execution's, so it was left alone`;
+    case 'not_ours':
+      return `; none of its processes was still running (pid ${r.pid} of its pid file now belongs to another program, left alone)`;
+    case 'none':
+      return r.verified ? '; none of its processes was still running' : '';
+  }
 }

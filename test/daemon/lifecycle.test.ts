@@ -93,7 +93,7 @@ describe('daemon lifecycle (black-box)', function () {
     const dir = await tempDir();
     cleanup.push(dir);
     const pidFile = join(dir, 'job.pid');
-    const d = await startDaemon({ dir, config: configText(`  stuck:\n    schedule: "@yearly"\n    command: echo $$ > ${pidFile}; exec sleep 20\n`) });
+    const d = await startDaemon({ dir, config: configText(`  stuck:\n    schedule: "@yearly"\n    command: echo $$$$ > ${pidFile}; exec sleep 20\n`) });
     const eid = (await d.api('POST', '/api/v1/jobs/stuck/run')).body.data.execution_id;
     await d.waitFor((l) => l.event === 'execution.started' && l.execution_id === eid);
     expect((await d.stop('SIGKILL')).signal).to.equal('SIGKILL');

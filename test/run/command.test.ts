@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { realpath, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runAttempt, type AttemptResult, type RunAttemptOptions } from '../../src/run/command.js';
@@ -164,5 +164,68 @@ describe('run/command runAttempt', () => {
   it('reports exit 127 for a missing program under the shell', async () => {
     const r = await run('/nonexistent-program');
     expect(r).to.include({ reason: 'exit', exit_code: 127, error: 'exited with code 127' });
+  });
+
+  describe('pid file', () => {
+    /** The process group of `pid`, from /proc. */
+    const groupOf = (pid: number) => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    };
+
+    it('holds the group id while the attempt runs, written before runAttempt first waits, and is gone after', async () => {
+      // In a dir that does not exist yet, as when the log sink is not a log file.
+      const pidFile = join(dir, 'logs', 'exec.log.pid');
+      const pids = join(dir, 'pids');
+      const go = join(dir, 'go');
+      const result = run(`sleep 1000 & echo $! >> '${pids}'; echo $$ >> '${pids}'; while [ ! -f '${go}' ]; do sleep 0.02; done; kill $!`, {
+        pidFile,
+      });
+      // Synchronously after the call: a daemon killed at any later moment leaves the file behind.
+      expect(existsSync(pidFile)).to.equal(true);
+      leftovers = await readPids(pids, 2);
+      const [child, shell] = leftovers as [number, number];
+      expect(readFileSync(pidFile, 'utf8')).to.equal(`${shell}
+`);
+      expect(groupOf(shell)).to.equal(shell);
+      expect(groupOf(child)).to.equal(shell);
+      await writeFile(go, '');
+      expect((await result).reason).to.equal('exit');
+      expect(existsSync(pidFile)).to.equal(false);
+    });
+
+    it('is removed once a timed-out group is stopped', async () => {
+      const pidFile = join(dir, 'exec.log.pid');
+      const pids = join(dir, 'pids');
+      const result = run(`sleep 1000 & echo $! >> '${pids}'; echo $$ >> '${pids}'; wait`, { pidFile, timeoutMs: 300 });
+      leftovers = await readPids(pids, 2);
+      expect(readFileSync(pidFile, 'utf8')).to.equal(`${leftovers[1]}
+`);
+      expect((await result).reason).to.equal('timeout');
+      expect(existsSync(pidFile)).to.equal(false);
+      expect(leftovers.filter(isAlive)).to.deep.equal([]);
+    });
+
+    it('is not written for a command that cannot be spawned', async () => {
+      const pidFile = join(dir, 'exec.log.pid');
+      expect((await run(['/nonexistent'], { pidFile })).reason).to.equal('spawn_error');
+      expect(existsSync(pidFile)).to.equal(false);
+    });
+
+    it('stops the attempt at once and throws when the pid file cannot be written', async () => {
+      await writeFile(join(dir, 'not-a-dir'), '');
+      const pidFile = join(dir, 'not-a-dir', 'exec.log.pid');
+      const started = Date.now();
+      let error: unknown;
+      try {
+        await run('sleep 1000', { pidFile });
+      } catch (err) {
+        error = err;
+      }
+      expect((error as NodeJS.ErrnoException | undefined)?.code).to.equal('ENOTDIR');
+      expect(Date.now() - started).to.be.below(5000);
+      expect(sink.notes).to.have.length(1);
+      expect(sink.notes[0]).to.match(/^--- cannot write the pid file .*not-a-dir\/exec\.log\.pid: ENOTDIR.*; stopping the process group ---$/);
+    });
   });
 });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WatchbellError } from '../../src/jobs/errors.js';
 import { Events } from '../../src/jobs/events.js';
@@ -253,6 +253,240 @@ describe('run/runner Runner', () => {
       expect(store.getExecution('newest', old.id)?.status).to.equal('cancelled');
       expect(runner.running('newest').map((e) => e.id)).to.deep.equal([fresh.id]);
       leftovers = await readPids(join(dir, 'pids'), 2);
+    });
+  });
+
+  describe('pid file and execution id', () => {
+    it('keeps the group id next to the log while an attempt runs, and removes it after', async () => {
+      const pids = join(dir, 'pids');
+      const job = makeJob({ id: 'pidful', command: `sleep 1000 & echo $! >> '${pids}'; echo $$ >> '${pids}'; wait` });
+      const e = await runner.trigger(job, 'manual', null);
+      leftovers = await readPids(pids, 2);
+      const [child, shell] = leftovers as [number, number];
+      const pidFile = `${store.logPath('pidful', e.id)}.pid`;
+      expect(pidFile).to.equal(join(dir, 'data', 'jobs', 'pidful', 'logs', `${e.id}.log.pid`));
+      expect(readFileSync(pidFile, 'utf8')).to.equal(`${shell}\n`);
+      // What crash recovery reads to tell its processes from a reused pid: in the group leader and its children.
+      for (const pid of [shell, child]) {
+        expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).to.include(`WATCHBELL_EXECUTION_ID=${e.id}`);
+      }
+      await runner.cancel('pidful', e.id);
+      expect(existsSync(pidFile)).to.equal(false);
+      expect(leftovers.filter(isAlive)).to.deep.equal([]);
+    });
+
+    it('is gone once an execution that exits by itself is recorded', async () => {
+      const e = await runner.trigger(makeJob({ id: 'brief', command: 'sleep 0.1' }), 'manual', null);
+      await runner.whenFinished(e.id);
+      expect(existsSync(`${store.logPath('brief', e.id)}.pid`)).to.equal(false);
+    });
+
+    it('sets WATCHBELL_EXECUTION_ID in every attempt, and a job cannot override it', async () => {
+      const job = makeJob({
+        id: 'who',
+        command: 'echo "$WATCHBELL_EXECUTION_ID"; exit 1',
+        environment: { WATCHBELL_EXECUTION_ID: 'spoofed' },
+        retries: 1,
+        retry_delay: 0,
+      });
+      const done = await runner.whenFinished((await runner.trigger(job, 'manual', null)).id);
+      expect(await readLog(store.logPath('who', done.id), { stream: 'stdout' })).to.equal(`${done.id}\n${done.id}\n`);
+    });
+  });
+
+  describe('max_concurrency', () => {
+    /**
+     * A job that appends its execution id to `started` when its process starts, then runs until
+     * release(id), so each test decides when a slot frees up.
+     */
+    const gated = (id: string, fields: Partial<Job> = {}) =>
+      makeJob({
+        id,
+        command: `echo "$WATCHBELL_EXECUTION_ID" >> '${join(dir, 'started')}'; while [ ! -f "$WATCHBELL_EXECUTION_ID.go" ]; do sleep 0.02; done`,
+        working_directory: dir,
+        ...fields,
+      });
+    const startedIds = () => (existsSync(join(dir, 'started')) ? readFileSync(join(dir, 'started'), 'utf8').split('\n').filter(Boolean) : []);
+    const waitForStarts = (n: number) => waitFor(() => (startedIds().length >= n ? startedIds() : null), `${n} processes to start`);
+    const release = (e: Execution) => writeFileSync(join(dir, `${e.id}.go`), '');
+    const ids = (list: Execution[]) => list.map((e) => e.id);
+    const eventLog = () => seen.map((s) => `${s.event} ${s.execution.id}`);
+
+    /** Replaces the suite's runner by one with `maxConcurrency` slots. */
+    async function limitTo(maxConcurrency: number): Promise<void> {
+      await runner.shutdown(0);
+      runner = new Runner({ store, events, killGraceMs: 500, maxConcurrency });
+    }
+
+    it('queues executions beyond the limit and starts them first come, first started, across jobs', async () => {
+      await limitTo(2);
+      const a = gated('a', { concurrency: 'allow' });
+      const b = gated('b', { concurrency: 'allow' });
+      const e1 = await runner.trigger(a, 'manual', null);
+      const e2 = await runner.trigger(b, 'schedule', new Date('2024-01-01T00:00:00Z'));
+      const e3 = await runner.trigger(b, 'manual', null);
+      const e4 = await runner.trigger(a, 'manual', null);
+      expect([e1, e2, e3, e4].map((e) => e.status)).to.deep.equal(['in_progress', 'in_progress', 'queued', 'queued']);
+      expect(e3).to.include({ job_id: 'b', trigger: 'manual', started_at: null, finished_at: null, duration: null });
+      expect(store.getExecution('b', e3.id)).to.include({ status: 'queued', started_at: null });
+      expect(store.getExecution('a', e4.id)).to.include({ status: 'queued', started_at: null });
+      expect(ids(runner.running())).to.deep.equal([e1.id, e2.id]);
+      expect(ids(runner.queued())).to.deep.equal([e3.id, e4.id]);
+      expect(ids(runner.queued('a'))).to.deep.equal([e4.id]);
+      expect(await waitForStarts(2)).to.have.members([e1.id, e2.id]);
+      // Started is told when a process starts, not when it is queued.
+      expect(eventLog()).to.deep.equal([`execution:started ${e1.id}`, `execution:started ${e2.id}`]);
+
+      // A slot freed by job a goes to the oldest queued execution, e3 of job b, not to a's own e4.
+      release(e1);
+      expect((await waitForStarts(3))[2]).to.equal(e3.id);
+      const s3 = store.getExecution('b', e3.id)!;
+      expect(s3.status).to.equal('in_progress');
+      expect(Date.parse(s3.started_at!)).to.be.at.least(Date.parse(store.getExecution('a', e1.id)!.finished_at!));
+      expect(ids(runner.queued())).to.deep.equal([e4.id]);
+      expect(eventLog().slice(2)).to.deep.equal([`execution:finished ${e1.id}`, `execution:started ${e3.id}`]);
+      expect(seen.find((s) => s.event === 'execution:started' && s.execution.id === e3.id)?.execution).to.deep.equal(s3);
+
+      release(e2);
+      expect((await waitForStarts(4))[3]).to.equal(e4.id);
+      release(e3);
+      release(e4);
+      const done = await Promise.all([e1, e2, e3, e4].map((e) => runner.whenFinished(e.id)));
+      expect(done.map((e) => e.status)).to.deep.equal(['success', 'success', 'success', 'success']);
+      expect(eventLog().filter((e) => e.startsWith('execution:started'))).to.deep.equal(ids([e1, e2, e3, e4]).map((id) => `execution:started ${id}`));
+      expect(done[2]!.output).to.match(/^--- waited \d+(\.\d+)?s in the queue: max_concurrency \(2\) executions were in progress ---\n$/);
+      expect(done[0]!.output).to.equal('');
+      expect(runner.running()).to.deep.equal([]);
+    });
+
+    it('cancels a queued execution at once, without ever starting it', async () => {
+      await limitTo(1);
+      const blocker = await runner.trigger(gated('blocker'), 'manual', null);
+      const queued = await runner.trigger(gated('waiter'), 'schedule', new Date('2024-01-01T00:00:00Z'));
+      expect(queued.status).to.equal('queued');
+      await waitForStarts(1);
+
+      const cancelled = await runner.cancel('waiter', queued.id);
+      expect(cancelled).to.include({
+        status: 'cancelled',
+        reason: 'cancelled',
+        error: 'cancelled while queued',
+        started_at: null,
+        duration: null,
+        exit_code: null,
+        retry_count: 0,
+      });
+      expect(cancelled.finished_at).to.be.a('string');
+      expect(cancelled.attempts).to.deep.equal([]);
+      expect(store.getExecution('waiter', queued.id)).to.deep.equal(cancelled);
+      expect(await runner.whenFinished(queued.id)).to.deep.equal(cancelled);
+      expect(runner.queued()).to.deep.equal([]);
+      expect(runner.isRunning('waiter')).to.equal(false);
+      expect(eventLog()).to.deep.equal([`execution:started ${blocker.id}`, `execution:finished ${queued.id}`]);
+      expect((await rejection(runner.cancel('waiter', queued.id))).code).to.equal('EXECUTION_FINISHED');
+
+      release(blocker);
+      await runner.whenFinished(blocker.id);
+      // The freed slot went to nobody; the next trigger starts at once.
+      const next = await runner.trigger(gated('waiter'), 'manual', null);
+      expect(next.status).to.equal('in_progress');
+      expect(await waitForStarts(2)).to.deep.equal([blocker.id, next.id]);
+      release(next);
+      await runner.whenFinished(next.id);
+    });
+
+    it('forbid: a queued execution counts as in progress', async () => {
+      await limitTo(1);
+      const blocker = await runner.trigger(gated('blocker'), 'manual', null);
+      const queued = await runner.trigger(gated('solo'), 'schedule', new Date('2024-01-01T00:00:00Z'));
+      expect(queued.status).to.equal('queued');
+
+      const refused = await rejection(runner.trigger(gated('solo'), 'manual', null));
+      expect(refused.code).to.equal('JOB_ALREADY_RUNNING');
+      expect(refused.message).to.equal(`job solo is already queued (execution ${queued.id}) and its concurrency is "forbid"`);
+      const skipped = await runner.trigger(gated('solo'), 'schedule', new Date('2024-01-01T00:01:00Z'));
+      expect(skipped).to.include({ status: 'skipped', reason: 'overlap', error: `skipped: execution ${queued.id} still queued` });
+      expect(ids(runner.queued())).to.deep.equal([queued.id]);
+
+      release(blocker);
+      expect(await waitForStarts(2)).to.deep.equal([blocker.id, queued.id]);
+      release(queued);
+      expect((await runner.whenFinished(queued.id)).status).to.equal('success');
+    });
+
+    it('replace: cancels the queued one and queues the new one', async () => {
+      await limitTo(1);
+      const blocker = await runner.trigger(gated('blocker'), 'manual', null);
+      const job = gated('newest', { concurrency: 'replace' });
+      const old = await runner.trigger(job, 'schedule', new Date('2024-01-01T00:00:00Z'));
+      const fresh = await runner.trigger(job, 'schedule', new Date('2024-01-01T00:01:00Z'));
+      expect(fresh.status).to.equal('queued');
+      expect(store.getExecution('newest', old.id)).to.include({ status: 'cancelled', error: 'cancelled while queued', started_at: null });
+      expect(ids(runner.queued())).to.deep.equal([fresh.id]);
+
+      release(blocker);
+      expect(await waitForStarts(2)).to.deep.equal([blocker.id, fresh.id]);
+      release(fresh);
+      await runner.whenFinished(fresh.id);
+    });
+
+    it('cancelJob cancels queued executions without starting them', async () => {
+      await limitTo(1);
+      const job = gated('many', { concurrency: 'allow' });
+      const first = await runner.trigger(job, 'manual', null);
+      const second = await runner.trigger(job, 'manual', null);
+      await waitForStarts(1);
+      const done = await runner.cancelJob('many');
+      expect(done.map((e) => [e.id, e.status, e.error])).to.deep.equal([
+        [first.id, 'cancelled', 'cancelled'],
+        [second.id, 'cancelled', 'cancelled while queued'],
+      ]);
+      expect(startedIds()).to.deep.equal([first.id]);
+      expect(runner.running()).to.deep.equal([]);
+      expect(runner.queued()).to.deep.equal([]);
+    });
+
+    it('shutdown cancels queued executions at once and still gives running ones their grace', async () => {
+      await limitTo(1);
+      const running = await runner.trigger(gated('first'), 'manual', null);
+      const b = await runner.trigger(gated('second'), 'manual', null);
+      const c = await runner.trigger(gated('third'), 'schedule', new Date());
+      await waitForStarts(1);
+      const stopping = runner.shutdown(10_000);
+      await waitFor(
+        () => store.getExecution('second', b.id)?.status === 'cancelled' && store.getExecution('third', c.id)?.status === 'cancelled',
+        'the queued executions to be recorded cancelled',
+      );
+      expect(store.getExecution('third', c.id)).to.include({ error: 'cancelled while queued: watchbell shut down', started_at: null });
+      expect(store.getExecution('first', running.id)?.status).to.equal('in_progress');
+      release(running);
+      await stopping;
+      expect(store.getExecution('first', running.id)?.status).to.equal('success');
+      expect(startedIds()).to.deep.equal([running.id]);
+    });
+
+    it('keeps its slots right when a queued execution cannot be recorded', async () => {
+      await limitTo(1);
+      const blocker = await runner.trigger(gated('blocker'), 'manual', null);
+      const add = store.addExecution.bind(store);
+      store.addExecution = async (e, limit) => {
+        if (e.job_id === 'broken') throw new Error('disk full');
+        await add(e, limit);
+      };
+      let error: unknown;
+      await runner.trigger(gated('broken'), 'manual', null).catch((err: unknown) => (error = err));
+      expect((error as Error).message).to.equal('disk full');
+      const after = await runner.trigger(gated('after'), 'manual', null);
+      expect(ids(runner.queued())).to.deep.equal([after.id]);
+      release(blocker);
+      expect(await waitForStarts(2)).to.deep.equal([blocker.id, after.id]);
+      release(after);
+      expect((await runner.whenFinished(after.id)).status).to.equal('success');
+      expect(runner.running()).to.deep.equal([]);
+    });
+
+    it('refuses a limit below 1', () => {
+      expect(() => new Runner({ store, events, maxConcurrency: 0 })).to.throw(RangeError, 'maxConcurrency must be an integer >= 1');
     });
   });
 

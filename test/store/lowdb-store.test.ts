@@ -309,6 +309,24 @@ describe('acquireDataDirLock', () => {
     expect(await readFile(join(dir, LOCK_FILE), 'utf8')).to.equal(`${process.pid}\n`);
   });
 
+  it('takes over a pid file naming our own pid, as after a container restart', async () => {
+    await writeFile(join(dir, LOCK_FILE), `${process.pid}\n`);
+    const release = await acquire();
+    expect(await readFile(join(dir, LOCK_FILE), 'utf8')).to.equal(`${process.pid}\n`);
+    await release();
+  });
+
+  it('takes over a pid file whose pid now belongs to another program', async () => {
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await writeFile(join(dir, LOCK_FILE), `${other.pid}\n`);
+      await acquire();
+      expect(await readFile(join(dir, LOCK_FILE), 'utf8')).to.equal(`${process.pid}\n`);
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+
   it('takes over a pid file torn by a crash', async () => {
     await writeFile(join(dir, LOCK_FILE), '');
     await acquire();
