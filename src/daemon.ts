@@ -78,8 +78,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     scheduler.start();
     releasers.push(async () => scheduler.stop());
 
+    let stopping: Promise<void> | undefined;
     const app = createApp({
       service,
+      isStopping: () => stopping !== undefined,
       timezone: settings.timezone,
       previewSchedule: (schedule, timezone, n) => nextRuns(schedule, timezone, n),
       tokens: () => config.api.tokens,
@@ -92,6 +94,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           uptime: Math.round(process.uptime()),
           jobs: service!.counts(),
           running: runner.running().length,
+          queued: runner.queued().length,
           store: { status: writable ? 'writable' : 'not writable', data_dir: settings.data_dir },
         };
       },
@@ -104,7 +107,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     releasers.push(() => closeServer(server, address));
     log.info({ event: 'daemon.started', url, config: config.file, data_dir: settings.data_dir, jobs: service.counts().total, version: VERSION }, `watchbell listening on ${url}`);
 
-    let stopping: Promise<void> | undefined;
     const daemon: Daemon = {
       url,
       log,

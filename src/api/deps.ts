@@ -16,6 +16,8 @@ export interface ApiDeps {
   health(): Promise<HealthReport>;
   /** Tokens in force (they change on reload). */
   tokens(): ApiToken[];
+  /** True once the daemon has begun to stop: live log follows end with a note. */
+  isStopping(): boolean;
   /** Reports a 5xx with its stack; 4xx are the client's business. */
   logError(err: unknown, info: { method: string; path: string }): void;
 }

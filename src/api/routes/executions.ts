@@ -37,16 +37,11 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
     const abort = () => gone.abort();
     ctx.req.once('close', abort);
     ctx.res.once('close', abort);
-    // server.close() (the daemon's first step when it stops) clears `listening` at once, while the
-    // server itself waits for open responses: the follow sees it and ends cleanly, with a note.
-    // `socket.server` is set by net.Server on every accepted socket, though undocumented; without
-    // it a follow still ends when the daemon cuts the connections left open 1 s into its stop.
-    const server = (ctx.req.socket as { server?: { listening?: boolean } }).server;
     const text = await service.followLog(ctx.params.id!, ctx.params.eid!, {
       stream,
       tail,
       signal: gone.signal,
-      stopping: () => server?.listening === false,
+      stopping: deps.isStopping,
     });
     if (typeof text === 'string' || text instanceof Readable) {
       ctx.body = text;
