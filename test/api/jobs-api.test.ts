@@ -1,6 +1,6 @@
 /** Black-box: the real daemon over real HTTP, the job routes of DESIGN.md §4 with their exact shapes. */
 import { expect } from 'chai';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeDir, startWithJobs, type DaemonProcess } from '../helpers/daemon-process.js';
 
@@ -196,6 +196,21 @@ describe('jobs API (black-box)', function () {
     const again = await d.api('POST', `/api/v1/jobs/long/executions/${eid}/cancel`);
     expect(again.status).to.equal(409);
     expect(again.body.error.code).to.equal('EXECUTION_FINISHED');
+  });
+
+  it('deletes a job with a running execution: cancels it first, stops its processes, removes its history', async function () {
+    const pidFile = join(d.dir, 'doomed.pid');
+    await d.api('POST', '/api/v1/jobs', { id: 'doomed', schedule: '@yearly', command: `echo $$ > ${pidFile}; exec sleep 60` });
+    const eid = (await d.api('POST', '/api/v1/jobs/doomed/run')).body.data.execution_id;
+    await d.waitFor((l) => l.event === 'execution.started' && l.execution_id === eid);
+    const del = await d.api('DELETE', '/api/v1/jobs/doomed');
+    expect(del.status).to.equal(200);
+    const finished = await d.finished(eid);
+    expect(finished.status).to.equal('cancelled');
+    const pid = Number(await readFile(pidFile, 'utf8'));
+    expect(() => process.kill(pid, 0), `process ${pid} is still alive`).to.throw();
+    expect((await d.api('GET', `/api/v1/jobs/doomed/executions/${eid}`)).status).to.equal(404);
+    expect((await d.api('GET', '/api/v1/executions?status=in_progress')).body.data.map((e: { id: string }) => e.id)).not.to.include(eid);
   });
 
   it('answers 409 naming the file for PUT and DELETE of a config job, but runs and pauses it', async function () {
