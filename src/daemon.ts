@@ -1,15 +1,18 @@
 /** Composition root: config + store + scheduler + runner + API, signals, shutdown. */
-import { mkdir, rm, chmod } from 'node:fs/promises';
+import { mkdir, rm, chmod, lstat, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from './api/app.js';
 import { isLoopback, parseListen, type ListenAddress } from './config/listen.js';
 import { loadConfig, type Config } from './config/load-config.js';
-import type { DaemonSettings } from './config/settings.js';
+import { ConfigReloader, type ReloadResult } from './config/reloader.js';
+import type { ApiToken, DaemonSettings } from './config/settings.js';
 import { WatchbellError } from './jobs/errors.js';
-import { Events } from './jobs/events.js';
+import { Events, type ReloadTrigger } from './jobs/events.js';
 import { createLogger, logEvents } from './logger.js';
+import { daemonMetricsSource } from './metrics/daemon-source.js';
+import { Metrics } from './metrics/metrics.js';
 import { Runner } from './run/runner.js';
 import { nextRuns } from './schedule/next-slot.js';
 import { Scheduler } from './schedule/scheduler.js';
@@ -33,16 +36,18 @@ export interface Daemon {
   /** `http://127.0.0.1:PORT` or `unix:/path`. */
   readonly url: string;
   readonly log: Logger;
-  /** Re-reads the config file and applies it as a diff; throws ConfigError and keeps the running config when invalid. */
-  reload(): Promise<{ added: string[]; changed: string[]; removed: string[] }>;
+  /** Re-reads the config file (and its includes) and applies it as a diff; throws ConfigError and keeps the running config when invalid. */
+  reload(trigger?: ReloadTrigger): Promise<ReloadResult>;
   /** Stops firing, lets running executions finish within shutdown_grace, records the rest as cancelled, closes the store. Idempotent. */
   stop(reason?: string): Promise<void>;
 }
 
 /** Starts a daemon; rejects with a WatchbellError (bad config, locked data dir, refused listen address). */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
-  const loadOptions = { env: options.env ?? process.env, overrides: options.overrides ?? {} };
+  // A copy: token values are removed from process.env below, and reloads must still find them.
+  const loadOptions = { env: options.env ?? { ...process.env }, overrides: options.overrides ?? {} };
   let config: Config = await loadConfig(options.configFile, loadOptions);
+  hideTokensFromJobs(config.api.tokens);
   const settings = config.daemon;
   const address = checkListen(settings.listen, config.api.tokens.length);
   const log = createLogger(settings);
@@ -50,10 +55,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   // Resources are acquired in order and released in reverse by stop().
   const releasers: Array<() => Promise<void>> = [];
   const release = async () => {
-    while (releasers.length) await releasers.pop()!().catch((err) => log.error({ err }, 'error while stopping'));
+    while (releasers.length) await releasers.pop()!().catch((err) => log.error({ event: 'daemon.stop_error', err }, 'error while stopping'));
   };
   try {
-    await mkdir(settings.data_dir, { recursive: true });
+    // The data dir holds job definitions with their environment values (secrets): only the daemon's user may read it.
+    await mkdir(settings.data_dir, { recursive: true, mode: 0o700 });
+    await warnIfDataDirOpen(settings.data_dir, log);
     releasers.push(await acquireDataDirLock(settings.data_dir));
     const store = new LowdbStore(settings.data_dir);
     await store.open();
@@ -72,11 +79,28 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const runner = new Runner({ store, events, killGraceMs: settings.kill_grace * 1000, maxConcurrency: settings.max_concurrency });
     let service: JobService | undefined;
     const scheduler = new Scheduler({ onDue: (id, slot) => service?.onDue(id, slot), events });
-    service = new JobService({ store, scheduler, runner, events, timezone: settings.timezone, configFile: config.file });
+    service = new JobService({ store, scheduler, runner, events, timezone: settings.timezone, configFile: config.file, maxJobs: settings.max_jobs });
+    // Subscribed before the service starts, so catch-up runs are counted too.
+    const metrics = new Metrics({ events, source: daemonMetricsSource({ service: () => service, store, runner }) });
     await service.start(config.jobs);
     releasers.push(async () => runner.shutdown(settings.shutdown_grace * 1000));
     scheduler.start();
     releasers.push(async () => scheduler.stop());
+
+    // Reloads (SIGHUP, the API, --watch) go through one queue; the daemon keeps its `daemon:` settings until restart.
+    const reloader = new ConfigReloader({
+      config,
+      events,
+      watch: settings.watch,
+      load: () => loadConfig(options.configFile, loadOptions),
+      apply: async (next) => {
+        const diff = await service!.applyConfig(next.jobs);
+        config = { ...next, daemon: config.daemon };
+        return diff;
+      },
+    });
+    reloader.start();
+    releasers.push(async () => reloader.close());
 
     let stopping: Promise<void> | undefined;
     const app = createApp({
@@ -84,8 +108,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       isStopping: () => stopping !== undefined,
       timezone: settings.timezone,
       previewSchedule: (schedule, timezone, n) => nextRuns(schedule, timezone, n),
-      tokens: () => config.api.tokens,
+      tokens: () => hideTokensFromJobs(config.api.tokens),
       logError: (err, info) => log.error({ event: 'api.error', err, ...info }, 'request failed'),
+      reloadConfig: () => reloader.reload('api'),
+      metrics: () => metrics.scrape(),
+      metricsPublic: () => config.api.metrics_public === true,
       health: async () => {
         const writable = await store.isWritable();
         return {
@@ -96,10 +123,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           running: runner.running().length,
           queued: runner.queued().length,
           store: { status: writable ? 'writable' : 'not writable', data_dir: settings.data_dir },
+          // A failed reload leaves the daemon UP: it runs the last good config, and says why the new one was refused.
+          config: reloader.status(),
         };
       },
     });
-    const server = createServer(app.callback());
+    // Headers over 16 KiB answer 431 (whatever NODE_OPTIONS says); timeouts are checked every second, not every 30 s.
+    const server = createServer({ maxHeaderSize: 16 * 1024, connectionsCheckingInterval: 1000 }, app.callback());
     // Slow or idle clients must not hold the daemon's sockets forever.
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
@@ -110,13 +140,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const daemon: Daemon = {
       url,
       log,
-      async reload() {
-        const next = await loadConfig(options.configFile, loadOptions);
-        const diff = await service!.applyConfig(next.jobs);
-        config = { ...next, daemon: config.daemon };
-        events.emit('config:reloaded', { file: next.file, jobs: next.jobs.length });
-        return diff;
-      },
+      reload: (trigger = 'signal') => reloader.reload(trigger),
       stop(reason = 'stop requested') {
         stopping ??= (async () => {
           log.info({ event: 'daemon.stopping', reason, grace_seconds: settings.shutdown_grace }, 'stopping');
@@ -148,11 +172,18 @@ function checkListen(listen: string, tokenCount: number): ListenAddress {
 }
 
 async function listen(server: Server, address: ListenAddress): Promise<string> {
-  if (address.kind === 'unix') await rm(address.path, { force: true });
+  if (address.kind === 'unix') await removeStaleSocket(address.path);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    if (address.kind === 'unix') server.listen(address.path, resolve);
-    else server.listen(address.port, address.host, resolve);
+    if (address.kind === 'unix') {
+      // The socket is created inside listen(): with this umask it is never, even briefly, open to other users.
+      const umask = process.umask(0o117);
+      try {
+        server.listen(address.path, resolve);
+      } finally {
+        process.umask(umask);
+      }
+    } else server.listen(address.port, address.host, resolve);
   });
   if (address.kind === 'unix') {
     await chmod(address.path, 0o660);
@@ -161,6 +192,40 @@ async function listen(server: Server, address: ListenAddress): Promise<string> {
   const info = server.address() as AddressInfo;
   const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
   return `http://${host}:${info.port}`;
+}
+
+const hiddenTokenLists = new WeakSet<ApiToken[]>();
+
+/**
+ * Jobs inherit the daemon's environment. An API token given as `${VAR}` would be in every job's, and in
+ * the log of any job that prints its environment, where a read token could find an admin one: the
+ * variables holding a token's value are removed from the daemon's own environment (the config is
+ * interpolated from a copy). Returns `tokens`; called again after a reload brings new ones.
+ */
+function hideTokensFromJobs(tokens: ApiToken[]): ApiToken[] {
+  if (hiddenTokenLists.has(tokens)) return tokens;
+  hiddenTokenLists.add(tokens);
+  const secrets = new Set(tokens.map((t) => t.token));
+  for (const [name, value] of Object.entries(process.env)) if (value !== undefined && secrets.has(value)) delete process.env[name];
+  return tokens;
+}
+
+/** Removes a socket left by a daemon that died; anything else at that path is an error, never deleted. */
+async function removeStaleSocket(path: string): Promise<void> {
+  const found = await lstat(path).catch(() => undefined);
+  if (!found) return;
+  if (!found.isSocket()) {
+    throw new WatchbellError('LISTEN_REFUSED', `listen address unix:${path}: ${path} exists and is not a socket; choose another path`);
+  }
+  await rm(path, { force: true });
+}
+
+/** Job definitions in the data dir hold environment values: warn when other users can read them. */
+async function warnIfDataDirOpen(dir: string, log: Logger): Promise<void> {
+  const mode = (await stat(dir)).mode & 0o777;
+  if (mode & 0o007) {
+    log.warn({ event: 'data_dir.permissions', data_dir: dir, mode: mode.toString(8) }, `data dir ${dir} has mode ${mode.toString(8)}: other users can read job definitions and their environment values; run chmod 700 on it`);
+  }
 }
 
 async function closeServer(server: Server, address: ListenAddress): Promise<void> {
@@ -184,17 +249,15 @@ function installSignals(daemon: Daemon, graceSeconds: number): void {
     daemon.stop(signal).then(
       () => process.exit(0),
       (err) => {
-        daemon.log.error({ err }, 'shutdown failed');
+        daemon.log.error({ event: 'daemon.stop_failed', err }, 'shutdown failed');
         process.exit(1);
       },
     );
   };
   process.once('SIGTERM', onStop);
   process.once('SIGINT', onStop);
+  // The outcome is logged by the reload itself (config.reloaded or config.reload_failed).
   process.on('SIGHUP', () => {
-    daemon.reload().then(
-      (diff) => daemon.log.info({ event: 'config.applied', ...diff }, 'config reloaded'),
-      (err) => daemon.log.error({ event: 'config.reload_failed', error: (err as Error).message }, 'config reload failed; keeping the running config'),
-    );
+    daemon.reload('signal').catch(() => undefined);
   });
 }

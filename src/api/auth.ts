@@ -36,3 +36,48 @@ export function requireToken(tokens: () => ApiToken[]) {
     return next();
   };
 }
+
+/**
+ * Browsers are not clients of this API: CORS is off, so no page on another origin may read its answers.
+ * Two browser attacks still reach a daemon that listens on loopback without tokens, and are refused here:
+ * - a cross-site request (a page POSTing to http://127.0.0.1:8080/api/v1/jobs/x/run needs no CORS preflight):
+ *   browsers mark it with an `Origin` header, which API clients (curl, the CLI, scripts) do not send;
+ * - DNS rebinding (a page whose own host name now resolves to 127.0.0.1, so its requests count as same-origin):
+ *   its requests name that host in `Host`, so without tokens only requests addressed to a loopback name are answered.
+ * With tokens configured a page cannot get one, so `Host` is not checked then (proxies may send any name).
+ */
+export function refuseBrowsers(tokens: () => ApiToken[]) {
+  return async function browsers(ctx: Context, next: Next): Promise<void> {
+    const origin = ctx.get('origin');
+    if (origin) {
+      throw new WatchbellError(
+        'FORBIDDEN',
+        `requests from web pages (Origin ${quote(origin)}) are refused: the API does not serve browsers (CORS is off); see docs/security.md`,
+      );
+    }
+    // A unix socket has no remote address, and no browser can reach it.
+    const overTcp = ctx.req.socket.remoteAddress !== undefined;
+    const host = ctx.get('host');
+    if (overTcp && tokens().length === 0 && !isLoopbackHost(host)) {
+      throw new WatchbellError(
+        'FORBIDDEN',
+        `Host ${quote(host)} is not a loopback name: without api.tokens only requests addressed to 127.0.0.1, [::1] or localhost ` +
+          'are answered (protection against DNS rebinding); configure a token under api.tokens to serve other names',
+      );
+    }
+    return next();
+  };
+}
+
+/** True for a Host header naming this machine's loopback: `localhost`, `127.x.x.x` or `[::1]`, with any port. */
+export function isLoopbackHost(host: string): boolean {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+))(?::\d{1,5})?$/.exec(host.trim());
+  if (!m) return false;
+  const name = (m[1] ?? m[2]!).toLowerCase();
+  return name === 'localhost' || name === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
+
+function quote(s: string): string {
+  const shown = JSON.stringify(s);
+  return shown.length > 80 ? `${shown.slice(0, 77)}...` : shown;
+}

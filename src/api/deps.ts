@@ -1,4 +1,5 @@
 /** What the API needs from the rest of the daemon; the daemon passes these in (createApp(deps)). */
+import type { ReloadResult } from '../config/reloader.js';
 import type { ApiToken } from '../config/settings.js';
 import type { JobService } from '../service/job-service.js';
 
@@ -20,4 +21,10 @@ export interface ApiDeps {
   isStopping(): boolean;
   /** Reports a 5xx with its stack; 4xx are the client's business. */
   logError(err: unknown, info: { method: string; path: string }): void;
+  /** `GET /metrics`: Prometheus text and its content type; without it there is no /metrics. */
+  metrics?(): Promise<{ contentType: string; body: string }>;
+  /** True when /metrics needs no token even with tokens configured (`api.metrics_public`). */
+  metricsPublic?(): boolean;
+  /** `POST /config/reload`: re-reads the config and applies it; rejects with ConfigError (nothing changed) when invalid. */
+  reloadConfig?(): Promise<ReloadResult>;
 }

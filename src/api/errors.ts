@@ -17,6 +17,7 @@ const STATUS: Record<ErrorCode, number> = {
   JOB_OWNED_BY_CONFIG: 409,
   JOB_ALREADY_RUNNING: 409,
   JOB_COMPLETED: 409,
+  TOO_MANY_JOBS: 409,
   EXECUTION_FINISHED: 409,
   DATA_DIR_LOCKED: 409,
   BODY_TOO_LARGE: 413,
@@ -25,6 +26,9 @@ const STATUS: Record<ErrorCode, number> = {
   STORE_UNAVAILABLE: 503,
   INTERNAL: 500,
 };
+
+/** Details (bad fields) listed at most in one answer. */
+export const MAX_DETAILS = 100;
 
 /** The HTTP status for an error code. */
 export function httpStatus(code: ErrorCode): number {
@@ -43,7 +47,9 @@ export function errorHandler(log: (err: unknown, ctx: Context) => void) {
         if (status >= 500) {
           log(err, ctx);
         }
-        ctx.body = { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
+        // A body with 100,000 bad fields must not get a 26 MB answer: the message already says how many there are.
+        const details = err.details?.slice(0, MAX_DETAILS);
+        ctx.body = { error: { code: err.code, message: err.message, ...(details ? { details } : {}) } };
       } else if (isClientHttpError(err)) {
         // Koa and its parsers throw http-errors for malformed requests (bad URL encoding, etc.).
         ctx.status = err.status;
@@ -53,6 +59,9 @@ export function errorHandler(log: (err: unknown, ctx: Context) => void) {
         ctx.status = 500;
         ctx.body = { error: { code: 'INTERNAL', message: 'internal error; the daemon log has the details' } };
       }
+      // Refused before its body was read (too large, unauthorized, bad encoding): the rest of the body may never
+      // be read, and the connection could not carry another request; closing it is the only clean end.
+      if (!ctx.req.complete) ctx.set('Connection', 'close');
     }
   };
 }

@@ -16,6 +16,7 @@ export async function runDaemonCommand(args: string[]): Promise<number> {
       listen: { type: 'string' },
       'log-format': { type: 'string' },
       'log-level': { type: 'string' },
+      watch: { type: 'boolean' },
     },
   });
   const configFile = values.config ?? process.env.WATCHBELL_CONFIG;
@@ -31,6 +32,8 @@ export async function runDaemonCommand(args: string[]): Promise<number> {
     data_dir: values.data === undefined ? undefined : resolve(values.data),
     log_format: format as DaemonSettings['log_format'] | undefined,
     log_level: level as DaemonSettings['log_level'] | undefined,
+    // Only turns watching on: without the flag, `daemon.watch` in the file decides.
+    watch: values.watch === true ? true : undefined,
   };
   try {
     await startDaemon({ configFile, overrides, handleSignals: true });

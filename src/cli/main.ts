@@ -9,7 +9,7 @@ import { VERSION } from '../daemon.js';
 export const HELP = `watchbell ${VERSION}: a cron scheduler daemon with an admin REST API
 
 Usage:
-  watchbell daemon --config FILE [--data DIR] [--listen HOST:PORT] [--log-format json|pretty] [--log-level LEVEL]
+  watchbell daemon --config FILE [--data DIR] [--listen HOST:PORT] [--log-format json|pretty] [--log-level LEVEL] [--watch]
   watchbell validate FILE...
   watchbell next "EXPR" [--timezone ZONE] [-n N]
   watchbell jobs [--status S] [--tag T] [-q TEXT]
@@ -21,7 +21,8 @@ and --token (or WATCHBELL_TOKEN).
 
 Examples:
   watchbell daemon --config /etc/watchbell/watchbell.yaml
-  watchbell validate config/watchbell.yaml conf.d/*.yaml      # in a pre-commit hook or CI
+  watchbell validate config/watchbell.yaml      # and its include: files; in a pre-commit hook or CI
+  watchbell daemon --config watchbell.yaml --watch   # reload when the file or an included one changes
   watchbell next "30 2 * * *" --timezone Europe/Berlin -n 3
   watchbell run backup-database && watchbell logs backup-database --tail 20
 `;

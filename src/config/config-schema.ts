@@ -4,6 +4,13 @@ import { JOB_DEFAULTS_SCHEMA, JOB_INPUT_SCHEMA } from '../jobs/job-schema.js';
 import { JOB_ID_PATTERN } from '../jobs/ids.js';
 import { API_SCHEMA, DAEMON_SCHEMA } from './settings.js';
 
+/** `jobs:`, in the config file and in included files: job id -> job body. */
+const JOBS_MAP_SCHEMA: SchemaObject = {
+  type: ['object', 'null'],
+  propertyNames: { pattern: JOB_ID_PATTERN, maxLength: 63 },
+  additionalProperties: { type: 'object' },
+};
+
 /** The config file's top level. Job bodies are checked by the job validator, with the same schema. */
 export const CONFIG_SCHEMA: SchemaObject = {
   $id: 'watchbell:config',
@@ -16,12 +23,23 @@ export const CONFIG_SCHEMA: SchemaObject = {
     daemon: DAEMON_SCHEMA,
     api: API_SCHEMA,
     defaults: { type: 'object' },
-    jobs: {
-      type: ['object', 'null'],
-      propertyNames: { pattern: JOB_ID_PATTERN, maxLength: 63 },
-      additionalProperties: { type: 'object' },
+    include: {
+      type: 'array',
+      maxItems: 100,
+      items: { type: 'string', minLength: 1, maxLength: 4096 },
     },
+    jobs: JOBS_MAP_SCHEMA,
   },
+};
+
+/**
+ * A file named by `include:`: only a `jobs:` map. Other top-level keys are reported by the loader,
+ * which says where they belong instead of ajv's "unknown field".
+ */
+export const INCLUDE_FILE_SCHEMA: SchemaObject = {
+  $id: 'watchbell:config-include',
+  type: 'object',
+  properties: { jobs: JOBS_MAP_SCHEMA },
 };
 
 /** The config schema with job and defaults schemas inlined: what an editor needs. */

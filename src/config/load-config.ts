@@ -1,7 +1,12 @@
-/** Reads a config file into a validated Config, or a ConfigError listing every problem as FILE:LINE:COL. */
+/**
+ * Reads a config file, and the files its `include:` patterns match, into a validated Config, or a
+ * ConfigError listing every problem as FILE:LINE:COL.
+ */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
+import { globSync } from 'tinyglobby';
 import { parseDuration } from '../jobs/duration.js';
 import { WatchbellError, type FieldError } from '../jobs/errors.js';
 import type { JobSpec } from '../jobs/job.js';
@@ -9,26 +14,49 @@ import { isValidTimezone } from '../jobs/schedule-spec.js';
 import { addSchema, checkSchema, compile, isAboutKey, label, showValue } from '../jobs/schema-validator.js';
 import { FIELD_EXPECTATIONS } from '../jobs/job-schema.js';
 import { checkJobDefaults, validateJob } from '../jobs/validate-job.js';
-import { CONFIG_SCHEMA } from './config-schema.js';
+import { CONFIG_SCHEMA, INCLUDE_FILE_SCHEMA } from './config-schema.js';
 import { interpolate } from './interpolate.js';
 import { parseListen } from './listen.js';
 import { DAEMON_DEFAULTS, SETTING_EXPECTATIONS, type ApiToken, type DaemonSettings } from './settings.js';
-import { parseYaml, type Position } from './yaml-source.js';
+import { parseYaml, type Position, type YamlSource } from './yaml-source.js';
 
 addSchema(CONFIG_SCHEMA);
+addSchema(INCLUDE_FILE_SCHEMA);
 const validateConfigShape = compile(CONFIG_SCHEMA);
+const validateIncludeShape = compile(INCLUDE_FILE_SCHEMA);
+
+/** Where something is defined: an absolute file path and a position in it. */
+export interface Place extends Position {
+  file: string;
+}
 
 export interface ConfigJob {
   id: string;
   spec: JobSpec;
+  /** The job's key under `jobs:`, in the config file or the included file that defines it. */
+  place: Place;
+}
+
+/** The files a config was read from, for `--watch` and to tell a changed config from an unchanged one. */
+export interface ConfigSources {
+  /** Absolute paths: the config file first, then the included files in the order they were read. */
+  files: string[];
+  /** The `include:` patterns, made absolute against the config file's folder. */
+  includes: string[];
+  /** A digest of every file's path and text. */
+  digest: string;
 }
 
 export interface Config {
   /** Absolute path of the file read. */
   file: string;
   daemon: DaemonSettings;
-  api: { tokens: ApiToken[] };
+  /** `metrics_public` (set only when true): /metrics is served without a token even when tokens are configured. */
+  api: { tokens: ApiToken[]; metrics_public?: boolean };
   jobs: ConfigJob[];
+  sources: ConfigSources;
+  /** Not errors, but worth telling the author: an `include:` pattern that matches no file. */
+  warnings: ConfigProblem[];
 }
 
 export interface ConfigProblem extends Position {
@@ -40,12 +68,15 @@ export interface ConfigProblem extends Position {
 /** A config that cannot be used; `problems` give every error with its place. */
 export class ConfigError extends WatchbellError {
   readonly problems: ConfigProblem[];
+  /** The files read before the problems were found, when the config file itself could be read. */
+  readonly sources?: ConfigSources;
 
-  constructor(problems: ConfigProblem[]) {
+  constructor(problems: ConfigProblem[], sources?: ConfigSources) {
     super('CONFIG_INVALID', problems.map(formatProblem).join('\n'), {
-      details: problems.map((p) => ({ path: p.path, message: `${p.file}:${p.line}:${p.col}: ${p.message}` })),
+      details: problems.map((p) => ({ path: p.path, message: formatProblem(p) })),
     });
     this.problems = problems;
+    if (sources) this.sources = sources;
   }
 }
 
@@ -54,45 +85,77 @@ export function formatProblem(p: ConfigProblem): string {
   return `${p.file}:${p.line}:${p.col}: ${p.message}`;
 }
 
+/** `FILE:LINE:COL` of a place. */
+export function formatPlace(p: Place): string {
+  return `${p.file}:${p.line}:${p.col}`;
+}
+
 export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** From command-line flags; they win over the file. */
   overrides?: Partial<DaemonSettings>;
-  /** The name errors show for the file (default: the path as given). */
+  /** The name errors show for the file (default: the path as given). Included files are shown relative to it. */
   displayName?: string;
 }
 
-/** Loads and validates a config file. Throws ConfigError for anything wrong with it. */
+/** Loads and validates a config file and its included files. Throws ConfigError for anything wrong with them. */
 export async function loadConfig(file: string, options: LoadOptions = {}): Promise<Config> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
-    throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read config: ${reason}` }]);
+    throw new ConfigError([{ file: options.displayName ?? file, line: 1, col: 1, path: '', message: `cannot read config: ${reason}` }]);
   }
   return parseConfig(text, file, options);
 }
 
-/** Validates config text as if read from `file` (relative paths resolve against its folder). */
+/** A problem found in one file; `at` overrides where it points (by default keys at the key, values at the value). */
+type Found = FieldError & { at?: 'key' | 'value' };
+
+/** One YAML file being read: the config file or an included one. */
+interface SourceFile {
+  /** Absolute path. */
+  path: string;
+  /** The name problems show. */
+  shown: string;
+  text: string;
+  source: YamlSource;
+  found: Found[];
+}
+
+function sourceFile(path: string, shown: string, text: string): SourceFile {
+  return { path, shown, text, source: parseYaml(text), found: [] };
+}
+
+function toProblem(f: SourceFile, e: Found): ConfigProblem {
+  const at = e.at ?? (isAboutKey(e.message) ? 'key' : 'value');
+  return { file: f.shown, path: e.path, message: e.message, ...f.source.positionOf(e.path, at) };
+}
+
+function syntaxProblems(f: SourceFile): ConfigProblem[] {
+  return f.source.errors.map((e) => ({ file: f.shown, path: '', message: `invalid YAML: ${e.message}`, ...e.position }));
+}
+
+/**
+ * Validates config text as if read from `file` (relative paths resolve against its folder).
+ * Files named by `include:` are read from disk.
+ */
 export function parseConfig(text: string, file: string, options: LoadOptions = {}): Config {
-  const shown = options.displayName ?? file;
-  const source = parseYaml(text);
-  // An unknown field is found at its key; anything else at its value.
-  const at = (e: FieldError): ConfigProblem => ({
-    file: shown, path: e.path, message: e.message,
-    ...source.positionOf(e.path, isAboutKey(e.message) ? 'key' : 'value'),
-  });
-  if (source.errors.length) {
-    throw new ConfigError(source.errors.map((e) => ({ file: shown, path: '', message: `invalid YAML: ${e.message}`, ...e.position })));
+  const main = sourceFile(resolve(file), options.displayName ?? file, text);
+  const files: SourceFile[] = [main];
+  const includes: string[] = [];
+  const sources = (): ConfigSources => ({ files: files.map((f) => f.path), includes, digest: digestOf(files) });
+  if (main.source.errors.length) throw new ConfigError(syntaxProblems(main), sources());
+  const raw = main.source.value ?? {};
+  if (!isMapping(raw)) {
+    throw new ConfigError([toProblem(main, { path: '', message: 'the config must be a mapping with `version: 1` and `jobs:`' })], sources());
   }
-  const raw = source.value ?? {};
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ConfigError([at({ path: '', message: 'the config must be a mapping with `version: 1` and `jobs:`' })]);
-  }
-  const { value, errors: envErrors } = interpolate(raw, options.env ?? process.env);
+  const env = options.env ?? process.env;
+  const { value, errors: envErrors } = interpolate(raw, env);
   const doc = value as Record<string, unknown>;
-  const problems: FieldError[] = [...envErrors];
+  const problems = main.found;
+  problems.push(...envErrors);
   problems.push(...checkSchema(validateConfigShape, doc, { describe: describeConfigPath }));
 
   const daemon = daemonSettings(doc.daemon, file, options.overrides ?? {}, problems);
@@ -105,35 +168,138 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
     : undefined;
   const tokens = apiTokens(doc.api, dirname(file), problems);
 
-  const jobs: ConfigJob[] = [];
-  const jobMap = (doc.jobs ?? {}) as Record<string, unknown>;
-  if (jobMap && typeof jobMap === 'object' && !Array.isArray(jobMap)) {
+  const jobs = new JobCollector({ timezone: daemon.timezone, defaults });
+  jobs.add(main, doc.jobs);
+
+  // Included files come after the config file's own jobs, pattern by pattern, each pattern's files sorted.
+  const warnings: ConfigProblem[] = [];
+  const patterns = Array.isArray(doc.include) ? doc.include : [];
+  const seen = new Set<string>([main.path]);
+  for (const [i, pattern] of patterns.entries()) {
+    if (typeof pattern !== 'string' || pattern === '') continue; // the schema already said so
+    includes.push(resolve(dirname(main.path), pattern));
+    let matches: string[];
+    try {
+      matches = matchFiles(pattern, dirname(main.path));
+    } catch (err) {
+      problems.push({ path: `/include/${i}`, message: `include.${i}: ${showValue(pattern)} cannot be searched: ${(err as Error).message}` });
+      continue;
+    }
+    if (matches.length === 0) {
+      warnings.push(toProblem(main, { path: `/include/${i}`, message: `include.${i}: ${showValue(pattern)} matches no file` }));
+    }
+    for (const path of matches) {
+      // A file matched twice is read once; the config file never includes itself.
+      if (seen.has(path)) continue;
+      seen.add(path);
+      // Shown relative to the config file as the caller named it, so `config/conf.d/a.yaml` for `config/watchbell.yaml`.
+      const shown = join(dirname(main.shown), relative(dirname(main.path), path));
+      let included: SourceFile;
+      try {
+        included = sourceFile(path, shown, readFileSync(path, 'utf8'));
+      } catch (err) {
+        const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        problems.push({ path: `/include/${i}`, message: `include.${i}: cannot read ${shown}: ${reason}` });
+        continue;
+      }
+      files.push(included);
+      jobs.add(included, readIncludedFile(included, env));
+    }
+  }
+  jobs.checkNames();
+
+  const all = files.flatMap((f) => {
+    const found = f.source.errors.length ? syntaxProblems(f) : f.found.map((e) => toProblem(f, e));
+    return found.sort((a, b) => a.line - b.line || a.col - b.col);
+  });
+  if (all.length) throw new ConfigError(all, sources());
+  const metricsPublic = (doc.api as { metrics_public?: unknown } | undefined)?.metrics_public === true;
+  return { file: main.path, daemon, api: { tokens, ...(metricsPublic ? { metrics_public: true } : {}) }, jobs: jobs.jobs, sources: sources(), warnings };
+}
+
+/** The files a pattern matches, absolute and sorted; a directory matches nothing, nor do dot-files unless named. */
+function matchFiles(pattern: string, cwd: string): string[] {
+  return globSync(pattern, { cwd, absolute: true, onlyFiles: true, expandDirectories: false }).sort();
+}
+
+/** An included file's `jobs:` map, after interpolation; its problems go to `f.found`. */
+function readIncludedFile(f: SourceFile, env: NodeJS.ProcessEnv): unknown {
+  if (f.source.errors.length) return undefined;
+  const raw = f.source.value ?? {};
+  if (!isMapping(raw)) {
+    f.found.push({ path: '', message: 'an included file must be a mapping with a `jobs:` map' });
+    return undefined;
+  }
+  const { value, errors } = interpolate(raw, env);
+  const doc = value as Record<string, unknown>;
+  f.found.push(...errors);
+  for (const key of Object.keys(doc)) {
+    if (key === 'jobs') continue;
+    const path = `/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+    f.found.push({ path, message: `${label(path)}: not allowed in an included file; it holds only a jobs: map (version, daemon, api, defaults and include belong in the config file)` });
+  }
+  f.found.push(...checkSchema(validateIncludeShape, 'jobs' in doc ? { jobs: doc.jobs } : {}, { describe: describeConfigPath }));
+  return doc.jobs;
+}
+
+/** Validates jobs file by file, and checks that ids and names are unique across all the files. */
+class JobCollector {
+  readonly jobs: ConfigJob[] = [];
+  private readonly placeOf = new Map<string, { file: SourceFile; position: Position }>();
+  private readonly fileOf = new Map<string, SourceFile>();
+
+  constructor(private readonly o: { timezone: string; defaults?: Record<string, unknown> }) {}
+
+  add(f: SourceFile, jobMap: unknown): void {
+    if (!isMapping(jobMap)) return; // the schema already said what `jobs:` must be
     for (const [id, body] of Object.entries(jobMap)) {
       const path = `/jobs/${id}`;
-      if (!isMapping(body)) continue; // the config schema already said it must be a mapping
+      const position = f.source.positionOf(path, 'key');
+      const first = this.placeOf.get(id);
+      if (first) {
+        const where = `${first.file.shown}:${first.position.line}:${first.position.col}`;
+        f.found.push({ path, at: 'key', message: `${label(path)}: job id "${id}" is already defined at ${where}; ids must be unique across the config file and its included files` });
+      } else {
+        this.placeOf.set(id, { file: f, position });
+      }
+      if (!isMapping(body)) continue; // the schema already said it must be a mapping
       for (const key of ['id', 'status'] as const) {
-        if (body && typeof body === 'object' && key in body) {
+        if (key in body) {
           const why = key === 'id' ? "a config job's id is its key under jobs:" : 'pause a config job with `watchbell pause` or POST /api/v1/jobs/{id}/pause';
-          problems.push({ path: `${path}/${key}`, message: `${label(`${path}/${key}`)}: not allowed in the config file; ${why}` });
+          f.found.push({ path: `${path}/${key}`, message: `${label(`${path}/${key}`)}: not allowed in the config file; ${why}` });
         }
       }
       try {
-        const v = validateJob(stripKeys(body), { timezone: daemon.timezone, defaults, path });
-        jobs.push({ id, spec: { ...v.spec, name: v.spec.name || id } });
+        const v = validateJob(stripKeys(body), { timezone: this.o.timezone, defaults: this.o.defaults, path });
+        if (first) continue;
+        this.jobs.push({ id, spec: { ...v.spec, name: v.spec.name || id }, place: { file: f.path, ...position } });
+        this.fileOf.set(id, f);
       } catch (err) {
         if (!(err instanceof WatchbellError) || !err.details) throw err;
-        problems.push(...err.details);
+        f.found.push(...err.details);
       }
     }
-    const names = new Map<string, string>();
-    for (const job of jobs) {
+  }
+
+  /** Names are unique too; the second use is reported, naming the first (and its file, when another). */
+  checkNames(): void {
+    const names = new Map<string, ConfigJob>();
+    for (const job of this.jobs) {
       const other = names.get(job.spec.name);
-      if (other) problems.push({ path: `/jobs/${job.id}/name`, message: `jobs.${job.id}.name: "${job.spec.name}" is already the name of job ${other}; names must be unique` });
-      names.set(job.spec.name, job.id);
+      names.set(job.spec.name, job);
+      if (!other) continue;
+      const f = this.fileOf.get(job.id)!;
+      const otherFile = this.fileOf.get(other.id)!;
+      const where = otherFile === f ? '' : ` (${otherFile.shown}:${other.place.line}:${other.place.col})`;
+      f.found.push({ path: `/jobs/${job.id}/name`, message: `jobs.${job.id}.name: "${job.spec.name}" is already the name of job ${other.id}${where}; names must be unique` });
     }
   }
-  if (problems.length) throw new ConfigError(problems.map(at).sort((a, b) => a.line - b.line || a.col - b.col));
-  return { file: resolve(file), daemon, api: { tokens }, jobs };
+}
+
+function digestOf(files: SourceFile[]): string {
+  const hash = createHash('sha256');
+  for (const f of files) hash.update(`${f.path}\0${f.text}\0`);
+  return hash.digest('hex').slice(0, 16);
 }
 
 /** What a config path accepts, for messages: job keys are job ids, `daemon:` keys have their own words. */

@@ -17,6 +17,8 @@ export interface DaemonSettings {
   timezone: string;
   /** Executions running at once across all jobs. */
   max_concurrency: number;
+  /** Jobs the daemon holds at most (config and API together); creating one more through the API answers 409 TOO_MANY_JOBS. */
+  max_jobs: number;
   /** Seconds running executions get to finish on SIGTERM. */
   shutdown_grace: number;
   /** Seconds between SIGTERM and SIGKILL when an attempt is stopped. */
@@ -24,6 +26,8 @@ export interface DaemonSettings {
   /** `json` lines for machines, `pretty` for people. */
   log_format: 'json' | 'pretty';
   log_level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  /** Reload on changes to the config file and its included files (`--watch`). */
+  watch: boolean;
 }
 
 /** Every `daemon:` key's default; `data_dir` is resolved against the config file's folder. */
@@ -32,10 +36,12 @@ export const DAEMON_DEFAULTS: Readonly<DaemonSettings> = Object.freeze({
   data_dir: './data',
   timezone: 'UTC',
   max_concurrency: 8,
+  max_jobs: 10_000,
   shutdown_grace: 30,
   kill_grace: 10,
   log_format: 'json',
   log_level: 'info',
+  watch: false,
 });
 
 
@@ -47,10 +53,12 @@ export const DAEMON_SCHEMA: SchemaObject = {
     data_dir: { type: 'string', minLength: 1, maxLength: 4096 },
     timezone: { type: 'string', minLength: 1, maxLength: 64 },
     max_concurrency: { type: 'integer', minimum: 1, maximum: 10000 },
+    max_jobs: { type: 'integer', minimum: 1, maximum: 1000000 },
     shutdown_grace: { ...DURATION_SCHEMA },
     kill_grace: { ...DURATION_SCHEMA },
     log_format: { enum: ['json', 'pretty'] },
     log_level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] },
+    watch: { type: 'boolean' },
   },
 };
 
@@ -72,6 +80,8 @@ export const API_SCHEMA: SchemaObject = {
         },
       },
     },
+    /** With tokens configured, `GET /metrics` needs one too, unless this is true (for a Prometheus without credentials). */
+    metrics_public: { type: 'boolean' },
   },
 };
 
@@ -81,5 +91,6 @@ export const SETTING_EXPECTATIONS: Readonly<Record<string, string>> = {
   shutdown_grace: 'a duration: integer seconds or a string such as "30s"',
   kill_grace: 'a duration: integer seconds or a string such as "10s"',
   max_concurrency: 'an integer from 1 to 10000',
+  max_jobs: 'an integer from 1 to 1000000',
   timezone: 'an IANA time zone name such as "Europe/Berlin"',
 };

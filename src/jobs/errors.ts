@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'JOB_OWNED_BY_CONFIG'
   | 'JOB_ALREADY_RUNNING'
   | 'JOB_COMPLETED'
+  | 'TOO_MANY_JOBS'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
   | 'LISTEN_REFUSED'

@@ -2,11 +2,16 @@
 import type { SchemaObject } from 'ajv';
 import { JOB_ID_PATTERN } from './ids.js';
 
-/** Integer seconds or a duration string such as `90s`, `5m`, `1h30m`, `1d`. */
+/**
+ * Integer seconds or a duration string such as `90s`, `5m`, `1h30m`, `1d`. The pattern must stay linear: ajv
+ * tests it whatever the length (allErrors), and an older one, whose units were all optional, took quadratic
+ * time on a string of spaces (a minute for 200 KB, with the event loop blocked). The lookahead makes the
+ * units start at the first digit.
+ */
 export const DURATION_SCHEMA: SchemaObject = {
   anyOf: [
     { type: 'integer', minimum: 0 },
-    { type: 'string', pattern: '^\\s*(\\d+|(\\d+d)?(\\d+h)?(\\d+m)?(\\d+s)?)\\s*$', minLength: 1 },
+    { type: 'string', pattern: '^\\s*(?=\\d)(\\d+|(\\d+d)?(\\d+h)?(\\d+m)?(\\d+s)?)\\s*$', minLength: 1, maxLength: 64 },
   ],
 };
 
@@ -29,6 +34,7 @@ export const FIELD_EXPECTATIONS: Readonly<Record<string, string>> = {
   history_limit: 'an integer from 1 to 100000',
   max_output: 'an integer number of bytes from 1024 to 1073741824',
   status: 'one of "active", "paused"',
+  user: 'a user name or numeric uid from /etc/passwd, or null for the daemon\'s own user',
 };
 
 /** Every job field's schema; the config's `defaults:` reuses them. */
@@ -58,6 +64,13 @@ export const JOB_PROPERTIES: Record<string, SchemaObject> = {
   starting_deadline: { ...DURATION_SCHEMA },
   history_limit: { type: 'integer', minimum: 1, maximum: 100000 },
   max_output: { type: 'integer', minimum: 1024, maximum: 1073741824 },
+  user: {
+    anyOf: [
+      { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*\\$?$' },
+      { type: 'integer', minimum: 0, maximum: 4294967294 },
+      { type: 'null' },
+    ],
+  },
 };
 
 /** A job in YAML (its id is its key) or in a request body (`id` optional, `status` to create it paused). */

@@ -28,6 +28,11 @@ export interface JobSpec {
   history_limit: number;
   /** Bytes of log kept per execution. */
   max_output: number;
+  /**
+   * Run the command as this user (a name or a numeric uid), when the daemon runs as root; null runs it as the
+   * daemon's user. Optional only because jobs stored before it existed lack it: read it as `user ?? null`.
+   */
+  user?: string | number | null;
 }
 
 /** A job as stored and scheduled. `status` is the only field that changes without an edit. */
@@ -56,11 +61,13 @@ export const JOB_DEFAULTS: Readonly<Omit<JobSpec, 'name' | 'schedule' | 'command
   history_limit: 100,
   /** 10 MiB. */
   max_output: 10 * 1024 * 1024,
+  /** The daemon's own user. */
+  user: null,
 });
 
 /** The fields a request or config may set (everything in JobSpec, plus `id` and `status`). */
 export const JOB_SPEC_FIELDS = [
   'name', 'schedule', 'timezone', 'command', 'tags', 'timeout', 'retries', 'retry_delay',
   'environment', 'working_directory', 'concurrency', 'catch_up', 'starting_deadline',
-  'history_limit', 'max_output',
+  'history_limit', 'max_output', 'user',
 ] as const;

@@ -8,6 +8,7 @@ import { JOB_DEFAULTS, type JobSpec, type JobStatus } from './job.js';
 import { FIELD_EXPECTATIONS, JOB_DEFAULTS_SCHEMA, JOB_INPUT_SCHEMA } from './job-schema.js';
 import { isValidTimezone, parseSchedule, ScheduleError } from './schedule-spec.js';
 import { addSchema, checkSchema, compile, label, showValue } from './schema-validator.js';
+import { daemonUid, lookupUser, PASSWD_FILE } from './system-user.js';
 
 addSchema(JOB_INPUT_SCHEMA);
 addSchema(JOB_DEFAULTS_SCHEMA);
@@ -77,7 +78,7 @@ export function validateJob(input: unknown, options: ValidateJobOptions): Valida
     // A client that read the job back sees masked values; sending the mask keeps the stored one.
     const env: Record<string, string> = { ...(raw.environment as Record<string, string>) };
     for (const [k, v] of Object.entries(env)) {
-      if (v === SECRET_MASK && k in options.existing.environment) env[k] = options.existing.environment[k]!;
+      if (v === SECRET_MASK && Object.hasOwn(options.existing.environment, k)) env[k] = options.existing.environment[k]!;
     }
     merged.environment = env;
   }
@@ -113,6 +114,24 @@ export function validateJob(input: unknown, options: ValidateJobOptions): Valida
     if (!isAbsolute(wd)) bad('working_directory', `${showValue(wd)} is not an absolute path; expected ${FIELD_EXPECTATIONS.working_directory}`);
     else if (!isDirectory(wd)) bad('working_directory', `${showValue(wd)} does not exist or is not a directory; expected ${FIELD_EXPECTATIONS.working_directory}`);
   }
+  if (!failed.has('environment') && raw.environment && typeof raw.environment === 'object') {
+    const stored = options.existing?.environment ?? {};
+    for (const [k, v] of Object.entries(raw.environment as Record<string, unknown>)) {
+      // The mask only ever means "keep the stored value"; stored as a value it would silently replace a secret.
+      if (v === SECRET_MASK && !Object.hasOwn(stored, k)) {
+        bad(`environment/${k}`, `${JSON.stringify(SECRET_MASK)} keeps a stored value, but there is none to keep; send the value itself`);
+      }
+    }
+  }
+  const user = (merged.user ?? null) as string | number | null;
+  if (user !== null && !failed.has('user')) {
+    const uid = daemonUid();
+    if (uid !== 0) {
+      bad('user', `${showValue(user)} cannot be used: running a job as another user needs a daemon running as root, and this one runs as uid ${uid ?? 'unknown'}; remove user (or set it to null), or run the daemon as root`);
+    } else if (!lookupUser(user)) {
+      bad('user', `no user ${showValue(user)} in ${PASSWD_FILE}; expected ${FIELD_EXPECTATIONS.user}`);
+    }
+  }
   if (errors.length > 0) throw invalid(errors);
 
   const spec: JobSpec = {
@@ -131,6 +150,7 @@ export function validateJob(input: unknown, options: ValidateJobOptions): Valida
     starting_deadline: seconds.starting_deadline!,
     history_limit: merged.history_limit as number,
     max_output: merged.max_output as number,
+    user,
   };
   const out: ValidatedJob = { spec };
   if (typeof raw.id === 'string') out.id = raw.id;

@@ -2,6 +2,7 @@
 import { statSync } from 'node:fs';
 import { execa, type Result } from 'execa';
 import type { EndReason } from '../jobs/execution.js';
+import { daemonUid, lookupUser, PASSWD_FILE, type SystemUser } from '../jobs/system-user.js';
 import type { LogSink } from './log-sink.js';
 import { removePidFile, writePidFile } from './pid-file.js';
 import { stopProcessGroup, trackGroup, untrackGroup } from './process-tree.js';
@@ -23,6 +24,8 @@ export interface RunAttemptOptions {
   signal: AbortSignal;
   /** Where the attempt's process-group id is kept while it runs (see pid-file.ts); none when omitted. */
   pidFile?: string;
+  /** Run as this user (name or uid; needs a daemon running as root); null or omitted: as the daemon's user. */
+  user?: string | number | null;
 }
 
 /** How one attempt ended; the shape of `Attempt` in jobs/execution.ts, always finished. */
@@ -53,9 +56,17 @@ export async function runAttempt(options: RunAttemptOptions): Promise<AttemptRes
 
   const [file, ...args] = typeof options.command === 'string' ? ['/bin/sh', '-c', options.command] : options.command;
   if (file === undefined) throw new TypeError('runAttempt: empty command');
+  // Resolved at each attempt, so a user removed since the job was saved fails this attempt, not the daemon.
+  const runAs = options.user === undefined || options.user === null ? { user: null } : resolveRunAs(options.user);
+  if ('error' in runAs) {
+    log.note(`--- ${runAs.error} ---`);
+    return { started_at: startedAt, finished_at: new Date().toISOString(), exit_code: null, signal: null, reason: 'spawn_error', error: runAs.error };
+  }
   const subprocess = execa(file, args, {
-    env: options.environment,
+    env: runAs.user ? { ...userEnvironment(runAs.user), ...options.environment } : options.environment,
     extendEnv: true,
+    // Node then also drops root's supplementary groups (setgroups(0)) before it sets these.
+    ...(runAs.user ? { uid: runAs.user.uid, gid: runAs.user.gid } : {}),
     cwd: options.workingDirectory ?? undefined,
     stdin: 'ignore',
     stdout: 'pipe',
@@ -160,6 +171,25 @@ export async function runAttempt(options: RunAttemptOptions): Promise<AttemptRes
   }
   const error = exitSignal !== null ? `killed by signal ${exitSignal}` : exitCode !== 0 ? `exited with code ${exitCode}` : null;
   return { ...base, exit_code: exitCode, signal: exitSignal, reason: 'exit', error };
+}
+
+/** Whom to run as, or why that cannot be done. */
+function resolveRunAs(user: string | number): { user: SystemUser } | { error: string } {
+  const uid = daemonUid();
+  if (uid !== 0) return { error: `cannot run as user ${JSON.stringify(user)}: the daemon runs as uid ${uid ?? 'unknown'}, not root` };
+  const found = lookupUser(user);
+  return found ? { user: found } : { error: `cannot run as user ${JSON.stringify(user)}: no such user in ${PASSWD_FILE}` };
+}
+
+/** What a login would set for the user, as cron does; the job's own environment wins over it. */
+function userEnvironment(user: SystemUser): Record<string, string> {
+  // A uid no entry lists has no home; / rather than the daemon's own (root's) HOME.
+  const env: Record<string, string> = { HOME: user.home ?? '/' };
+  if (user.name !== null) {
+    env.USER = user.name;
+    env.LOGNAME = user.name;
+  }
+  return env;
 }
 
 /** Gives the pipes DRAIN_MS to close by themselves, then closes them. */

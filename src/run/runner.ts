@@ -371,6 +371,7 @@ export class Runner {
             log: sink,
             signal: controller.signal,
             pidFile,
+            user: job.user ?? null,
           }),
         onRetry: (attempts) => this.recordProgress(entry, attempts),
       });

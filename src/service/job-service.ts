@@ -31,6 +31,8 @@ export interface JobQuery {
 export interface ConfigJobInput {
   id: string;
   spec: JobSpec;
+  /** Where it is defined (the config file or an included one), for messages; default: the config file. */
+  place?: { file: string; line: number; col: number };
 }
 
 export interface JobServiceOptions {
@@ -42,14 +44,22 @@ export interface JobServiceOptions {
   timezone: string;
   /** Shown in the 409 for edits of config jobs. */
   configFile: string;
+  /** Jobs held at most (config and API together); API creates past it answer TOO_MANY_JOBS. Default: no cap. */
+  maxJobs?: number;
   now?: () => Date;
 }
 
 export class JobService {
   private readonly jobs = new Map<string, Job>();
+  /** `FILE:LINE:COL` where each config job is defined, for messages. */
+  private readonly configPlaces = new Map<string, string>();
   /** Ids in list order, rebuilt lazily after a change. */
   private sortedIds: string[] | null = null;
   private readonly o: JobServiceOptions;
+  /** Ids and names of creates in flight: taken, as far as other requests can tell, and counted against maxJobs. */
+  private readonly creating = new Map<string, string>();
+  /** Per job id, the tail of a chain: changes to one job (create, update, delete, pause, resume) happen one at a time. */
+  private readonly jobLocks = new Map<string, Promise<unknown>>();
 
   constructor(options: JobServiceOptions) {
     this.o = options;
@@ -92,23 +102,24 @@ export class JobService {
    * ones no longer in the file. Throws (changing nothing) when a config id is taken by an API job.
    */
   async applyConfig(configJobs: ConfigJobInput[]): Promise<{ added: string[]; changed: string[]; removed: string[] }> {
-    const clash = configJobs.find((c) => this.jobs.get(c.id)?.source === 'api');
-    if (clash) {
-      throw new WatchbellError('CONFIG_INVALID', `${this.o.configFile}: job ${clash.id} is defined in the config file but a job with that id was created through the API; delete one or rename it`);
-    }
+    this.checkNoClashWithApiJobs(configJobs);
     const added: string[] = [];
     const changed: string[] = [];
     const removed: string[] = [];
     const wanted = new Set(configJobs.map((c) => c.id));
     for (const job of [...this.jobs.values()]) {
       if (job.source === 'config' && !wanted.has(job.id)) {
+        // Unscheduled only: a run in progress finishes, and the executions stay in the store
+        // (listed by GET /executions, and under the job again if it comes back to the file).
         this.jobs.delete(job.id);
+        this.configPlaces.delete(job.id);
         this.o.scheduler.remove(job.id);
         removed.push(job.id);
       }
     }
     const nowIso = this.now().toISOString();
-    for (const { id, spec } of configJobs) {
+    for (const input of configJobs) {
+      const { id, spec } = input;
       const fingerprint = digest(spec);
       const state = this.o.store.jobState(id);
       const old = this.jobs.get(id);
@@ -130,12 +141,36 @@ export class JobService {
         created_at: saved.created_at ?? nowIso, updated_at: saved.updated_at ?? nowIso,
       };
       this.jobs.set(id, job);
+      this.configPlaces.set(id, placeOf(input, this.o.configFile));
       if (!old) added.push(id);
       else if (digest(old) !== fingerprint) changed.push(id);
       if (!old || edited || digest(old) !== fingerprint) this.reschedule(job);
     }
     this.sortedIds = null;
     return { added, changed, removed };
+  }
+
+  /**
+   * A config job may not take the id or the name of an API job: the reload (or start) fails with
+   * 409 JOB_EXISTS naming both, before anything changes.
+   */
+  private checkNoClashWithApiJobs(configJobs: ConfigJobInput[]): void {
+    const apiNames = new Map<string, string>();
+    for (const job of this.jobs.values()) if (job.source === 'api') apiNames.set(job.name, job.id);
+    const details: Array<{ path: string; message: string }> = [];
+    for (const c of configJobs) {
+      const where = placeOf(c, this.o.configFile);
+      if (this.jobs.get(c.id)?.source === 'api') {
+        details.push({ path: `/jobs/${c.id}`, message: `${where}: job ${c.id} is defined in the config, and a job ${c.id} was created through the API; rename the job in the file, or delete the API job (DELETE /api/v1/jobs/${c.id}), then reload` });
+      }
+      const named = apiNames.get(c.spec.name);
+      if (named !== undefined && named !== c.id) {
+        details.push({ path: `/jobs/${c.id}/name`, message: `${where}: job ${c.id} has the name ${JSON.stringify(c.spec.name)}, already the name of job ${named}, created through the API; names must be unique` });
+      }
+    }
+    if (details.length) {
+      throw new WatchbellError('JOB_EXISTS', details.map((d) => d.message).join('\n'), { details });
+    }
   }
 
   /** Jobs in id order, filtered and paged. */
@@ -172,17 +207,26 @@ export class JobService {
   async create(body: unknown): Promise<JobView> {
     const v = validateJob(body, { timezone: this.o.timezone });
     const id = v.id ?? this.freshId();
-    if (this.jobs.has(id)) {
-      const owner = this.jobs.get(id)!.source === 'config' ? ` (defined in ${this.o.configFile})` : '';
+    if (this.jobs.has(id) || this.creating.has(id)) {
+      const owner = this.jobs.get(id)?.source === 'config' ? ` (defined in ${this.configPlaces.get(id) ?? this.o.configFile})` : '';
       throw new WatchbellError('JOB_EXISTS', `job ${id} already exists${owner}; choose another id or update it with PUT /api/v1/jobs/${id}`);
     }
     const spec = { ...v.spec, name: v.spec.name || id };
     this.checkNameFree(spec.name, id);
     this.checkNotPast(spec);
+    this.checkRoomForOneMore();
+    // Claimed before anything awaits, so concurrent creates see this one (its id, its name, the cap).
+    this.creating.set(id, spec.name);
+    return this.oneAtATime(id, () => this.insertApiJob(id, spec, v.status)).finally(() => this.creating.delete(id));
+  }
+
+  private async insertApiJob(id: string, spec: JobSpec, status: JobStatus | undefined): Promise<JobView> {
     const nowIso = this.now().toISOString();
-    const job: Job = { id, source: 'api', ...spec, status: v.status ?? 'active', created_at: nowIso, updated_at: nowIso };
+    const job: Job = { id, source: 'api', ...spec, status: status ?? 'active', created_at: nowIso, updated_at: nowIso };
     await this.o.store.saveApiJob(job);
-    if (job.status === 'paused') await this.o.store.saveJobState(id, { paused: true });
+    // The id may be that of a config job removed from the file, whose state the store keeps.
+    const leftover = this.o.store.jobState(id);
+    if (job.status === 'paused' || leftover.paused || leftover.completed) await this.o.store.saveJobState(id, { paused: job.status === 'paused', completed: false });
     this.jobs.set(id, job);
     this.sortedIds = null;
     this.reschedule(job);
@@ -190,7 +234,11 @@ export class JobService {
   }
 
   /** Updates an API job: fields given replace, fields left out keep their value. */
-  async update(id: string, body: unknown): Promise<JobView> {
+  update(id: string, body: unknown): Promise<JobView> {
+    return this.oneAtATime(id, () => this.updateNow(id, body));
+  }
+
+  private async updateNow(id: string, body: unknown): Promise<JobView> {
     const old = this.ownedByApi(id, 'update');
     if (body && typeof body === 'object' && 'id' in body && (body as { id: unknown }).id !== id) {
       throw new WatchbellError('VALIDATION_FAILED', `id: a job's id cannot change (it is ${id}); create a new job instead`, {
@@ -215,7 +263,11 @@ export class JobService {
   }
 
   /** Deletes an API job, cancelling its running executions, with its history and logs. */
-  async delete(id: string): Promise<void> {
+  delete(id: string): Promise<void> {
+    return this.oneAtATime(id, () => this.deleteNow(id));
+  }
+
+  private async deleteNow(id: string): Promise<void> {
     this.ownedByApi(id, 'delete');
     this.o.scheduler.remove(id);
     this.jobs.delete(id);
@@ -239,7 +291,11 @@ export class JobService {
     return this.setPaused(id, false);
   }
 
-  private async setPaused(id: string, paused: boolean): Promise<JobView> {
+  private setPaused(id: string, paused: boolean): Promise<JobView> {
+    return this.oneAtATime(id, () => this.setPausedNow(id, paused));
+  }
+
+  private async setPausedNow(id: string, paused: boolean): Promise<JobView> {
     const job = this.job(id);
     if (job.status === 'completed') {
       throw new WatchbellError('JOB_COMPLETED', `job ${id} is a one-shot job that has already run; give it a new schedule to run it again`);
@@ -309,6 +365,7 @@ export class JobService {
     const report = (where: string) => (error: unknown) => this.o.events.emit('error', { where, error });
     const patch = once ? { last_slot: slot.toISOString(), completed: true } : { last_slot: slot.toISOString() };
     if (once) job.status = 'completed';
+    this.o.events.emit('job:due', { jobId: id, slot, firedAt: this.now(), trigger });
     this.o.store.saveJobState(id, patch).catch(report(`saving state of job ${id}`));
     this.o.runner.trigger(job, trigger, slot).catch(report(`running job ${id}`));
   }
@@ -327,20 +384,52 @@ export class JobService {
   private ownedByApi(id: string, action: 'update' | 'delete'): Job {
     const job = this.job(id);
     if (job.source === 'config') {
-      throw new WatchbellError('JOB_OWNED_BY_CONFIG', `job ${id} is defined in ${this.o.configFile}; ${action === 'update' ? 'edit' : 'remove'} it there and reload (SIGHUP)`);
+      const where = this.configPlaces.get(id) ?? this.o.configFile;
+      throw new WatchbellError('JOB_OWNED_BY_CONFIG', `job ${id} is defined in ${where}; ${action === 'update' ? 'edit' : 'remove'} it there and reload (SIGHUP or POST /api/v1/config/reload)`);
     }
     return job;
   }
 
   private reschedule(job: Job): void {
-    if (job.status === 'active') this.o.scheduler.set(job, this.now());
-    else this.o.scheduler.remove(job.id);
+    if (job.status === 'active') {
+      const nextRun = this.o.scheduler.set(job, this.now());
+      this.o.events.emit('job:scheduled', { jobId: job.id, nextRun });
+    } else this.o.scheduler.remove(job.id);
+  }
+
+  /** A cap on jobs keeps a runaway or hostile client from filling memory, the data dir and the scheduler's queue. */
+  private checkRoomForOneMore(): void {
+    const max = this.o.maxJobs ?? Infinity;
+    const held = this.jobs.size + this.creating.size;
+    if (held >= max) {
+      throw new WatchbellError('TOO_MANY_JOBS', `the daemon already holds ${held} jobs, its limit (daemon.max_jobs: ${max}); delete jobs or raise daemon.max_jobs in the config`);
+    }
+  }
+
+  /**
+   * Runs `change` once earlier changes to the same job id have settled. Each change awaits the store, and
+   * interleaved they would undo each other: an update finishing after a delete would bring the job back.
+   */
+  private oneAtATime<T>(id: string, change: () => Promise<T>): Promise<T> {
+    const previous = this.jobLocks.get(id) ?? Promise.resolve();
+    const result = previous.then(change);
+    const tail = result.catch(() => undefined);
+    this.jobLocks.set(id, tail);
+    void tail.then(() => {
+      if (this.jobLocks.get(id) === tail) this.jobLocks.delete(id);
+    });
+    return result;
   }
 
   private checkNameFree(name: string, id: string): void {
     for (const other of this.jobs.values()) {
       if (other.id !== id && other.name === name) {
         throw new WatchbellError('JOB_EXISTS', `name ${JSON.stringify(name)} is already used by job ${other.id}; names must be unique`);
+      }
+    }
+    for (const [otherId, otherName] of this.creating) {
+      if (otherId !== id && otherName === name) {
+        throw new WatchbellError('JOB_EXISTS', `name ${JSON.stringify(name)} is already used by job ${otherId}; names must be unique`);
       }
     }
   }
@@ -356,7 +445,7 @@ export class JobService {
 
   private freshId(): string {
     let id = newJobId();
-    while (this.jobs.has(id)) id = newJobId();
+    while (this.jobs.has(id) || this.creating.has(id)) id = newJobId();
     return id;
   }
 
@@ -394,6 +483,11 @@ export class JobService {
       signal: options.signal,
     });
   }
+}
+
+/** `FILE:LINE:COL` of a config job's definition, or just the config file when its place is unknown. */
+function placeOf(c: ConfigJobInput, configFile: string): string {
+  return c.place ? `${c.place.file}:${c.place.line}:${c.place.col}` : configFile;
 }
 
 function statusFrom(state: { paused?: boolean; completed?: boolean }): JobStatus {

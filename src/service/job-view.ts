@@ -32,6 +32,7 @@ export function toJobView(job: Job, nextRun: Date | null, lastRun: Execution | n
     starting_deadline: job.starting_deadline,
     history_limit: job.history_limit,
     max_output: job.max_output,
+    user: job.user ?? null,
     status: job.status,
     source: job.source,
     created_at: job.created_at,

@@ -9,8 +9,8 @@ import { JOB_DEFAULTS } from '../../src/jobs/job.js';
 const FILE = '/etc/watchbell/watchbell.yaml';
 const NO_ENV: LoadOptions = { env: {} };
 
-const JOB_KEYS = 'id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, status';
-const DAEMON_KEYS = 'listen, data_dir, timezone, max_concurrency, shutdown_grace, kill_grace, log_format, log_level';
+const JOB_KEYS = 'id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, status';
+const DAEMON_KEYS = 'listen, data_dir, timezone, max_concurrency, max_jobs, shutdown_grace, kill_grace, log_format, log_level, watch';
 const SCHEDULE_HELP = 'expected a cron expression, @daily-style macro, "@every <duration>" or ISO-8601 instant';
 const TIMEOUT_HELP = 'expected a duration of at least 1s: integer seconds or a string such as "90s", "5m", "1h30m"';
 
@@ -68,6 +68,7 @@ describe('parseConfig', () => {
 
     it('becomes the Config shape, with settings, defaults and durations applied', () => {
       const config: Config = parseConfig(text, FILE, NO_ENV);
+      expect(config.sources.digest).to.match(/^[0-9a-f]{16}$/);
       expect(config).to.deep.equal({
         file: FILE,
         daemon: {
@@ -75,15 +76,20 @@ describe('parseConfig', () => {
           data_dir: '/etc/watchbell/state',
           timezone: 'Europe/Berlin',
           max_concurrency: 4,
+          max_jobs: 10000,
           shutdown_grace: 60,
           kill_grace: 5,
           log_format: 'pretty',
           log_level: 'debug',
+          watch: false,
         },
         api: { tokens: [] },
+        sources: { files: [FILE], includes: [], digest: config.sources.digest },
+        warnings: [],
         jobs: [
           {
             id: 'backup-database',
+            place: { file: FILE, line: 15, col: 3 },
             spec: {
               ...JOB_DEFAULTS,
               name: 'backup-database',
@@ -99,6 +105,7 @@ describe('parseConfig', () => {
           },
           {
             id: 'report',
+            place: { file: FILE, line: 23, col: 3 },
             spec: {
               ...JOB_DEFAULTS,
               name: 'Daily report',
@@ -120,10 +127,12 @@ describe('parseConfig', () => {
         data_dir: '/etc/watchbell/data',
         timezone: 'UTC',
         max_concurrency: 8,
+        max_jobs: 10000,
         shutdown_grace: 30,
         kill_grace: 10,
         log_format: 'json',
         log_level: 'info',
+        watch: false,
       });
       expect(config.api).to.deep.equal({ tokens: [] });
       expect(config.jobs).to.deep.equal([]);
@@ -329,7 +338,7 @@ describe('parseConfig', () => {
         `conf/watchbell.yaml:12:5: jobs.backup.bogus: unknown field; expected one of ${JOB_KEYS}`,
         'conf/watchbell.yaml:15:14: jobs.report.command: environment variable MISSING is not set; set it or write ${MISSING:-default}',
         'conf/watchbell.yaml:16:14: jobs.report.retries: 500 is invalid; expected an integer from 0 to 100',
-        'conf/watchbell.yaml:17:1: extra: unknown field; expected one of version, daemon, api, defaults, jobs',
+        'conf/watchbell.yaml:17:1: extra: unknown field; expected one of version, daemon, api, defaults, include, jobs',
       ]);
       expect(err.problems.map((p) => [p.line, p.col, p.path])).to.deep.equal([
         [3, 3, '/daemon/listn'],
@@ -357,7 +366,7 @@ describe('parseConfig', () => {
 
     it('checks `defaults:` against the job fields', () => {
       expect(problems(yaml('version: 1', 'defaults:', '  schedule: "* * * * *"', '  retries: -1'))).to.deep.equal([
-        `${FILE}:3:3: defaults.schedule: unknown field; expected one of timezone, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output`,
+        `${FILE}:3:3: defaults.schedule: unknown field; expected one of timezone, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user`,
         `${FILE}:4:12: defaults.retries: -1 is invalid; expected an integer from 0 to 100`,
       ]);
     });

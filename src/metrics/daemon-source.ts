@@ -1,0 +1,34 @@
+/** What the daemon's metrics read at scrape time: the job service, the store's history and the runner. */
+import type { Runner } from '../run/runner.js';
+import type { JobService } from '../service/job-service.js';
+import type { Store } from '../store/store.js';
+import type { JobMetrics, MetricsSource } from './metrics.js';
+
+export interface DaemonParts {
+  /** A getter, since the daemon subscribes the metrics before the service has loaded its jobs. */
+  service: () => JobService | undefined;
+  store: Pick<Store, 'latestExecution'>;
+  runner: Pick<Runner, 'running' | 'queued'>;
+}
+
+/** A MetricsSource over the daemon's service, store and runner. */
+export function daemonMetricsSource(parts: DaemonParts): MetricsSource {
+  return {
+    jobs(): JobMetrics[] {
+      const service = parts.service();
+      if (!service) return [];
+      const page = service.list({ limit: Number.MAX_SAFE_INTEGER, offset: 0 });
+      return page.items.map((job) => {
+        const success = parts.store.latestExecution(job.id, (e) => e.status === 'success');
+        const ended = success?.finished_at ?? null;
+        return {
+          id: job.id,
+          nextRun: job.next_run === null ? null : new Date(job.next_run),
+          lastSuccess: ended === null ? null : new Date(ended),
+        };
+      });
+    },
+    running: () => parts.runner.running().length,
+    queued: () => parts.runner.queued().length,
+  };
+}

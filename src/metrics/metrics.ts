@@ -1,0 +1,174 @@
+/**
+ * Prometheus metrics for `GET /metrics`, in a registry of their own (never prom-client's global one,
+ * so two daemons in one process, or tests, never share counters).
+ *
+ * Counters and histograms are fed by the typed events; gauges are read at scrape time (the runner's
+ * running and queued executions, each job's last success and next run), so a job that is gone has
+ * no series. The `job` label is the job id: one series per job and status, and a job's series are
+ * dropped at the first scrape after it is deleted or removed from the config.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Events } from '../jobs/events.js';
+import type { Execution } from '../jobs/execution.js';
+
+/** One job as the metrics see it at scrape time. */
+export interface JobMetrics {
+  id: string;
+  /** Null when paused, completed, or without a further slot. */
+  nextRun: Date | null;
+  /** The newest successful execution's end still in the store's history, or null. */
+  lastSuccess: Date | null;
+}
+
+/** What the metrics read at scrape time. */
+export interface MetricsSource {
+  jobs(): JobMetrics[];
+  /** Executions holding a `max_concurrency` slot. */
+  running(): number;
+  /** Executions waiting for one. */
+  queued(): number;
+}
+
+export interface MetricsOptions {
+  events: Events;
+  source: MetricsSource;
+  /** Process metrics (CPU, memory, event-loop lag, GC, handles); default true. */
+  defaultMetrics?: boolean;
+}
+
+/** Statuses every current job has a series for, even at 0, so `increase()` sees the first failure. */
+const ZERO_STATUSES = ['success', 'failure'] as const;
+
+/**
+ * Seconds; from quick jobs to multi-hour backups. Few on purpose: every job has one series per bucket,
+ * and prom-client takes microseconds per series to write a scrape, during which nothing else runs.
+ */
+const DURATION_BUCKETS = [0.5, 2, 10, 30, 60, 300, 900, 1800, 3600, 10800];
+/** Seconds; a healthy daemon fires within milliseconds, more than a second is logged as schedule.late. */
+const LATENESS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export interface Scrape {
+  contentType: string;
+  body: string;
+}
+
+/** The daemon's metrics; subscribe once at start, scrape() for each `GET /metrics`. */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly source: MetricsSource;
+  private readonly executions: Counter<'job' | 'status'>;
+  private readonly duration: Histogram<'job'>;
+  private readonly lastSuccess: Gauge<'job'>;
+  private readonly nextRun: Gauge<'job'>;
+  /** Label values given to the per-job counter and histogram, to drop them when their job is gone. */
+  private readonly seen = new Map<string, Set<string>>();
+
+  constructor(options: MetricsOptions) {
+    this.source = options.source;
+    const registers = [this.registry];
+    const source = options.source;
+    this.executions = new Counter({
+      name: 'watchbell_executions_total',
+      help: 'Executions that ended, by job and final status (success, failure, cancelled, skipped).',
+      labelNames: ['job', 'status'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'watchbell_execution_duration_seconds',
+      help: 'Duration of executions that ran (all attempts and retry delays), by job.',
+      labelNames: ['job'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    const lateness = new Histogram({
+      name: 'watchbell_schedule_lateness_seconds',
+      help: 'Time from a scheduled slot to the moment the daemon fired it.',
+      buckets: LATENESS_BUCKETS,
+      registers,
+    });
+    new Gauge({
+      name: 'watchbell_executions_running',
+      help: 'Executions in progress now (holding one of the max_concurrency slots).',
+      registers,
+      collect() {
+        this.set(source.running());
+      },
+    });
+    new Gauge({
+      name: 'watchbell_executions_queued',
+      help: 'Executions waiting now for a max_concurrency slot.',
+      registers,
+      collect() {
+        this.set(source.queued());
+      },
+    });
+    this.lastSuccess = new Gauge({
+      name: 'watchbell_job_last_success_timestamp_seconds',
+      help: 'Unix time at which the newest successful execution of the job ended (absent if none is in its history).',
+      labelNames: ['job'],
+      registers,
+    });
+    this.nextRun = new Gauge({
+      name: 'watchbell_job_next_run_timestamp_seconds',
+      help: 'Unix time of the next scheduled run of the job (absent while paused or completed).',
+      labelNames: ['job'],
+      registers,
+    });
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+
+    const ended = (e: Execution) => {
+      this.count(e.job_id, e.status);
+      if (e.started_at !== null && typeof e.duration === 'number') this.duration.observe({ job: e.job_id }, e.duration);
+    };
+    options.events.on('execution:finished', ({ execution }) => ended(execution));
+    options.events.on('execution:skipped', ({ execution }) => ended(execution));
+    options.events.on('job:due', ({ slot, firedAt, trigger }) => {
+      // A catch-up run is late by the length of the downtime: that is not the scheduler's lateness.
+      if (trigger === 'schedule') lateness.observe(Math.max(0, firedAt.getTime() - slot.getTime()) / 1000);
+    });
+  }
+
+  /** The metrics in Prometheus text format, with the per-job gauges read now. */
+  async scrape(): Promise<Scrape> {
+    this.refreshJobs();
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  private count(job: string, status: string): void {
+    this.executions.inc({ job, status });
+    this.labels(job).add(status);
+  }
+
+  private labels(job: string): Set<string> {
+    let statuses = this.seen.get(job);
+    if (!statuses) this.seen.set(job, (statuses = new Set()));
+    return statuses;
+  }
+
+  /** Sets the per-job gauges from the jobs as they are now, and drops the series of jobs that are gone. */
+  private refreshJobs(): void {
+    const jobs = this.source.jobs();
+    const current = new Set<string>();
+    this.lastSuccess.reset();
+    this.nextRun.reset();
+    for (const job of jobs) {
+      current.add(job.id);
+      if (job.lastSuccess) this.lastSuccess.set({ job: job.id }, job.lastSuccess.getTime() / 1000);
+      if (job.nextRun) this.nextRun.set({ job: job.id }, job.nextRun.getTime() / 1000);
+      const statuses = this.labels(job.id);
+      for (const status of ZERO_STATUSES) {
+        if (!statuses.has(status)) {
+          this.executions.inc({ job: job.id, status }, 0);
+          statuses.add(status);
+        }
+      }
+    }
+    // An execution that ends after its job was deleted adds a series again: it goes at the next scrape.
+    for (const [job, statuses] of this.seen) {
+      if (current.has(job)) continue;
+      for (const status of statuses) this.executions.remove({ job, status });
+      this.duration.remove({ job });
+      this.seen.delete(job);
+    }
+  }
+}
