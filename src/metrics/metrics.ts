@@ -56,10 +56,10 @@ export interface Scrape {
 export class Metrics {
   readonly registry = new Registry();
   private readonly source: MetricsSource;
-  private readonly executions: Counter<'job' | 'status'>;
-  private readonly duration: Histogram<'job'>;
-  private readonly lastSuccess: Gauge<'job'>;
-  private readonly nextRun: Gauge<'job'>;
+  private readonly executions: Counter<'job_id' | 'status'>;
+  private readonly duration: Histogram<'job_id'>;
+  private readonly lastSuccess: Gauge<'job_id'>;
+  private readonly nextRun: Gauge<'job_id'>;
   /** Label values given to the per-job counter and histogram, to drop them when their job is gone. */
   private readonly seen = new Map<string, Set<string>>();
 
@@ -70,13 +70,13 @@ export class Metrics {
     this.executions = new Counter({
       name: 'watchbell_executions_total',
       help: 'Executions that ended, by job and final status (success, failure, cancelled, skipped).',
-      labelNames: ['job', 'status'],
+      labelNames: ['job_id', 'status'],
       registers,
     });
     this.duration = new Histogram({
       name: 'watchbell_execution_duration_seconds',
       help: 'Duration of executions that ran (all attempts and retry delays), by job.',
-      labelNames: ['job'],
+      labelNames: ['job_id'],
       buckets: DURATION_BUCKETS,
       registers,
     });
@@ -105,20 +105,20 @@ export class Metrics {
     this.lastSuccess = new Gauge({
       name: 'watchbell_job_last_success_timestamp_seconds',
       help: 'Unix time at which the newest successful execution of the job ended (absent if none is in its history).',
-      labelNames: ['job'],
+      labelNames: ['job_id'],
       registers,
     });
     this.nextRun = new Gauge({
       name: 'watchbell_job_next_run_timestamp_seconds',
       help: 'Unix time of the next scheduled run of the job (absent while paused or completed).',
-      labelNames: ['job'],
+      labelNames: ['job_id'],
       registers,
     });
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
 
     const ended = (e: Execution) => {
       this.count(e.job_id, e.status);
-      if (e.started_at !== null && typeof e.duration === 'number') this.duration.observe({ job: e.job_id }, e.duration);
+      if (e.started_at !== null && typeof e.duration === 'number') this.duration.observe({ job_id: e.job_id }, e.duration);
     };
     options.events.on('execution:finished', ({ execution }) => ended(execution));
     options.events.on('execution:skipped', ({ execution }) => ended(execution));
@@ -135,7 +135,7 @@ export class Metrics {
   }
 
   private count(job: string, status: string): void {
-    this.executions.inc({ job, status });
+    this.executions.inc({ job_id: job, status });
     this.labels(job).add(status);
   }
 
@@ -153,12 +153,12 @@ export class Metrics {
     this.nextRun.reset();
     for (const job of jobs) {
       current.add(job.id);
-      if (job.lastSuccess) this.lastSuccess.set({ job: job.id }, job.lastSuccess.getTime() / 1000);
-      if (job.nextRun) this.nextRun.set({ job: job.id }, job.nextRun.getTime() / 1000);
+      if (job.lastSuccess) this.lastSuccess.set({ job_id: job.id }, job.lastSuccess.getTime() / 1000);
+      if (job.nextRun) this.nextRun.set({ job_id: job.id }, job.nextRun.getTime() / 1000);
       const statuses = this.labels(job.id);
       for (const status of ZERO_STATUSES) {
         if (!statuses.has(status)) {
-          this.executions.inc({ job: job.id, status }, 0);
+          this.executions.inc({ job_id: job.id, status }, 0);
           statuses.add(status);
         }
       }
@@ -166,8 +166,8 @@ export class Metrics {
     // An execution that ends after its job was deleted adds a series again: it goes at the next scrape.
     for (const [job, statuses] of this.seen) {
       if (current.has(job)) continue;
-      for (const status of statuses) this.executions.remove({ job, status });
-      this.duration.remove({ job });
+      for (const status of statuses) this.executions.remove({ job_id: job, status });
+      this.duration.remove({ job_id: job });
       this.seen.delete(job);
     }
   }

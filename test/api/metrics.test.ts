@@ -68,16 +68,16 @@ describe('metrics', function () {
       // Cancelled while queued: counted, but it never ran, so no duration.
       events.emit('execution:finished', { execution: execution('b', 'cancelled', null, false) });
       const s = await scrape();
-      expect(value(s, 'watchbell_executions_total', { job: 'a', status: 'success' })).to.equal(2);
-      expect(value(s, 'watchbell_executions_total', { job: 'a', status: 'failure' })).to.equal(1);
-      expect(value(s, 'watchbell_executions_total', { job: 'a', status: 'skipped' })).to.equal(1);
-      expect(value(s, 'watchbell_executions_total', { job: 'b', status: 'cancelled' })).to.equal(1);
+      expect(value(s, 'watchbell_executions_total', { job_id: 'a', status: 'success' })).to.equal(2);
+      expect(value(s, 'watchbell_executions_total', { job_id: 'a', status: 'failure' })).to.equal(1);
+      expect(value(s, 'watchbell_executions_total', { job_id: 'a', status: 'skipped' })).to.equal(1);
+      expect(value(s, 'watchbell_executions_total', { job_id: 'b', status: 'cancelled' })).to.equal(1);
       // Every current job has success and failure series from the start, so increase() sees the first failure.
-      expect(value(s, 'watchbell_executions_total', { job: 'b', status: 'failure' })).to.equal(0);
-      expect(value(s, 'watchbell_execution_duration_seconds_count', { job: 'a' })).to.equal(3);
-      expect(value(s, 'watchbell_execution_duration_seconds_sum', { job: 'a' })).to.be.closeTo(4.7, 1e-9);
-      expect(value(s, 'watchbell_execution_duration_seconds_bucket', { job: 'a', le: '0.5' })).to.equal(1);
-      expect(value(s, 'watchbell_execution_duration_seconds_count', { job: 'b' })).to.equal(undefined);
+      expect(value(s, 'watchbell_executions_total', { job_id: 'b', status: 'failure' })).to.equal(0);
+      expect(value(s, 'watchbell_execution_duration_seconds_count', { job_id: 'a' })).to.equal(3);
+      expect(value(s, 'watchbell_execution_duration_seconds_sum', { job_id: 'a' })).to.be.closeTo(4.7, 1e-9);
+      expect(value(s, 'watchbell_execution_duration_seconds_bucket', { job_id: 'a', le: '0.5' })).to.equal(1);
+      expect(value(s, 'watchbell_execution_duration_seconds_count', { job_id: 'b' })).to.equal(undefined);
     });
 
     it('observes scheduling lateness of scheduled fires, not of catch-up runs', async function () {
@@ -103,15 +103,15 @@ describe('metrics', function () {
       let s = await scrape();
       expect(value(s, 'watchbell_executions_running')).to.equal(3);
       expect(value(s, 'watchbell_executions_queued')).to.equal(2);
-      expect(value(s, 'watchbell_job_next_run_timestamp_seconds', { job: 'a' })).to.equal(Date.parse('2026-01-02T00:00:00Z') / 1000);
-      expect(value(s, 'watchbell_job_last_success_timestamp_seconds', { job: 'a' })).to.equal(Date.parse('2026-01-01T00:00:05Z') / 1000);
-      expect(value(s, 'watchbell_job_next_run_timestamp_seconds', { job: 'paused' })).to.equal(undefined);
-      expect(value(s, 'watchbell_job_last_success_timestamp_seconds', { job: 'paused' })).to.equal(undefined);
+      expect(value(s, 'watchbell_job_next_run_timestamp_seconds', { job_id: 'a' })).to.equal(Date.parse('2026-01-02T00:00:00Z') / 1000);
+      expect(value(s, 'watchbell_job_last_success_timestamp_seconds', { job_id: 'a' })).to.equal(Date.parse('2026-01-01T00:00:05Z') / 1000);
+      expect(value(s, 'watchbell_job_next_run_timestamp_seconds', { job_id: 'paused' })).to.equal(undefined);
+      expect(value(s, 'watchbell_job_last_success_timestamp_seconds', { job_id: 'paused' })).to.equal(undefined);
       running = 0;
       jobs = [{ ...jobs[0]!, nextRun: new Date('2026-01-03T00:00:00Z') }];
       s = await scrape();
       expect(value(s, 'watchbell_executions_running')).to.equal(0);
-      expect(value(s, 'watchbell_job_next_run_timestamp_seconds', { job: 'a' })).to.equal(Date.parse('2026-01-03T00:00:00Z') / 1000);
+      expect(value(s, 'watchbell_job_next_run_timestamp_seconds', { job_id: 'a' })).to.equal(Date.parse('2026-01-03T00:00:00Z') / 1000);
     });
 
     it('drops every series of a job that is gone, even one added by an execution that ended after its deletion', async function () {
@@ -119,12 +119,12 @@ describe('metrics', function () {
       events.emit('execution:finished', { execution: execution('gone', 'success', 1) });
       events.emit('execution:finished', { execution: execution('kept', 'success', 1) });
       let s = await scrape();
-      expect(s.filter((x) => x.labels.job === 'gone')).to.have.length.greaterThan(5);
+      expect(s.filter((x) => x.labels.job_id === 'gone')).to.have.length.greaterThan(5);
       jobs = [jobs[0]!];
       events.emit('execution:finished', { execution: execution('gone', 'cancelled', 2) });
       s = await scrape();
-      expect(s.filter((x) => x.labels.job === 'gone')).to.deep.equal([]);
-      expect(value(s, 'watchbell_executions_total', { job: 'kept', status: 'success' })).to.equal(1);
+      expect(s.filter((x) => x.labels.job_id === 'gone')).to.deep.equal([]);
+      expect(value(s, 'watchbell_executions_total', { job_id: 'kept', status: 'success' })).to.equal(1);
     });
 
     it('uses a registry of its own, never the global one', async function () {
@@ -175,21 +175,21 @@ describe('metrics', function () {
         expect(res.text, name).to.match(new RegExp(`^# HELP ${name} \\S`, 'm'));
       }
       const s = parse(res.text);
-      expect(value(s, 'watchbell_executions_total', { job: 'tick', status: 'success' })).to.be.at.least(2);
-      expect(value(s, 'watchbell_executions_total', { job: 'broken', status: 'failure' })).to.equal(1);
-      expect(value(s, 'watchbell_executions_total', { job: 'broken', status: 'success' })).to.equal(0);
-      expect(value(s, 'watchbell_execution_duration_seconds_count', { job: 'tick' })).to.be.at.least(2);
+      expect(value(s, 'watchbell_executions_total', { job_id: 'tick', status: 'success' })).to.be.at.least(2);
+      expect(value(s, 'watchbell_executions_total', { job_id: 'broken', status: 'failure' })).to.equal(1);
+      expect(value(s, 'watchbell_executions_total', { job_id: 'broken', status: 'success' })).to.equal(0);
+      expect(value(s, 'watchbell_execution_duration_seconds_count', { job_id: 'tick' })).to.be.at.least(2);
       expect(value(s, 'watchbell_schedule_lateness_seconds_count')).to.be.at.least(2);
       // Lateness is measured from the slot, so a healthy daemon is well under a second late.
       expect(value(s, 'watchbell_schedule_lateness_seconds_bucket', { le: '5' })).to.equal(value(s, 'watchbell_schedule_lateness_seconds_count'));
       expect(value(s, 'watchbell_executions_running')).to.be.a('number');
       expect(value(s, 'watchbell_executions_queued')).to.equal(0);
-      const next = value(s, 'watchbell_job_next_run_timestamp_seconds', { job: 'tick' })!;
+      const next = value(s, 'watchbell_job_next_run_timestamp_seconds', { job_id: 'tick' })!;
       expect(next * 1000).to.be.within(Date.now() - 1000, Date.now() + 2000);
       expect(Number.isInteger(next)).to.equal(true);
       const job = (await d.api('GET', '/api/v1/jobs/tick')).body.data;
-      expect(value(s, 'watchbell_job_last_success_timestamp_seconds', { job: 'tick' })! * 1000).to.be.within(Date.parse(first.time as string) - 2000, Date.parse(job.last_run.finished_at) + 1);
-      expect(value(s, 'watchbell_job_last_success_timestamp_seconds', { job: 'broken' })).to.equal(undefined);
+      expect(value(s, 'watchbell_job_last_success_timestamp_seconds', { job_id: 'tick' })! * 1000).to.be.within(Date.parse(first.time as string) - 2000, Date.parse(job.last_run.finished_at) + 1);
+      expect(value(s, 'watchbell_job_last_success_timestamp_seconds', { job_id: 'broken' })).to.equal(undefined);
       // Default process metrics.
       expect(value(s, 'process_cpu_user_seconds_total')).to.be.a('number');
       expect(value(s, 'process_resident_memory_bytes')).to.be.greaterThan(0);
@@ -201,16 +201,16 @@ describe('metrics', function () {
       expect((await d.api('POST', '/api/v1/jobs', { id: 'sleepy', schedule: '@hourly', command: 'true' })).status).to.equal(201);
       await d.finished((await d.api('POST', '/api/v1/jobs/short-lived/run')).body.data.execution_id);
       let s = await scrape(d);
-      expect(value(s, 'watchbell_executions_total', { job: 'short-lived', status: 'success' })).to.equal(1);
-      expect(value(s, 'watchbell_job_last_success_timestamp_seconds', { job: 'short-lived' })).to.be.a('number');
-      expect(value(s, 'watchbell_job_next_run_timestamp_seconds', { job: 'sleepy' })).to.be.a('number');
+      expect(value(s, 'watchbell_executions_total', { job_id: 'short-lived', status: 'success' })).to.equal(1);
+      expect(value(s, 'watchbell_job_last_success_timestamp_seconds', { job_id: 'short-lived' })).to.be.a('number');
+      expect(value(s, 'watchbell_job_next_run_timestamp_seconds', { job_id: 'sleepy' })).to.be.a('number');
 
       expect((await d.api('DELETE', '/api/v1/jobs/short-lived')).status).to.equal(200);
       expect((await d.api('POST', '/api/v1/jobs/sleepy/pause')).status).to.equal(200);
       s = await scrape(d);
-      expect(s.filter((x) => x.labels.job === 'short-lived')).to.deep.equal([]);
-      expect(value(s, 'watchbell_job_next_run_timestamp_seconds', { job: 'sleepy' })).to.equal(undefined);
-      expect(value(s, 'watchbell_executions_total', { job: 'sleepy', status: 'failure' })).to.equal(0);
+      expect(s.filter((x) => x.labels.job_id === 'short-lived')).to.deep.equal([]);
+      expect(value(s, 'watchbell_job_next_run_timestamp_seconds', { job_id: 'sleepy' })).to.equal(undefined);
+      expect(value(s, 'watchbell_executions_total', { job_id: 'sleepy', status: 'failure' })).to.equal(0);
     });
 
     it('shows executions waiting for a max_concurrency slot as queued', async function () {
@@ -227,7 +227,7 @@ describe('metrics', function () {
       await d.finished(one);
       const after = await scrape(d);
       expect(value(after, 'watchbell_executions_running')).to.equal(0);
-      expect(value(after, 'watchbell_executions_total', { job: 'slow', status: 'cancelled' })).to.equal(2);
+      expect(value(after, 'watchbell_executions_total', { job_id: 'slow', status: 'cancelled' })).to.equal(2);
     });
 
     it('needs a token when tokens are configured, unless api.metrics_public is true', async function () {
