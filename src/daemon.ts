@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from './api/app.js';
+import { answerClientError } from './api/client-error.js';
 import { isLoopback, parseListen, type ListenAddress } from './config/listen.js';
 import { loadConfig, type Config } from './config/load-config.js';
 import { ConfigReloader, type ReloadResult } from './config/reloader.js';
@@ -130,6 +131,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     });
     // Headers over 16 KiB answer 431 (whatever NODE_OPTIONS says); timeouts are checked every second, not every 30 s.
     const server = createServer({ maxHeaderSize: 16 * 1024, connectionsCheckingInterval: 1000 }, app.callback());
+    server.on('clientError', answerClientError);
     // Slow or idle clients must not hold the daemon's sockets forever.
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;

@@ -330,7 +330,7 @@ function components(): Json {
       Unauthorized: errorAnswer('UNAUTHORIZED: tokens are configured and none, or a wrong one, was sent'),
       Forbidden: errorAnswer('FORBIDDEN: a read token on a write route; a request from a web page (Origin), or to a non-loopback Host without tokens'),
       NotFound: errorAnswer('JOB_NOT_FOUND, EXECUTION_NOT_FOUND, ROUTE_NOT_FOUND'),
-      Conflict: errorAnswer('JOB_EXISTS, JOB_OWNED_BY_CONFIG, JOB_ALREADY_RUNNING, JOB_COMPLETED, EXECUTION_FINISHED'),
+      Conflict: errorAnswer('JOB_EXISTS, JOB_OWNED_BY_CONFIG, JOB_ALREADY_RUNNING, JOB_COMPLETED, EXECUTION_FINISHED, TOO_MANY_JOBS'),
       TooLarge: errorAnswer(`BODY_TOO_LARGE: over ${BODY_LIMIT} bytes`),
       UnsupportedMediaType: errorAnswer('UNSUPPORTED_MEDIA_TYPE: neither JSON nor YAML'),
       Internal: errorAnswer('INTERNAL: a bug; the daemon log has the details'),

@@ -142,6 +142,10 @@ export class LowdbStore implements Store {
     const previous = this.deletions.get(jobId);
     const removal = (async () => {
       await previous?.catch(() => undefined);
+      // The definition goes first. A crash before the rm then leaves history without a job (kept, as
+      // for a job removed from the config); the other order could leave a job that lost its state,
+      // and a paused job would come back active (found by test/daemon/crash.test.ts).
+      if (hadDefinition) await this.writeApiJobs();
       // A write still in flight would re-create the dir after rm, or fail on its missing dir.
       if (rec) await Promise.allSettled([...rec.pending]);
       await rm(dir, { recursive: true, force: true });
@@ -152,8 +156,6 @@ export class LowdbStore implements Store {
     } finally {
       if (this.deletions.get(jobId) === removal) this.deletions.delete(jobId);
     }
-    // After the history is gone, so a crash in between leaves a job without history, never history without a job.
-    if (hadDefinition) await this.writeApiJobs();
   }
 
   jobState(jobId: string): JobState {

@@ -253,6 +253,8 @@ describe('bind policy (black-box)', function () {
       expect(health.body.status).to.equal('UP');
       const jobs = await rawRequest(d.url, { method: 'GET', path: '/api/v1/jobs' });
       expect(jobs.body.data.map((j: { id: string }) => j.id)).to.deep.equal(['nightly']);
+      // No browser reaches a unix socket: any Host is answered (curl --unix-socket sends the URL's).
+      expect((await rawRequest(d.url, { method: 'GET', path: '/api/v1/jobs', headers: { host: 'x' } })).status).to.equal(200);
 
       const list = await cli(['jobs', '--url', `unix:${socket}`]);
       expect(list.code, list.stderr).to.equal(0);

@@ -17,8 +17,7 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { Agent } from 'node:http';
-import { METHODS } from 'node:http';
+import { Agent, METHODS } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { parseDocument, stringify as toYaml } from 'yaml';
 import { YAML_BODY_LIMIT, yamlTooDeep } from '../../src/api/body.js';
@@ -48,6 +47,8 @@ const CODES = new Set([
   'VALIDATION_FAILED', 'INVALID_JSON', 'INVALID_YAML', 'UNAUTHORIZED', 'FORBIDDEN', 'JOB_NOT_FOUND', 'EXECUTION_NOT_FOUND',
   'ROUTE_NOT_FOUND', 'METHOD_NOT_ALLOWED', 'JOB_EXISTS', 'JOB_OWNED_BY_CONFIG', 'JOB_ALREADY_RUNNING', 'JOB_COMPLETED',
   'EXECUTION_FINISHED', 'TOO_MANY_JOBS', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'CONFIG_INVALID',
+  // Answered before routing, by the HTTP layer (src/api/client-error.ts).
+  'HEADERS_TOO_LARGE', 'REQUEST_TIMEOUT', 'BAD_REQUEST',
 ]);
 
 type Kind = 'create' | 'create-mutated' | 'update' | 'delete' | 'action' | 'list' | 'random-body' | 'raw-body' | 'random-path' | 'preview';
@@ -378,7 +379,7 @@ function wire(req: FuzzRequest) {
 }
 
 /** One line that replays a request by hand. */
-function describe_(req: FuzzRequest, res?: RawReply): string {
+function show(req: FuzzRequest, res?: RawReply): string {
   const body = req.body ? ` body(${req.body.length} bytes)=${JSON.stringify(req.body.toString('utf8').slice(0, 300))}` : '';
   const answer = res ? `\n  -> ${res.status} ${res.text.slice(0, 400)}` : '';
   return `${req.kind}: ${req.method} ${req.path.slice(0, 300)} auth=${req.auth} headers=${JSON.stringify(req.headers)}${req.encoding ? ` encoding=${req.encoding}` : ''}${req.chunked ? ' chunked' : ''}${body}${answer}`;
@@ -386,7 +387,7 @@ function describe_(req: FuzzRequest, res?: RawReply): string {
 
 function check(req: FuzzRequest, res: RawReply): void {
   const fail = (why: string) => {
-    throw new Error(`${why}\n  request ${describe_(req, res)}`);
+    throw new Error(`${why}\n  request ${show(req, res)}`);
   };
   if (res.status >= 500) fail(`answered ${res.status}`);
   if (res.headers['cache-control'] !== 'no-store' && res.status !== 431) fail('no Cache-Control: no-store');
@@ -473,7 +474,7 @@ describe('fuzzed API (fast-check, black-box)', function () {
       try {
         res = await rawRequest(d.url, wire(req), agent);
         const ms = Date.now() - t0;
-        if (ms > 1000) slow.push(`${ms} ms: ${describe_(req).slice(0, 200)}`);
+        if (ms > 1000) slow.push(`${ms} ms: ${show(req).slice(0, 200)}`);
       } catch (err) {
         // The daemon may close a connection on a body it refuses (413) before the client has sent it all.
         const code = (err as NodeJS.ErrnoException).code;
@@ -481,7 +482,7 @@ describe('fuzzed API (fast-check, black-box)', function () {
           socketErrors++;
           return { req, res: { status: 413, headers: { 'cache-control': 'no-store' }, text: '', body: undefined } };
         }
-        throw new Error(`socket error ${code ?? ''} ${(err as Error).message}\n  request ${describe_(req)}`);
+        throw new Error(`socket error ${code ?? ''} ${(err as Error).message}\n  request ${show(req)}`);
       }
       sent++;
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);

@@ -140,6 +140,10 @@ describe('limits (black-box)', function () {
     it('answers 431 to headers over 16 KiB, even with NODE_OPTIONS raising the limit, and serves 12 KiB', async function () {
       const big = await rawRequest(d.url, { method: 'GET', path: '/health', headers: { 'x-filler': 'a'.repeat(20 * 1024) } });
       expect(big.status).to.equal(431);
+      expect(JSON.parse(big.text)).to.deep.equal({ error: { code: 'HEADERS_TOO_LARGE', message: 'request line and headers are larger than 16 KiB' } });
+      const longUrl = await rawRequest(d.url, { method: 'GET', path: `/${'p'.repeat(20 * 1024)}` });
+      expect(longUrl.status).to.equal(431);
+      expect(JSON.parse(longUrl.text).error.code).to.equal('HEADERS_TOO_LARGE');
       const fine = await rawRequest(d.url, { method: 'GET', path: '/health', headers: { 'x-filler': 'a'.repeat(12 * 1024) } });
       expect(fine.status).to.equal(200);
     });
@@ -156,6 +160,7 @@ describe('limits (black-box)', function () {
         socket.on('error', reject);
       });
       expect(answer.text).to.match(/^HTTP\/1\.1 408 /);
+      expect(answer.text).to.include('{"error":{"code":"REQUEST_TIMEOUT"');
       expect(answer.ms).to.be.within(9_000, 14_000);
     });
   });
