@@ -22,13 +22,8 @@
 import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-/** The environment variable that names the execution in each of its processes. */
-export const EXECUTION_ID_ENV = 'WATCHBELL_EXECUTION_ID';
-
-/** The pid file of an execution whose log is at `logPath`. */
-export function pidFilePath(logPath: string): string {
-  return `${logPath}.pid`;
-}
+// One definition of the contract's names, in store/ (which must not import run/); the runner uses it.
+export { EXECUTION_ID_ENV, pidFilePath } from '../store/orphans.js';
 
 /** Writes `pid` and a newline to `path`, creating its directory if needed; synchronous on purpose (see above). */
 export function writePidFile(path: string, pid: number): void {
