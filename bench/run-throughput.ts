@@ -15,6 +15,7 @@ import { Events } from '../src/jobs/events.js';
 import { JOB_DEFAULTS, type Job } from '../src/jobs/job.js';
 import { Runner } from '../src/run/runner.js';
 import { LowdbStore } from '../src/store/lowdb-store.js';
+import { printResult } from './result-line.js';
 
 const SECONDS = Number(process.argv[2] ?? 3);
 const WARMUP_RUNS = 20;
@@ -109,6 +110,17 @@ async function main(): Promise<void> {
     console.log(`Runner / execa   ${(full / bare).toFixed(2)}`);
     console.log(`Runner / spawn   ${(full / raw).toFixed(2)}`);
     console.log(`queued Runner / execa pool   ${(queued / pool).toFixed(2)}`);
+    printResult({
+      bench: 'run-throughput',
+      figures: [
+        { what: 'run throughput: Runner / bare execa runs/s', value: full / bare, unit: 'ratio', target: '>= 0.80', pass: full / bare >= 0.8,
+          note: `Runner ${full.toFixed(0)}/s, execa ${bare.toFixed(0)}/s, spawn ${raw.toFixed(0)}/s; serial \`true\`, ${SECONDS} s per case` },
+        { what: 'run throughput: Runner / raw spawn runs/s', value: full / raw, unit: 'ratio', target: 'report', pass: null,
+          note: `execa / spawn ${(bare / raw).toFixed(2)}` },
+        { what: `run throughput: queued Runner (${BURST} at once, ${POOL} slots) / execa pool`, value: queued / pool, unit: 'ratio', target: 'report', pass: null,
+          note: `${queued.toFixed(0)}/s vs ${pool.toFixed(0)}/s` },
+      ],
+    });
   } finally {
     await pooled.shutdown(0);
     await runner.shutdown(0);

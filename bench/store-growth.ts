@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { logRoute, type Execution } from '../src/jobs/execution.js';
 import { newExecutionId } from '../src/jobs/ids.js';
 import { LowdbStore } from '../src/store/lowdb-store.js';
+import { printResult } from './result-line.js';
 
 const HISTORY_LIMIT = 100;
 const BIG_JOBS = 1000;
@@ -100,6 +101,11 @@ async function main(): Promise<void> {
     console.log(`  ${String(stored(small)).padStart(7)} stored: ${base.toFixed(3)} ms/record`);
     console.log(`  ${String(stored(big)).padStart(7)} stored: ${grown.toFixed(3)} ms/record`);
     console.log(`  ratio ${ratio.toFixed(2)} (target < ${TARGET}) ${ratio < TARGET ? 'OK' : 'TOO SLOW'}; measured in ${((performance.now() - t) / 1000).toFixed(1)}s`);
+    printResult({
+      bench: 'store-growth',
+      figures: [{ what: `store growth: record time with ${stored(big)} / ${stored(small)} stored`, value: ratio, unit: 'ratio', target: `< ${TARGET}`, pass: ratio < TARGET,
+        note: `median ${base.toFixed(3)} ms vs ${grown.toFixed(3)} ms per record (add + finish), ${RECORDS} records each` }],
+    });
     if (ratio >= TARGET) process.exitCode = 1;
   } finally {
     await Promise.all([small.close(), big.close()]);
