@@ -142,9 +142,10 @@ export class JobService {
       };
       this.jobs.set(id, job);
       this.configPlaces.set(id, placeOf(input, this.o.configFile));
+      const redefined = old !== undefined && digest(old) !== fingerprint;
       if (!old) added.push(id);
-      else if (digest(old) !== fingerprint) changed.push(id);
-      if (!old || edited || digest(old) !== fingerprint) this.reschedule(job);
+      else if (redefined) changed.push(id);
+      if (!old || edited || redefined) this.reschedule(job);
     }
     this.sortedIds = null;
     return { added, changed, removed };
