@@ -62,7 +62,9 @@ export async function startDaemon(jobs: readonly BenchJob[], options: { timeoutM
   const file = join(dir, 'watchbell.yaml');
   await writeFile(file, yamlConfig(jobs, options.extraYaml ?? ''));
   const t0 = performance.now();
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'daemon', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
+  // WATCHBELL_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p" profiles the daemon (NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = (process.env.WATCHBELL_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, BIN, 'daemon', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   const cleanup = async () => {

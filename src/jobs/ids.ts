@@ -13,10 +13,19 @@ export function isValidJobId(id: unknown): id is string {
 // Crockford base32, lowercase so generated ids match JOB_ID_PATTERN.
 const B32 = '0123456789abcdefghjkmnpqrstvwxyz';
 
+/** Random bytes drawn 4 KiB at a time: one randomBytes() call per id cost more than the rest of recording a skipped run. */
+const POOL_SIZE = 4096;
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+
 function randomBase32(n: number): string {
-  const bytes = randomBytes(n);
+  if (poolOffset + n > pool.length) {
+    pool = randomBytes(POOL_SIZE);
+    poolOffset = 0;
+  }
   let out = '';
-  for (let i = 0; i < n; i++) out += B32[bytes[i]! & 31];
+  for (let i = 0; i < n; i++) out += B32[pool[poolOffset + i]! & 31];
+  poolOffset += n;
   return out;
 }
 

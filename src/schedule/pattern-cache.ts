@@ -19,7 +19,7 @@ export class PatternCache {
     const key = keyOf(pattern, timezone);
     const entry = this.entries.get(key);
     if (entry) entry.refs++;
-    else this.entries.set(key, { cron: createCron(pattern, timezone), refs: 1, memoSecond: NaN, memoNext: null });
+    else this.entries.set(key, { cron: createCron(pattern, timezone), refs: 1, memoSecond: NaN, memoNext: null, memoBefore: NaN, memoPrevious: null });
   }
 
   /** Counts one user fewer; the Cron is dropped when nobody uses it any more. */
@@ -49,8 +49,14 @@ export class PatternCache {
 
   /** croner's newest slot strictly before `before` (for catch-up after downtime), or null. */
   previousRun(pattern: string, timezone: string, before: Date): Date | null {
-    const cron = this.entries.get(keyOf(pattern, timezone))?.cron ?? createCron(pattern, timezone);
-    return cron.previousRuns(1, before)[0] ?? null;
+    const entry = this.entries.get(keyOf(pattern, timezone));
+    if (!entry) return createCron(pattern, timezone).previousRuns(1, before)[0] ?? null;
+    // Catch-up at start asks every job with the same `before` (~100 us a call): once per pattern is enough.
+    if (entry.memoBefore !== before.getTime()) {
+      entry.memoPrevious = entry.cron.previousRuns(1, before)[0]?.getTime() ?? null;
+      entry.memoBefore = before.getTime();
+    }
+    return entry.memoPrevious === null ? null : new Date(entry.memoPrevious);
   }
 
   /** True when some job holds (pattern, timezone), which proves it a valid cron expression. */
@@ -70,14 +76,41 @@ interface Entry {
   /** The whole second (epoch s) of the last `after` asked about, and croner's answer (epoch ms). */
   memoSecond: number;
   memoNext: number | null;
+  /** The last `before` asked of previousRun (epoch ms) and its answer. */
+  memoBefore: number;
+  memoPrevious: number | null;
 }
 
 /** The cache the scheduler and the API share by default, so `next_run` reuses the scheduler's Crons. */
 export const sharedPatterns = new PatternCache();
 
 function createCron(pattern: string, timezone: string): Cron {
-  return new Cron(pattern, { paused: true, timezone, mode: '5-or-6-parts' });
+  return shareYearTable(new Cron(pattern, { paused: true, timezone, mode: '5-or-6-parts' }));
 }
+
+/**
+ * croner 11 gives every pattern its own 10,000-entry `year` table (~80 KB of heap), all ones for
+ * expressions without a year field, which are all we accept. Those identical tables are 80 MB for
+ * 1,000 distinct expressions, more than everything else 100,000 jobs hold; so each is swapped for one
+ * shared, frozen copy. This reaches into croner's internals: when their shape is not the one
+ * expected (another croner version), the Cron is left as it is, and test/schedule/pattern-cache
+ * notices that the saving is gone.
+ */
+function shareYearTable(cron: Cron): Cron {
+  const p = (cron as unknown as { _states?: { pattern?: { year?: unknown; starYear?: unknown } } })._states?.pattern;
+  const year = p?.year;
+  if (!p || p.starYear !== true || !Array.isArray(year)) return cron;
+  if (sharedYears === undefined) {
+    if (!year.every((v) => v === 1)) return cron;
+    sharedYears = Object.freeze([...year]) as number[];
+  }
+  // starYear says every year matches; the ends and the middle are checked rather than all 10,000 entries.
+  const n = sharedYears.length;
+  if (year.length === n && year[0] === 1 && year[n >> 1] === 1 && year[n - 1] === 1) p.year = sharedYears;
+  return cron;
+}
+
+let sharedYears: number[] | undefined;
 
 // Whitespace is collapsed so `0  0 * * *` shares the Cron of `0 0 * * *`; NUL cannot occur in an
 // expression or a zone name, so the key is unambiguous.

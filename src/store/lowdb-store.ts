@@ -1,14 +1,24 @@
 /**
- * The embedded Store: JSON files under the data dir, written through lowdb, all data in memory.
+ * The embedded Store: JSON files under the data dir, all data in memory.
  *
- *   api-jobs.json                          { jobs: Job[] }: definitions of API-made jobs
- *   jobs/<jobId>/executions.json           { state: JobState, executions: Execution[] } (oldest first)
+ *   api-jobs.json                          { jobs: Job[] }: definitions of API-made jobs (lowdb)
+ *   config-jobs.json                       { jobs: { <id>: {created_at, updated_at, fingerprint} } }:
+ *                                          what the daemon remembers of each config job's definition (lowdb)
+ *   jobs/<jobId>/journal.jsonl             the job's runtime state and executions, appended (job-journal.ts)
  *   jobs/<jobId>/logs/<executionId>.log    its output (+ .log.idx), see log-file.ts
  *
- * One file per job keeps the cost of recording an execution at O(history_limit of that job),
- * however many executions other jobs hold.
+ * The two small documents are read and written whole through lowdb: they change when an API job
+ * or the config changes. Executions are not: lowdb rewrites its whole document on every write, and
+ * recording a run twice (started, finished) that way cost more than the run of `true` itself
+ * (docs/benchmarks.md). Each job's journal gets one appended line per change instead, written
+ * synchronously once per turn of the event loop for every job changed in that turn (a group
+ * commit: ten thousand jobs firing in one second cost ten thousand small appends, in a few
+ * batches), and compacted when it has grown to twice what it holds.
+ *
+ * One file per job keeps the cost of recording an execution independent of what other jobs hold.
  */
 import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Low } from 'lowdb';
@@ -17,53 +27,68 @@ import { WatchbellError } from '../jobs/errors.js';
 import { FINISHED_STATUSES, type Execution, type ExecutionStatus } from '../jobs/execution.js';
 import { isValidExecutionId, isValidJobId } from '../jobs/ids.js';
 import type { Job } from '../jobs/job.js';
+import { CoalescingWriter } from './coalescing-writer.js';
+import { compactedJournal, compactionThreshold, dropLine, JOURNAL_FILE, parseJournal, putLine, stateLine } from './job-journal.js';
 import { indexPath } from './log-file.js';
 import type { ExecutionQuery, JobState, Page, Store } from './store.js';
-
-interface JobFile {
-  state: JobState;
-  executions: Execution[];
-}
 
 interface ApiJobsFile {
   jobs: Job[];
 }
 
+/** The part of a JobState that describes a config job's definition; changes only with the config. */
+type ConfigJobMeta = Pick<JobState, 'created_at' | 'updated_at' | 'fingerprint'>;
+const META_KEYS = ['created_at', 'updated_at', 'fingerprint'] as const;
+
+interface ConfigJobsFile {
+  jobs: Record<string, ConfigJobMeta>;
+}
+
 const API_JOBS_FILE = 'api-jobs.json';
+const CONFIG_JOBS_FILE = 'config-jobs.json';
 const JOBS_DIR = 'jobs';
-const EXECUTIONS_FILE = 'executions.json';
+/** The whole-file format of earlier versions ({ state, executions }); read once and turned into a journal. */
+const LEGACY_FILE = 'executions.json';
 const LOGS_DIR = 'logs';
 const LOG_FILE_RE = /^(exec-[0-9a-z]{20})\.log(\.idx)?$/;
 /** Job files read at once on open: enough to keep the disk busy, few enough for the fd limit. */
 const OPEN_CONCURRENCY = 32;
+/** Journals written in one go before the event loop gets a turn (a few ms of small appends). */
+const FLUSH_BATCH = 500;
 
-/** One job's file and the indexes kept beside it in memory. */
+interface Waiter {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** One job's journal and the indexes kept beside it in memory. */
 class JobRecord {
-  readonly db: Low<JobFile>;
+  /** Oldest first: execution ids sort by creation. */
+  executions: Execution[] = [];
   readonly byId = new Map<string, Execution>();
   readonly counts = new Map<ExecutionStatus, number>();
-  /** Writes of this file not yet on disk. */
-  readonly pending = new Set<Promise<unknown>>();
-  readonly writer: CoalescingWriter;
+  /** Runtime state (paused, completed, last_slot); the definition part lives in config-jobs.json. */
+  state: JobState = {};
+  /** Lines in the journal file, to know when to compact it. */
+  lines = 0;
+  /** The file on disk may not match memory (a torn line, a failed append): rewrite it whole next time. */
+  needsCompaction = false;
   dirReady = false;
+  /** Lines not yet on disk, and who waits for them. */
+  queue: string[] = [];
+  waiters: Waiter[] = [];
+  /** Writes of this job not yet on disk. */
+  readonly pending = new Set<Promise<unknown>>();
+  /** Its job was deleted: queued lines are dropped, not written. */
+  deleted = false;
 
   constructor(
     readonly jobId: string,
     readonly dir: string,
-  ) {
-    this.db = new Low<JobFile>(new JSONFile<JobFile>(join(dir, EXECUTIONS_FILE)), { state: {}, executions: [] });
-    this.writer = new CoalescingWriter(async () => {
-      if (!this.dirReady) {
-        await mkdir(this.dir, { recursive: true });
-        this.dirReady = true;
-      }
-      await this.db.write();
-    });
-  }
+  ) {}
 
-  /** Oldest first: execution ids sort by creation. */
-  get executions(): Execution[] {
-    return this.db.data.executions;
+  get file(): string {
+    return join(this.dir, JOURNAL_FILE);
   }
 
   count(status: ExecutionStatus, delta: number): void {
@@ -86,7 +111,13 @@ export class LowdbStore implements Store {
   private readonly api: Low<ApiJobsFile>;
   private readonly apiWriter: CoalescingWriter;
   private readonly apiById = new Map<string, Job>();
+  private readonly configJobs: Low<ConfigJobsFile>;
+  private readonly configWriter: CoalescingWriter;
+  private readonly configMeta = new Map<string, ConfigJobMeta>();
   private readonly records = new Map<string, JobRecord>();
+  /** Journals with queued lines, written at the next flush. */
+  private readonly dirty = new Set<JobRecord>();
+  private flushScheduled = false;
   /** Job dirs being removed; a job re-created meanwhile waits for its old dir to go first. */
   private readonly deletions = new Map<string, Promise<void>>();
   private readonly pending = new Set<Promise<unknown>>();
@@ -101,6 +132,11 @@ export class LowdbStore implements Store {
     this.apiWriter = new CoalescingWriter(() => {
       this.api.data = { jobs: [...this.apiById.values()] };
       return this.api.write();
+    });
+    this.configJobs = new Low<ConfigJobsFile>(new JSONFile<ConfigJobsFile>(join(this.dataDir, CONFIG_JOBS_FILE)), { jobs: {} });
+    this.configWriter = new CoalescingWriter(() => {
+      this.configJobs.data = { jobs: Object.fromEntries(this.configMeta) };
+      return this.configJobs.write();
     });
   }
 
@@ -138,7 +174,9 @@ export class LowdbStore implements Store {
     const dir = this.jobDir(jobId);
     const rec = this.records.get(jobId);
     this.records.delete(jobId);
+    if (rec) rec.deleted = true;
     const hadDefinition = this.apiById.delete(jobId);
+    const hadMeta = this.configMeta.delete(jobId);
     const previous = this.deletions.get(jobId);
     const removal = (async () => {
       await previous?.catch(() => undefined);
@@ -146,7 +184,8 @@ export class LowdbStore implements Store {
       // for a job removed from the config); the other order could leave a job that lost its state,
       // and a paused job would come back active (found by test/daemon/crash.test.ts).
       if (hadDefinition) await this.writeApiJobs();
-      // A write still in flight would re-create the dir after rm, or fail on its missing dir.
+      if (hadMeta) await this.writeConfigJobs();
+      // Queued lines of the old job are dropped at the next flush; wait for that before the rm.
       if (rec) await Promise.allSettled([...rec.pending]);
       await rm(dir, { recursive: true, force: true });
     })();
@@ -159,14 +198,32 @@ export class LowdbStore implements Store {
   }
 
   jobState(jobId: string): JobState {
-    return { ...this.records.get(jobId)?.db.data.state };
+    return { ...this.configMeta.get(jobId), ...this.records.get(jobId)?.state };
   }
 
   async saveJobState(jobId: string, patch: JobState): Promise<void> {
     this.assertOpen();
-    const rec = this.record(jobId);
-    rec.db.data.state = { ...rec.db.data.state, ...patch };
-    await this.persist(rec);
+    const runtime: JobState = { ...patch };
+    let meta: ConfigJobMeta | undefined;
+    for (const key of META_KEYS) {
+      if (!(key in runtime)) continue;
+      meta ??= { ...this.configMeta.get(jobId) };
+      meta[key] = runtime[key];
+      delete runtime[key];
+    }
+    // Both changes are in memory before anything is awaited, so a caller may read jobState() at once.
+    let journal: Promise<void> | undefined;
+    if (Object.keys(runtime).length > 0 || meta === undefined) {
+      const rec = this.record(jobId);
+      rec.state = { ...rec.state, ...runtime };
+      journal = this.persist(rec, [stateLine(rec.state)]);
+    } else {
+      this.jobDir(jobId);
+    }
+    if (meta !== undefined) this.configMeta.set(jobId, meta);
+    // The journal first: a one-shot job given a new instant must not keep `completed` under its new fingerprint.
+    await journal;
+    if (meta !== undefined) await this.writeConfigJobs();
   }
 
   async addExecution(execution: Execution, historyLimit: number): Promise<void> {
@@ -176,14 +233,18 @@ export class LowdbStore implements Store {
     if (rec.byId.has(execution.id)) {
       throw new Error(`addExecution: execution ${execution.id} of job ${execution.job_id} is already stored; use updateExecution`);
     }
-    const stored = frozenCopy(execution);
+    // The JSON is needed for the journal anyway; parsing it back is the cheapest deep copy.
+    const json = JSON.stringify(execution);
+    const stored = deepFreeze(JSON.parse(json) as Execution);
     const list = rec.executions;
     list.splice(insertionIndex(list, stored.id), 0, stored);
     rec.byId.set(stored.id, stored);
     rec.count(stored.status, 1);
     const trimmed = trim(rec, historyLimit, stored.id);
-    await this.persist(rec);
-    // Only once the file no longer lists them; a crash before this leaves orphans that open() sweeps.
+    const lines = [putLine(json)];
+    if (trimmed.length > 0) lines.push(dropLine(trimmed.map((e) => e.id)));
+    await this.persist(rec, lines);
+    // Only once the journal no longer lists them; a crash before this leaves orphans that open() sweeps.
     await Promise.all(trimmed.map((e) => removeLog(this.logPath(e.job_id, e.id))));
   }
 
@@ -193,13 +254,14 @@ export class LowdbStore implements Store {
     const old = rec?.byId.get(execution.id);
     // Its job was deleted (or it was trimmed) while it ran: there is nothing left to update.
     if (!rec || !old) return;
-    const stored = frozenCopy(execution);
+    const json = JSON.stringify(execution);
+    const stored = deepFreeze(JSON.parse(json) as Execution);
     const list = rec.executions;
     list[indexOf(list, old.id)] = stored;
     rec.byId.set(stored.id, stored);
     rec.count(old.status, -1);
     rec.count(stored.status, 1);
-    await this.persist(rec);
+    await this.persist(rec, [putLine(json)]);
   }
 
   getExecution(jobId: string, executionId: string): Execution | undefined {
@@ -286,6 +348,10 @@ export class LowdbStore implements Store {
     await readData(this.api, join(this.dataDir, API_JOBS_FILE));
     if (!Array.isArray(this.api.data.jobs)) throw corrupt(join(this.dataDir, API_JOBS_FILE), 'expected { "jobs": [...] }');
     for (const job of this.api.data.jobs) if (job && isValidJobId(job.id)) this.apiById.set(job.id, job);
+    await readData(this.configJobs, join(this.dataDir, CONFIG_JOBS_FILE));
+    const meta = this.configJobs.data.jobs;
+    if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw corrupt(join(this.dataDir, CONFIG_JOBS_FILE), 'expected { "jobs": {...} }');
+    for (const [id, m] of Object.entries(meta)) if (isValidJobId(id) && m && typeof m === 'object') this.configMeta.set(id, m);
 
     const dirs = (await readdir(this.jobsDir, { withFileTypes: true }))
       .filter((d) => d.isDirectory() && isValidJobId(d.name))
@@ -296,23 +362,52 @@ export class LowdbStore implements Store {
   private async loadJob(jobId: string): Promise<void> {
     const dir = this.jobDir(jobId);
     const rec = new JobRecord(jobId, dir);
-    const file = join(dir, EXECUTIONS_FILE);
-    if (!(await readData(rec.db, file))) {
-      // Never written completely (only a temp file or logs): nothing in it was ever acknowledged.
-      await rm(dir, { recursive: true, force: true });
-      return;
+    let state: JobState;
+    let executions: Execution[];
+    const text = await readText(rec.file);
+    if (text !== undefined) {
+      let contents;
+      try {
+        contents = parseJournal(text);
+      } catch (err) {
+        throw corrupt(rec.file, (err as Error).message, err);
+      }
+      ({ state } = contents);
+      executions = [...contents.executions.values()];
+      rec.lines = contents.lines;
+      rec.needsCompaction = contents.torn || contents.lines > compactionThreshold(contents.executions.size);
+    } else {
+      const legacy = await readLegacy(join(dir, LEGACY_FILE));
+      if (!legacy) {
+        // Never written completely (only a temp file or logs): nothing in it was ever acknowledged.
+        await rm(dir, { recursive: true, force: true });
+        return;
+      }
+      ({ state, executions } = legacy);
+      rec.needsCompaction = true;
     }
-    const data = rec.db.data as Partial<JobFile>;
-    if (!Array.isArray(data.executions)) throw corrupt(file, 'expected { "state": {...}, "executions": [...] }');
-    const state = data.state && typeof data.state === 'object' ? data.state : {};
-    const executions = data.executions
+    // Definition facts kept in the job's own file by earlier versions move to config-jobs.json.
+    const runtime: JobState = { ...state };
+    let movedMeta = false;
+    for (const key of META_KEYS) {
+      if (!(key in runtime)) continue;
+      if (!this.configMeta.has(jobId)) movedMeta = true;
+      delete runtime[key];
+    }
+    if (movedMeta) this.configMeta.set(jobId, pickMeta(state));
+    rec.state = runtime;
+    rec.executions = executions
       .filter((e) => e && isValidExecutionId(e.id))
       .sort((a, b) => compareIds(a.id, b.id))
       .map(deepFreeze);
-    rec.db.data = { state, executions };
     rec.index();
     rec.dirReady = true;
     this.records.set(jobId, rec);
+    if (rec.needsCompaction) {
+      this.compact(rec);
+      await rm(join(dir, LEGACY_FILE), { force: true });
+    }
+    if (movedMeta) await this.writeConfigJobs();
     await this.sweepLogs(rec);
   }
 
@@ -356,15 +451,89 @@ export class LowdbStore implements Store {
     return rec;
   }
 
-  /** Writes a job's file once its old dir, if being deleted, is gone. */
-  private persist(rec: JobRecord): Promise<void> {
-    const removal = this.deletions.get(rec.jobId);
-    const write = removal ? removal.catch(() => undefined).then(() => rec.writer.write()) : rec.writer.write();
-    return this.track(write, rec.pending);
+  /** Queues lines for a job's journal; resolves once they (or a compacted file holding them) are on disk. */
+  private persist(rec: JobRecord, lines: string[]): Promise<void> {
+    const written = new Promise<void>((resolve, reject) => rec.waiters.push({ resolve, reject }));
+    rec.queue.push(...lines);
+    this.dirty.add(rec);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // After the current turn, so every change made in it goes to disk together.
+      setImmediate(() => this.flush());
+    }
+    return this.track(written, rec.pending);
+  }
+
+  /** Writes the queued lines of up to FLUSH_BATCH journals, and schedules itself again for the rest. */
+  private flush(): void {
+    this.flushScheduled = false;
+    let budget = FLUSH_BATCH;
+    for (const rec of this.dirty) {
+      if (budget-- === 0) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+        return;
+      }
+      this.dirty.delete(rec);
+      const removal = this.deletions.get(rec.jobId);
+      if (removal && !rec.deleted) {
+        // A job re-created while its old dir is being removed: its first lines wait for the rm.
+        void removal.catch(() => undefined).then(() => this.requeue(rec));
+        continue;
+      }
+      const { queue, waiters } = rec;
+      rec.queue = [];
+      rec.waiters = [];
+      try {
+        if (!rec.deleted) this.writeJournal(rec, queue);
+      } catch (err) {
+        rec.needsCompaction = true;
+        for (const w of waiters) w.reject(err);
+        continue;
+      }
+      for (const w of waiters) w.resolve();
+    }
+  }
+
+  private requeue(rec: JobRecord): void {
+    this.dirty.add(rec);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Appends lines to a job's journal, or rewrites it compacted when it has grown too long. */
+  private writeJournal(rec: JobRecord, lines: string[]): void {
+    if (!rec.dirReady) {
+      mkdirSync(rec.dir, { recursive: true });
+      rec.dirReady = true;
+    }
+    if (rec.needsCompaction || rec.lines + lines.length > compactionThreshold(rec.executions.length)) {
+      // Memory holds every queued change, so the compacted file includes these lines.
+      this.compact(rec);
+      return;
+    }
+    appendFileSync(rec.file, lines.length === 1 ? lines[0]! : lines.join(''));
+    rec.lines += lines.length;
+  }
+
+  /** Rewrites a journal from memory: a temp file renamed over the old one, so a crash leaves one or the other. */
+  private compact(rec: JobRecord): void {
+    const { text, lines } = compactedJournal(rec.state, rec.executions);
+    const tmp = join(rec.dir, `.${JOURNAL_FILE}.tmp`);
+    writeFileSync(tmp, text);
+    renameSync(tmp, rec.file);
+    rec.lines = lines;
+    rec.needsCompaction = false;
   }
 
   private writeApiJobs(): Promise<void> {
     return this.track(this.apiWriter.write());
+  }
+
+  private writeConfigJobs(): Promise<void> {
+    return this.track(this.configWriter.write());
   }
 
   /** Remembers a write until it settles, so close() and deleteJob() can wait for it. */
@@ -381,56 +550,12 @@ export class LowdbStore implements Store {
 }
 
 /**
- * Serializes the writes of one file and coalesces those that arrive while one runs into a single
- * next write. lowdb's writer (steno) coalesces too, but its JSONFile serializes the data on every
- * write() call: 100 changes during one write would mean 100 JSON.stringify of the whole file.
- * `flush` serializes the data as it is when it starts, so a write() resolves once a version that
- * includes every change made before the call is on disk; steno writes a temp file and renames it
- * over the old one, so a crash at any moment leaves the old or the new file, never a torn one.
- */
-class CoalescingWriter {
-  private running: Promise<void> | undefined;
-  private queued: Promise<void> | undefined;
-
-  constructor(private readonly flush: () => Promise<void>) {}
-
-  write(): Promise<void> {
-    // The queued write has not started, so it will still see this change.
-    if (this.queued) return this.queued;
-    if (!this.running) return this.start();
-    const queued = this.running
-      .catch(() => undefined)
-      .then(() => {
-        this.queued = undefined;
-        return this.start();
-      });
-    this.queued = queued;
-    return queued;
-  }
-
-  private start(): Promise<void> {
-    const running = this.flush();
-    this.running = running;
-    const done = () => {
-      if (this.running === running) this.running = undefined;
-    };
-    running.then(done, done);
-    return running;
-  }
-}
-
-/**
  * Loads a file into its Low; false when the file does not exist. Read here rather than by
  * Low.read(), which cannot tell a missing file from one holding `null`.
  */
 async function readData<T>(db: Low<T>, file: string): Promise<boolean> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
+  const text = await readText(file);
+  if (text === undefined) return false;
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -440,6 +565,39 @@ async function readData<T>(db: Low<T>, file: string): Promise<boolean> {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) throw corrupt(file, 'expected a JSON object');
   db.data = data as T;
   return true;
+}
+
+/** A file's text, or undefined when it does not exist. */
+async function readText(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** A job file of the earlier whole-file format, or undefined when there is none. */
+async function readLegacy(file: string): Promise<{ state: JobState; executions: Execution[] } | undefined> {
+  const text = await readText(file);
+  if (text === undefined) return undefined;
+  let data: { state?: unknown; executions?: unknown };
+  try {
+    data = JSON.parse(text) as typeof data;
+  } catch (err) {
+    throw corrupt(file, (err as Error).message, err);
+  }
+  if (data === null || typeof data !== 'object' || !Array.isArray(data.executions)) {
+    throw corrupt(file, 'expected { "state": {...}, "executions": [...] }');
+  }
+  const state = data.state && typeof data.state === 'object' ? (data.state as JobState) : {};
+  return { state, executions: data.executions as Execution[] };
+}
+
+function pickMeta(state: JobState): ConfigJobMeta {
+  const meta: ConfigJobMeta = {};
+  for (const key of META_KEYS) if (state[key] !== undefined) meta[key] = state[key];
+  return meta;
 }
 
 function corrupt(file: string, problem: string, cause?: unknown): WatchbellError {
@@ -479,7 +637,7 @@ function trim(rec: JobRecord, historyLimit: number, addedId: string): Execution[
       kept.push(e);
     }
   }
-  rec.db.data.executions = kept;
+  rec.executions = kept;
   for (const e of removed) {
     rec.byId.delete(e.id);
     rec.count(e.status, -1);
@@ -488,10 +646,6 @@ function trim(rec: JobRecord, historyLimit: number, addedId: string): Execution[
 }
 
 /** Stored executions are shared with callers, frozen so nobody changes them without saving. */
-function frozenCopy(execution: Execution): Execution {
-  return deepFreeze(structuredClone(execution));
-}
-
 function deepFreeze(e: Execution): Execution {
   if (Array.isArray(e.attempts)) {
     for (const a of e.attempts) Object.freeze(a);

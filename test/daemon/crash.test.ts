@@ -15,6 +15,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, configText, removeDir, startDaemon, tempDir, type ApiReply, type DaemonProcess } from '../helpers/daemon-process.js';
+import { JOURNAL_FILE, parseJournal } from '../../src/store/job-journal.js';
 
 /** Kills wanted; the test stops earlier (and fails) if they do not fit in the time budget. */
 const KILLS = 24;
@@ -232,18 +233,18 @@ describe('crash recovery under kill -9 (black-box)', function () {
       for (const job of await readdir(jobsDir).catch(() => [] as string[])) {
         let text: string;
         try {
-          text = await readFile(join(jobsDir, job, 'executions.json'), 'utf8');
+          text = await readFile(join(jobsDir, job, JOURNAL_FILE), 'utf8');
         } catch {
           continue; // a job dir without its file yet
         }
-        let data: { executions: Array<{ id: string; status: string }> };
+        let executions: Array<{ id: string; status: string }>;
         try {
-          data = JSON.parse(text);
+          executions = [...parseJournal(text).executions.values()];
         } catch (err) {
-          problem(kill, `jobs/${job}/executions.json does not parse: ${(err as Error).message}`);
+          problem(kill, `jobs/${job}/${JOURNAL_FILE} does not parse: ${(err as Error).message}`);
           continue;
         }
-        for (const e of data.executions) {
+        for (const e of executions) {
           if (e.status !== 'queued' && e.status !== 'in_progress') continue;
           const pidFile = join(jobsDir, job, 'logs', `${e.id}.log.pid`);
           const has = await stat(pidFile).then(() => true, () => false);

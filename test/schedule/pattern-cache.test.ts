@@ -12,6 +12,17 @@ describe('PatternCache', () => {
     expect(cache.refs('0 * * * *', 'UTC')).to.equal(3);
   });
 
+  it('holds 2,000 distinct expressions in far less than croner\'s 80 KB each (its year tables are shared)', () => {
+    const cache = new PatternCache();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 2000; i++) cache.acquire(`${i % 60} ${Math.floor(i / 60) % 24} ${1 + (Math.floor(i / 1440) % 28)} * *`, 'UTC');
+    const grown = process.memoryUsage().heapUsed - before;
+    expect(cache.size).to.equal(2000);
+    // Unshared: 2,000 x ~81 KB = ~160 MB. A failure here likely means croner changed its internals (see shareYearTable).
+    expect(grown / 2000, `${(grown / 2000 / 1024).toFixed(1)} KiB per expression`).to.be.below(30 * 1024);
+    expect(cache.nextRun('5 1 2 * *', 'UTC', new Date('2024-01-01T00:00:00Z'))).to.deep.equal(new Date('2024-01-02T01:05:00Z'));
+  });
+
   it('drops a Cron when its last user releases it', () => {
     const cache = new PatternCache();
     cache.acquire('0 * * * *', 'UTC');

@@ -10,6 +10,7 @@ import { WatchbellError } from '../../src/jobs/errors.js';
 import type { Execution } from '../../src/jobs/execution.js';
 import { newExecutionId } from '../../src/jobs/ids.js';
 import { acquireDataDirLock, LOCK_FILE } from '../../src/store/data-dir-lock.js';
+import { compactionThreshold, JOURNAL_FILE, parseJournal } from '../../src/store/job-journal.js';
 import { LowdbStore } from '../../src/store/lowdb-store.js';
 import { describeStoreContract, finished, makeExecution, makeJob } from './store-contract.js';
 
@@ -60,23 +61,28 @@ describe('LowdbStore', () => {
     await store.saveJobState('a', { paused: true });
     const e = finished(makeExecution('a'));
     await store.addExecution(e, 10);
+    await store.saveJobState('b', { created_at: '2024-01-01T00:00:00.000Z', fingerprint: 'f1', last_slot: null });
     expect(JSON.parse(await readFile(join(dir, 'api-jobs.json'), 'utf8'))).to.deep.equal({ jobs: [makeJob('a')] });
-    expect(JSON.parse(await readFile(join(dir, 'jobs', 'a', 'executions.json'), 'utf8'))).to.deep.equal({
-      state: { paused: true },
-      executions: [e],
+    const journal = parseJournal(await readFile(join(dir, 'jobs', 'a', JOURNAL_FILE), 'utf8'));
+    expect(journal.state).to.deep.equal({ paused: true });
+    expect([...journal.executions.values()]).to.deep.equal([e]);
+    // What describes a config job's definition is kept in one file for all jobs; its runtime state in its journal.
+    expect(JSON.parse(await readFile(join(dir, 'config-jobs.json'), 'utf8'))).to.deep.equal({
+      jobs: { b: { created_at: '2024-01-01T00:00:00.000Z', fingerprint: 'f1' } },
     });
+    expect(parseJournal(await readFile(join(dir, 'jobs', 'b', JOURNAL_FILE), 'utf8')).state).to.deep.equal({ last_slot: null });
     expect(store.logPath('a', e.id)).to.equal(join(dir, 'jobs', 'a', 'logs', `${e.id}.log`));
   });
 
   it('resolves each write only once the file holds it', async () => {
     const store = await openStore();
-    const file = join(dir, 'jobs', 'a', 'executions.json');
+    const file = join(dir, 'jobs', 'a', JOURNAL_FILE);
     const all = Array.from({ length: 10 }, () => makeExecution('a'));
     const writes = all.map((e) => store.addExecution(e, 100));
     for (let i = 0; i < all.length; i++) {
       await writes[i];
-      const onDisk = JSON.parse(await readFile(file, 'utf8')) as { executions: Execution[] };
-      expect(onDisk.executions.map((e) => e.id)).to.include.members(all.slice(0, i + 1).map((e) => e.id));
+      const onDisk = parseJournal(await readFile(file, 'utf8'));
+      expect([...onDisk.executions.keys()]).to.include.members(all.slice(0, i + 1).map((e) => e.id));
     }
   });
 
@@ -105,11 +111,11 @@ describe('LowdbStore', () => {
     await store.saveApiJob(makeJob('a'));
     await store.addExecution(e, 10);
     await store.close();
-    await writeFile(join(dir, 'jobs', 'a', '.executions.json.tmp'), '{"state": {}, "executions": [{"id": "ex');
+    await writeFile(join(dir, 'jobs', 'a', `.${JOURNAL_FILE}.tmp`), '{"state": {}}\n{"put": {"id": "ex');
     await writeFile(join(dir, '.api-jobs.json.tmp'), '');
-    // A job whose very first write never completed: only its temp file exists.
+    // A job whose very first write never completed: only its dir exists.
     await mkdir(join(dir, 'jobs', 'b'));
-    await writeFile(join(dir, 'jobs', 'b', '.executions.json.tmp'), '{');
+    await writeFile(join(dir, 'jobs', 'b', `.${JOURNAL_FILE}.tmp`), '{');
     const again = await openStore();
     expect(again.getExecution('a', e.id)).to.deep.equal(e);
     expect(again.apiJobs()).to.deep.equal([makeJob('a')]);
@@ -124,15 +130,75 @@ describe('LowdbStore', () => {
 
   it('refuses to open on a corrupt file, naming it, and deletes nothing', async () => {
     await mkdir(join(dir, 'jobs', 'a'), { recursive: true });
-    const file = join(dir, 'jobs', 'a', 'executions.json');
-    for (const text of ['{"state": {}, "executions": [', 'null', '[]', '{"state": {}}']) {
-      await writeFile(file, text);
+    const file = join(dir, 'jobs', 'a', JOURNAL_FILE);
+    const cases = [
+      ['{"state": {}}\n{"put": [\n{"state": {}}\n', 'line 2: '],
+      ['null\n', 'line 1: expected an object'],
+      ['[]\n', 'line 1: expected an object'],
+      ['{"state": {}}\n{"other": 1}\n', 'line 2: expected an object with "state", "put" or "drop"'],
+      ['{"put": {"status": "success"}}\n', 'line 1: "put" must be an execution with an "id"'],
+    ];
+    for (const [text, problem] of cases) {
+      await writeFile(file, text!);
       const err = await rejection(new LowdbStore(dir).open());
       expect(err).to.be.instanceOf(WatchbellError);
       expect(err.code).to.equal('STORE_UNAVAILABLE');
-      expect(err.message, text).to.match(new RegExp(`^cannot load ${file}: .*; restore it from a backup, or move it aside`));
+      expect(err.message, text).to.match(new RegExp(`^cannot load ${file}: ${problem}.*; restore it from a backup, or move it aside`));
       expect(await readFile(file, 'utf8')).to.equal(text);
     }
+    await rm(file);
+    const legacy = join(dir, 'jobs', 'a', 'executions.json');
+    for (const text of ['{"state": {}, "executions": [', 'null', '[]', '{"state": {}}']) {
+      await writeFile(legacy, text);
+      const err = await rejection(new LowdbStore(dir).open());
+      expect(err.code).to.equal('STORE_UNAVAILABLE');
+      expect(err.message, text).to.match(new RegExp(`^cannot load ${legacy}: .*; restore it from a backup, or move it aside`));
+      expect(await readFile(legacy, 'utf8')).to.equal(text);
+    }
+  });
+
+  it('ignores a last line torn by a crash, and rewrites the journal before appending again', async () => {
+    const store = await openStore();
+    const e = makeExecution('a');
+    await store.addExecution(e, 10);
+    await store.close();
+    const file = join(dir, 'jobs', 'a', JOURNAL_FILE);
+    const whole = await readFile(file, 'utf8');
+    await writeFile(file, `${whole}{"put": {"id": "exec-`);
+    const again = await openStore();
+    expect(again.listExecutions('a', { limit: 10, offset: 0 }).items).to.deep.equal([e]);
+    const f = finished(e);
+    await again.updateExecution(f);
+    const text = await readFile(file, 'utf8');
+    expect(text.endsWith('\n')).to.equal(true);
+    expect([...parseJournal(text).executions.values()]).to.deep.equal([f]);
+  });
+
+  it('keeps a journal compact: 2,000 changes to a job holding 10 executions leave a file of a few dozen lines', async () => {
+    const store = await openStore();
+    const all = Array.from({ length: 10 }, () => makeExecution('a'));
+    for (const e of all) await store.addExecution(e, 10);
+    for (let i = 0; i < 200; i++) {
+      await Promise.all(all.map((e) => store.updateExecution({ ...e, output: `round ${i}` })));
+    }
+    const contents = parseJournal(await readFile(join(dir, 'jobs', 'a', JOURNAL_FILE), 'utf8'));
+    expect(contents.lines).to.be.at.most(compactionThreshold(10));
+    expect([...contents.executions.values()].map((e) => e.output)).to.deep.equal(all.map(() => 'round 199'));
+  });
+
+  it('reads a job file of the earlier whole-file format and turns it into a journal', async () => {
+    await mkdir(join(dir, 'jobs', 'a'), { recursive: true });
+    const e = finished(makeExecution('a'));
+    const state = { paused: true, last_slot: '2024-01-01T00:00:00.000Z', created_at: '2023-01-01T00:00:00.000Z', fingerprint: 'f' };
+    await writeFile(join(dir, 'jobs', 'a', 'executions.json'), JSON.stringify({ state, executions: [e] }));
+    const store = await openStore();
+    expect(store.jobState('a')).to.deep.equal(state);
+    expect(store.getExecution('a', e.id)).to.deep.equal(e);
+    expect(await exists(join(dir, 'jobs', 'a', 'executions.json'))).to.equal(false);
+    await store.close();
+    const again = await openStore();
+    expect(again.jobState('a')).to.deep.equal(state);
+    expect(again.getExecution('a', e.id)).to.deep.equal(e);
   });
 
   it('parses after a kill -9 at any moment, with every acknowledged write', async function () {

@@ -12,6 +12,7 @@ import { EXECUTION_ID_ENV, pidFilePath } from '../../src/store/orphans.js';
 import { recoverInterrupted } from '../../src/store/recover.js';
 import { isAlive, killAll, readPids, waitFor } from '../run/helpers.js';
 import { makeExecution } from './store-contract.js';
+import { JOURNAL_FILE, parseJournal } from '../../src/store/job-journal.js';
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -232,6 +233,6 @@ describe('store/recover: crash recovery', function () {
     expect(store.unfinishedExecutions()).to.deep.equal([]);
     expect(store.getExecution('job', e.id)).to.include({ status: 'failure', reason: 'interrupted' });
     expect(await recoverInterrupted(store)).to.deep.equal({ interrupted: [], orphans: [] });
-    expect(JSON.parse(await readFile(join(dir, 'data', 'jobs', 'job', 'executions.json'), 'utf8')).executions).to.have.length(2);
+    expect(parseJournal(await readFile(join(dir, 'data', 'jobs', 'job', JOURNAL_FILE), 'utf8')).executions.size).to.equal(2);
   });
 });
