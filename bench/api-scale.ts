@@ -1,6 +1,6 @@
 /**
  * The daemon at scale, over HTTP against the real process:
- * - startup: a config of N jobs (default 20,000, since 100,000 takes minutes here: see docs/benchmarks.md) drawn from 1,000 distinct expressions; ms from spawn
+ * - startup: a config of N jobs (default 100,000) drawn from 1,000 distinct expressions; ms from spawn
  *   to the first 200 from /health (target < 10 s), and VmRSS after load (target < 500 MiB);
  * - list: p99 of `GET /api/v1/jobs?limit=100&offset=N` and of `?q=...&limit=100` over REQUESTS
  *   sequential requests each (target < 50 ms);
@@ -9,13 +9,13 @@
  * The jobs fire at most once a day at a fixed minute, so they idle during the measurement... unless the
  * run crosses one of those minutes; the expressions avoid the next 10 minutes for that reason.
  *
- *   npx tsc -p . && node dist/bench/api-scale.js [jobs, default 20000] [requests, default 200]
+ *   npx tsc -p . && node dist/bench/api-scale.js [jobs, default 100000] [requests, default 200]
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startDaemon, type BenchJob, type RunningDaemon } from './daemon-process.js';
 import { percentile, printResult, type Figure } from './result-line.js';
 
-const JOBS = Number(process.argv[2] ?? 20_000);
+const JOBS = Number(process.argv[2] ?? 100_000);
 const REQUESTS = Number(process.argv[3] ?? 200);
 const DISTINCT = 1000;
 const TARGET_STARTUP_MS = 10_000;

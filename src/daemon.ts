@@ -7,6 +7,7 @@ import { createApp } from './api/app.js';
 import { answerClientError } from './api/client-error.js';
 import { isLoopback, parseListen, type ListenAddress } from './config/listen.js';
 import { loadConfig, type Config } from './config/load-config.js';
+import { LabelSource } from './config/label-source.js';
 import { ConfigReloader, type ReloadResult } from './config/reloader.js';
 import type { ApiToken, DaemonSettings } from './config/settings.js';
 import { WatchbellError } from './jobs/errors.js';
@@ -14,6 +15,12 @@ import { Events, type ReloadTrigger } from './jobs/events.js';
 import { createLogger, logEvents } from './logger.js';
 import { daemonMetricsSource } from './metrics/daemon-source.js';
 import { Metrics } from './metrics/metrics.js';
+import { Dispatcher } from './notify/dispatcher.js';
+import { checkNotifiersInUse, secretsOf } from './notify/notifier-config.js';
+import { previousOutcomeIn } from './notify/recovery.js';
+import { execRecordPath } from './run/container/exec-record.js';
+import { dockerLabelEngine } from './run/container/label-engine.js';
+import { stopContainerLeftovers } from './run/container/leftovers.js';
 import { Runner } from './run/runner.js';
 import { nextRuns } from './schedule/next-slot.js';
 import { Scheduler } from './schedule/scheduler.js';
@@ -49,6 +56,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const loadOptions = { env: options.env ?? { ...process.env }, overrides: options.overrides ?? {} };
   let config: Config = await loadConfig(options.configFile, loadOptions);
   hideTokensFromJobs(config.api.tokens);
+  hideNotifierSecretsFromJobs(config);
   const settings = config.daemon;
   const address = checkListen(settings.listen, config.api.tokens.length);
   const log = createLogger(settings);
@@ -66,7 +74,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const store = new LowdbStore(settings.data_dir);
     await store.open();
     releasers.push(() => store.close());
-    const recovered = await recoverInterrupted(store, { killGraceMs: settings.kill_grace * 1000 });
+    const recovered = await recoverInterrupted(store, {
+      killGraceMs: settings.kill_grace * 1000,
+      // The engine does not stop a dead daemon's containers and exec'd processes: they are found and stopped here.
+      stopLeftovers: (unfinished) => stopContainerLeftovers(unfinished, {
+        known: (jobId, executionId) => store.getExecution(jobId, executionId) !== undefined,
+        execRecordPath: (jobId, executionId) => execRecordPath(store.logPath(jobId, executionId)),
+        graceMs: settings.kill_grace * 1000,
+        log,
+      }),
+    });
     for (const o of recovered.orphans) {
       const ids = { job_id: o.jobId, execution_id: o.executionId, pid: o.pid };
       if (o.outcome === 'stopped') log.warn({ event: 'execution.orphan_stopped', ...ids, pids: o.pids, killed: o.killed }, 'stopped processes a previous daemon left running');
@@ -80,13 +97,33 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const runner = new Runner({ store, events, killGraceMs: settings.kill_grace * 1000, maxConcurrency: settings.max_concurrency });
     let service: JobService | undefined;
     const scheduler = new Scheduler({ onDue: (id, slot) => service?.onDue(id, slot), events });
-    service = new JobService({ store, scheduler, runner, events, timezone: settings.timezone, configFile: config.file, maxJobs: settings.max_jobs });
+    service = new JobService({
+      store, scheduler, runner, events, timezone: settings.timezone, configFile: config.file, maxJobs: settings.max_jobs,
+      notifiers: () => Object.keys(config.notifiers),
+    });
     // Subscribed before the service starts, so catch-up runs are counted too.
     const metrics = new Metrics({ events, source: daemonMetricsSource({ service: () => service, store, runner }) });
+    // Also before: catch-up runs notify too. Released after the runner (pushed before it), so the last runs' notifications go out.
+    const notifications = new Dispatcher({
+      events,
+      notifiers: config.notifiers,
+      job: (id) => service!.find(id),
+      rules: (id) => service!.notifyRules(id),
+      previous: previousOutcomeIn(store),
+      publicUrl: settings.public_url,
+      userAgent: `watchbell/${VERSION}`,
+    });
+    releasers.push(() => notifications.close());
     await service.start(config.jobs);
     releasers.push(async () => runner.shutdown(settings.shutdown_grace * 1000));
     scheduler.start();
     releasers.push(async () => scheduler.stop());
+    if (settings.docker_labels) {
+      // Jobs declared by container labels come and go with their containers (docs/containers.md).
+      const labels = new LabelSource({ engine: dockerLabelEngine(), timezone: settings.timezone, events, apply: (jobs) => service!.applyLabelJobs(jobs) });
+      labels.start();
+      releasers.push(() => labels.close());
+    }
 
     // Reloads (SIGHUP, the API, --watch) go through one queue; the daemon keeps its `daemon:` settings until restart.
     const reloader = new ConfigReloader({
@@ -95,8 +132,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       watch: settings.watch,
       load: () => loadConfig(options.configFile, loadOptions),
       apply: async (next) => {
+        checkNotifiersInUse(() => store.apiJobs(), config.notifiers, next.notifiers);
         const diff = await service!.applyConfig(next.jobs);
         config = { ...next, daemon: config.daemon };
+        hideNotifierSecretsFromJobs(config);
+        notifications.update(config.notifiers);
         return diff;
       },
     });
@@ -126,6 +166,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           store: { status: writable ? 'writable' : 'not writable', data_dir: settings.data_dir },
           // A failed reload leaves the daemon UP: it runs the last good config, and says why the new one was refused.
           config: reloader.status(),
+          // A target that cannot be reached never makes the daemon DOWN: its last error is shown here.
+          notifiers: notifications.status(),
         };
       },
     });
@@ -208,8 +250,25 @@ function hideTokensFromJobs(tokens: ApiToken[]): ApiToken[] {
   if (hiddenTokenLists.has(tokens)) return tokens;
   hiddenTokenLists.add(tokens);
   const secrets = new Set(tokens.map((t) => t.token));
-  for (const [name, value] of Object.entries(process.env)) if (value !== undefined && secrets.has(value)) delete process.env[name];
+  removeFromEnvironment((value) => secrets.has(value));
   return tokens;
+}
+
+/**
+ * Notifier URLs, secrets and passwords given as `${VAR}` are kept from jobs' environment too, for the same
+ * reason. A variable may hold part of one (`url: https://hooks.example.com/?token=${TOKEN}`), so a value of 6
+ * characters or more found in a URL's path or query, a secret, a password or a header value goes too (a host
+ * name alone is no secret, and variables such as `HOST` stay).
+ */
+function hideNotifierSecretsFromJobs(config: Config): void {
+  const secrets = Object.values(config.notifiers).flatMap(secretsOf);
+  const parts = secrets.filter((s) => !/^https?:\/\//.test(s));
+  if (secrets.length) removeFromEnvironment((value) => secrets.includes(value) || (value.length >= 6 && parts.some((p) => p.includes(value))));
+}
+
+/** Deletes from the daemon's environment (which jobs inherit) every variable whose value `isSecret`. */
+function removeFromEnvironment(isSecret: (value: string) => boolean): void {
+  for (const [name, value] of Object.entries(process.env)) if (value !== undefined && isSecret(value)) delete process.env[name];
 }
 
 /** Removes a socket left by a daemon that died; anything else at that path is an error, never deleted. */

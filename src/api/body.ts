@@ -1,7 +1,8 @@
 /** Request bodies: JSON (at most 1 MiB), or YAML with `Content-Type: application/yaml` or `text/yaml` (at most 256 KiB). */
 import type { Context, Next } from 'koa';
 import bodyParser from 'koa-bodyparser';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
+import { firstDuplicateKey } from '../config/yaml-source.js';
 import { WatchbellError } from '../jobs/errors.js';
 
 const YAML_TYPES = ['application/yaml', 'text/yaml', 'application/x-yaml', 'text/x-yaml'];
@@ -127,29 +128,6 @@ export function yamlTooDeep(text: string): { line: number } | null {
     line++;
   }
   return null;
-}
-
-/** The first key given twice in one mapping (compared as the strings they become), with its offset. */
-function firstDuplicateKey(root: unknown): { key: string; offset: number } | undefined {
-  const stack: unknown[] = [root];
-  while (stack.length) {
-    const node = stack.pop();
-    if (isMap(node)) {
-      const seen = new Set<string>();
-      for (const pair of node.items) {
-        const k = pair.key;
-        if (isScalar(k)) {
-          const key = String(k.value);
-          if (seen.has(key)) return { key, offset: k.range?.[0] ?? 0 };
-          seen.add(key);
-        }
-        stack.push(pair.key, pair.value);
-      }
-    } else if (isSeq(node)) {
-      for (const item of node.items) stack.push(item as YamlNode);
-    }
-  }
-  return undefined;
 }
 
 /** Throws VALIDATION_FAILED when `value` nests deeper than MAX_DEPTH; iterative, so it cannot overflow itself. */

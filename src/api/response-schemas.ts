@@ -81,7 +81,7 @@ export const JOB_SCHEMA: SchemaObject = closed(
       }),
     ),
     status: { enum: [...JOB_STATUSES] },
-    source: { enum: ['config', 'api'] },
+    source: { enum: ['config', 'api', 'label'] },
     created_at: timestamp,
     updated_at: timestamp,
     next_run: { ...nullableTimestamp, description: 'null when paused or completed' },

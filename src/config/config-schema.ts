@@ -3,6 +3,7 @@ import type { SchemaObject } from 'ajv';
 import { JOB_DEFAULTS_SCHEMA, JOB_INPUT_SCHEMA } from '../jobs/job-schema.js';
 import { JOB_ID_PATTERN } from '../jobs/ids.js';
 import { API_SCHEMA, DAEMON_SCHEMA } from './settings.js';
+import { NOTIFIERS_SCHEMA } from '../notify/notifier-config.js';
 
 /** `jobs:`, in the config file and in included files: job id -> job body. */
 const JOBS_MAP_SCHEMA: SchemaObject = {
@@ -29,6 +30,7 @@ export const CONFIG_SCHEMA: SchemaObject = {
       items: { type: 'string', minLength: 1, maxLength: 4096 },
     },
     jobs: JOBS_MAP_SCHEMA,
+    notifiers: NOTIFIERS_SCHEMA,
   },
 };
 

@@ -19,6 +19,7 @@ import { interpolate } from './interpolate.js';
 import { parseListen } from './listen.js';
 import { DAEMON_DEFAULTS, SETTING_EXPECTATIONS, type ApiToken, type DaemonSettings } from './settings.js';
 import { parseYaml, type Position, type YamlSource } from './yaml-source.js';
+import { describeNotifierPath, parseNotifiers, type NotifierConfig } from '../notify/notifier-config.js';
 
 addSchema(CONFIG_SCHEMA);
 addSchema(INCLUDE_FILE_SCHEMA);
@@ -53,6 +54,8 @@ export interface Config {
   daemon: DaemonSettings;
   /** `metrics_public` (set only when true): /metrics is served without a token even when tokens are configured. */
   api: { tokens: ApiToken[]; metrics_public?: boolean };
+  /** `notifiers:` by name; jobs' `notify:` entries name them. */
+  notifiers: Record<string, NotifierConfig>;
   jobs: ConfigJob[];
   sources: ConfigSources;
   /** Not errors, but worth telling the author: an `include:` pattern that matches no file. */
@@ -128,6 +131,11 @@ function sourceFile(path: string, shown: string, text: string): SourceFile {
   return { path, shown, text, source: parseYaml(text), found: [] };
 }
 
+/** `${VAR}` replaced in a file's value; a file without a `$` has nothing to replace (and 100,000 jobs to walk). */
+function interpolateFile(f: SourceFile, raw: unknown, env: NodeJS.ProcessEnv): ReturnType<typeof interpolate> {
+  return f.text.includes('$') ? interpolate(raw, env) : { value: raw, errors: [] };
+}
+
 function toProblem(f: SourceFile, e: Found): ConfigProblem {
   const at = e.at ?? (isAboutKey(e.message) ? 'key' : 'value');
   return { file: f.shown, path: e.path, message: e.message, ...f.source.positionOf(e.path, at) };
@@ -152,14 +160,16 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
     throw new ConfigError([toProblem(main, { path: '', message: 'the config must be a mapping with `version: 1` and `jobs:`' })], sources());
   }
   const env = options.env ?? process.env;
-  const { value, errors: envErrors } = interpolate(raw, env);
+  const { value, errors: envErrors } = interpolateFile(main, raw, env);
   const doc = value as Record<string, unknown>;
   const problems = main.found;
   problems.push(...envErrors);
-  problems.push(...checkSchema(validateConfigShape, doc, { describe: describeConfigPath }));
+  const shapeErrors = checkSchema(validateConfigShape, doc, { describe: describeConfigPath });
+  problems.push(...shapeErrors);
 
   const daemon = daemonSettings(doc.daemon, file, options.overrides ?? {}, problems);
-  const defaultsErrors = doc.defaults !== undefined ? checkJobDefaults(doc.defaults) : [];
+  const { notifiers, names: notifierNames } = parseNotifiers(doc.notifiers, shapeErrors, problems);
+  const defaultsErrors = doc.defaults !== undefined ? checkJobDefaults(doc.defaults, '/defaults', notifierNames) : [];
   problems.push(...defaultsErrors);
   // A bad default is reported once, at `defaults:`, not again for every job it would reach.
   const badDefaults = new Set(defaultsErrors.map((e) => e.path.split('/')[2]));
@@ -168,7 +178,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
     : undefined;
   const tokens = apiTokens(doc.api, dirname(file), problems);
 
-  const jobs = new JobCollector({ timezone: daemon.timezone, defaults });
+  const jobs = new JobCollector({ timezone: daemon.timezone, defaults, notifiers: notifierNames });
   jobs.add(main, doc.jobs);
 
   // Included files come after the config file's own jobs, pattern by pattern, each pattern's files sorted.
@@ -214,7 +224,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   });
   if (all.length) throw new ConfigError(all, sources());
   const metricsPublic = (doc.api as { metrics_public?: unknown } | undefined)?.metrics_public === true;
-  return { file: main.path, daemon, api: { tokens, ...(metricsPublic ? { metrics_public: true } : {}) }, jobs: jobs.jobs, sources: sources(), warnings };
+  return { file: main.path, daemon, api: { tokens, ...(metricsPublic ? { metrics_public: true } : {}) }, notifiers, jobs: jobs.jobs, sources: sources(), warnings };
 }
 
 /** The files a pattern matches, absolute and sorted; a directory matches nothing, nor do dot-files unless named. */
@@ -230,7 +240,7 @@ function readIncludedFile(f: SourceFile, env: NodeJS.ProcessEnv): unknown {
     f.found.push({ path: '', message: 'an included file must be a mapping with a `jobs:` map' });
     return undefined;
   }
-  const { value, errors } = interpolate(raw, env);
+  const { value, errors } = interpolateFile(f, raw, env);
   const doc = value as Record<string, unknown>;
   f.found.push(...errors);
   for (const key of Object.keys(doc)) {
@@ -248,7 +258,7 @@ class JobCollector {
   private readonly placeOf = new Map<string, { file: SourceFile; position: Position }>();
   private readonly fileOf = new Map<string, SourceFile>();
 
-  constructor(private readonly o: { timezone: string; defaults?: Record<string, unknown> }) {}
+  constructor(private readonly o: { timezone: string; defaults?: Record<string, unknown>; notifiers: readonly string[] }) {}
 
   add(f: SourceFile, jobMap: unknown): void {
     if (!isMapping(jobMap)) return; // the schema already said what `jobs:` must be
@@ -270,7 +280,7 @@ class JobCollector {
         }
       }
       try {
-        const v = validateJob(stripKeys(body), { timezone: this.o.timezone, defaults: this.o.defaults, path });
+        const v = validateJob(stripKeys(body), { timezone: this.o.timezone, defaults: this.o.defaults, path, notifiers: this.o.notifiers });
         if (first) continue;
         this.jobs.push({ id, spec: { ...v.spec, name: v.spec.name || id }, place: { file: f.path, ...position } });
         this.fileOf.set(id, f);
@@ -307,6 +317,7 @@ function describeConfigPath(path: string, what: 'key' | 'value'): string | undef
   const [, top, key, field] = path.split('/');
   if (top === 'jobs' && what === 'key' && field === undefined) return FIELD_EXPECTATIONS.id;
   if (top === 'daemon' && key !== undefined) return SETTING_EXPECTATIONS[key];
+  if (top === 'notifiers') return describeNotifierPath(path, what);
   return undefined;
 }
 
@@ -335,9 +346,26 @@ function daemonSettings(raw: unknown, file: string, overrides: Partial<DaemonSet
   // Relative paths in a file mean "next to this file", wherever the daemon was started from.
   s.data_dir = resolve(dirname(file), String(s.data_dir));
   const out = { ...s, ...stripUndefined(overrides) } as unknown as DaemonSettings;
+  out.public_url = publicUrl(out.public_url, problems);
   const listenError = parseListen(out.listen).error;
   if (listenError) problems.push({ path: '/daemon/listen', message: `daemon.listen: ${showValue(out.listen)} ${listenError}` });
   return out;
+}
+
+/** `daemon.public_url` without its trailing slash, so links join with `/api/v1/...`; a bad one is a problem. */
+function publicUrl(value: unknown, problems: FieldError[]): string | null {
+  if (typeof value !== 'string') return null; // null, or the schema already said
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    problems.push({ path: '/daemon/public_url', message: `daemon.public_url: ${showValue(value)} is invalid; expected ${SETTING_EXPECTATIONS.public_url}` });
+    return null;
+  }
+  return value.replace(/\/+$/, '');
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

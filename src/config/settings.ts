@@ -28,6 +28,10 @@ export interface DaemonSettings {
   log_level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   /** Reload on changes to the config file and its included files (`--watch`). */
   watch: boolean;
+  /** The daemon's API as people reach it (e.g. behind a proxy), without a trailing slash; notifications link to it. Null: no links. */
+  public_url: string | null;
+  /** Follow the container engine for jobs declared by `watchbell.*` labels of running containers (docs/containers.md). */
+  docker_labels: boolean;
 }
 
 /** Every `daemon:` key's default; `data_dir` is resolved against the config file's folder. */
@@ -42,6 +46,8 @@ export const DAEMON_DEFAULTS: Readonly<DaemonSettings> = Object.freeze({
   log_format: 'json',
   log_level: 'info',
   watch: false,
+  public_url: null,
+  docker_labels: false,
 });
 
 
@@ -59,6 +65,8 @@ export const DAEMON_SCHEMA: SchemaObject = {
     log_format: { enum: ['json', 'pretty'] },
     log_level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] },
     watch: { type: 'boolean' },
+    public_url: { type: ['string', 'null'], minLength: 1, maxLength: 2048 },
+    docker_labels: { type: 'boolean' },
   },
 };
 
@@ -93,4 +101,5 @@ export const SETTING_EXPECTATIONS: Readonly<Record<string, string>> = {
   max_concurrency: 'an integer from 1 to 10000',
   max_jobs: 'an integer from 1 to 1000000',
   timezone: 'an IANA time zone name such as "Europe/Berlin"',
+  public_url: 'an http:// or https:// URL such as "https://cron.example.com"',
 };

@@ -12,8 +12,10 @@ export type ErrorCode =
   | 'METHOD_NOT_ALLOWED'
   | 'JOB_EXISTS'
   | 'JOB_OWNED_BY_CONFIG'
+  | 'JOB_OWNED_BY_LABEL'
   | 'JOB_ALREADY_RUNNING'
   | 'JOB_COMPLETED'
+  | 'NOTIFIER_IN_USE'
   | 'TOO_MANY_JOBS'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
@@ -22,6 +24,10 @@ export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'DATA_DIR_LOCKED'
   | 'STORE_UNAVAILABLE'
+  /** The container engine could not be reached, or did not answer in time. */
+  | 'ENGINE_UNAVAILABLE'
+  /** The container engine answered with an error: no such image or container, a failed pull, ... */
+  | 'ENGINE_FAILED'
   | 'INTERNAL';
 
 /** One bad field: a JSON path such as `/jobs/backup/schedule` and what was expected there. */

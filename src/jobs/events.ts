@@ -1,12 +1,14 @@
 /** The typed events the core emits; logs and metrics subscribe instead of being sprinkled through the code. */
 import { EventEmitter } from 'node:events';
 import type { Execution } from './execution.js';
+import type { NotifyEvent } from './notify-rule.js';
 
 export interface WatchbellEvents {
   /** A slot of a job fired (scheduled or caught up); firedAt - slot is the scheduling lateness. */
   'job:due': { jobId: string; slot: Date; firedAt: Date; trigger: 'schedule' | 'catch_up' };
   /** An active job was (re)scheduled: created, changed, resumed, loaded; nextRun null when it has no slot left. */
-  'job:scheduled': { jobId: string; nextRun: Date | null };
+  /** `bulk`: one of many at start or on a config reload (logged at debug, so 100,000 jobs are not 100,000 info lines). */
+  'job:scheduled': { jobId: string; nextRun: Date | null; bulk?: boolean };
   'execution:started': { execution: Execution };
   'execution:finished': { execution: Execution };
   'execution:skipped': { execution: Execution };
@@ -28,7 +30,36 @@ export interface WatchbellEvents {
   'config:reload_failed': { file: string; trigger: ReloadTrigger; errors: string[] };
   /** Worth telling the config's author, not an error (each `FILE:LINE:COL: message`). */
   'config:warning': { file: string; warning: string };
+  /** One delivery attempt of a notification, or one dropped without an attempt (queue full, notifier gone, shutdown). */
+  'notify:attempt': NotifyAttempt;
+  /** The jobs declared by container labels changed (daemon.docker_labels); `refused` clash with config or API jobs. */
+  'labels:applied': { jobs: number; added: string[]; changed: string[]; removed: string[]; refused: string[] };
+  /** A container label that could not become a job (each message names the container and the label). */
+  'labels:invalid': { container: string; label: string; message: string };
+  /** The label source's view of the engine: `connected` (and synced), or `lost` with a retry in `retryInMs`. */
+  'labels:engine': { state: 'connected' | 'lost'; engine: string; error: string | null; retryInMs: number | null };
   'error': { where: string; error: unknown };
+}
+
+/** What became of one attempt to deliver a notification; `error` never holds a secret (URLs, passwords are masked). */
+export interface NotifyAttempt {
+  notifier: string;
+  /** `webhook`, `slack` (a webhook with `format: slack`) or `email`; null for a notifier the config does not declare. */
+  kind: 'webhook' | 'slack' | 'email' | null;
+  event: NotifyEvent;
+  jobId: string;
+  executionId: string;
+  /** 1 for the first attempt; 0 for a notification dropped before any. */
+  attempt: number;
+  /** `sent`; `retry`: failed, another attempt follows in `retryInMs`; `failed`: failed, given up; `dropped`: never tried. */
+  outcome: 'sent' | 'retry' | 'failed' | 'dropped';
+  durationMs: number;
+  /** The HTTP status, or the SMTP reply code, when there was one. */
+  status: number | null;
+  /** A stable code for why it failed (`HTTP_STATUS`, `NETWORK`, `TIMEOUT`, `SMTP_REJECTED`, `QUEUE_FULL`, ...), null when sent. */
+  code: string | null;
+  error: string | null;
+  retryInMs: number | null;
 }
 
 /** What started a config reload. */

@@ -1,6 +1,8 @@
 /** The JSON Schema of a job as written in YAML or sent to the API; the one source for both. */
 import type { SchemaObject } from 'ajv';
+import { CONTAINER_EXPECTATIONS, CONTAINER_SCHEMA } from './container-spec.js';
 import { JOB_ID_PATTERN } from './ids.js';
+import { NOTIFY_EXPECTATION, NOTIFY_SCHEMA } from './notify-rule.js';
 
 /**
  * Integer seconds or a duration string such as `90s`, `5m`, `1h30m`, `1d`. The pattern must stay linear: ajv
@@ -35,6 +37,8 @@ export const FIELD_EXPECTATIONS: Readonly<Record<string, string>> = {
   max_output: 'an integer number of bytes from 1024 to 1073741824',
   status: 'one of "active", "paused"',
   user: 'a user name or numeric uid from /etc/passwd, or null for the daemon\'s own user',
+  notify: NOTIFY_EXPECTATION,
+  ...CONTAINER_EXPECTATIONS,
 };
 
 /** Every job field's schema; the config's `defaults:` reuses them. */
@@ -71,6 +75,8 @@ export const JOB_PROPERTIES: Record<string, SchemaObject> = {
       { type: 'null' },
     ],
   },
+  notify: NOTIFY_SCHEMA,
+  container: CONTAINER_SCHEMA,
 };
 
 /** A job in YAML (its id is its key) or in a request body (`id` optional, `status` to create it paused). */

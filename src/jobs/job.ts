@@ -1,9 +1,12 @@
 /** The Job type: a validated, normalized job definition as the rest of watchbell sees it. */
+import type { ContainerSpec } from './container-spec.js';
+import type { NotifyRule } from './notify-rule.js';
 
 export type ConcurrencyPolicy = 'forbid' | 'allow' | 'replace';
 export type CatchUpPolicy = 'none' | 'latest';
 export type JobStatus = 'active' | 'paused' | 'completed';
-export type JobSource = 'config' | 'api';
+/** `label`: declared by a container's `watchbell.job.*` labels (daemon.docker_labels). */
+export type JobSource = 'config' | 'api' | 'label';
 
 /** The fields a user sets, in YAML or a request body, after validation and defaults. */
 export interface JobSpec {
@@ -33,6 +36,10 @@ export interface JobSpec {
    * daemon's user. Optional only because jobs stored before it existed lack it: read it as `user ?? null`.
    */
   user?: string | number | null;
+  /** Who hears about its executions (see notify-rule.ts). Optional only because jobs stored before it lack it: read it as `notify ?? []`. */
+  notify?: NotifyRule[];
+  /** Run the command in a container (see container-spec.ts); null runs it on the host. Optional only because jobs stored before it lack it: read it as `container ?? null`. */
+  container?: ContainerSpec | null;
 }
 
 /** A job as stored and scheduled. `status` is the only field that changes without an edit. */
@@ -63,11 +70,15 @@ export const JOB_DEFAULTS: Readonly<Omit<JobSpec, 'name' | 'schedule' | 'command
   max_output: 10 * 1024 * 1024,
   /** The daemon's own user. */
   user: null,
+  /** No notifications. */
+  notify: [],
+  /** On the host. */
+  container: null,
 });
 
 /** The fields a request or config may set (everything in JobSpec, plus `id` and `status`). */
 export const JOB_SPEC_FIELDS = [
   'name', 'schedule', 'timezone', 'command', 'tags', 'timeout', 'retries', 'retry_delay',
   'environment', 'working_directory', 'concurrency', 'catch_up', 'starting_deadline',
-  'history_limit', 'max_output', 'user',
+  'history_limit', 'max_output', 'user', 'notify', 'container',
 ] as const;

@@ -28,9 +28,10 @@ export interface MessageOptions {
   secret?: (path: string) => boolean;
 }
 
-/** Values under these keys are secrets wherever they appear. */
+/** Values under these keys are secrets wherever they appear (a notifier's URL too: a Slack webhook URL is its credential). */
 export function isSecretPath(path: string): boolean {
-  return /(^|\/)environment(\/|$)/.test(path) || /^\/api\/tokens(\/\d+(\/token)?)?$/.test(path);
+  return /(^|\/)environment(\/|$)/.test(path) || /^\/api\/tokens(\/\d+(\/token)?)?$/.test(path) ||
+    /^\/notifiers(\/[^/]+(\/(url|secret|password|headers)(\/|$)|$)|$)/.test(path);
 }
 
 /** Validates `data` and returns every bad field, one message per path. */

@@ -2,10 +2,12 @@
 import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { parseDuration } from './duration.js';
+import { checkContainer, normalizeContainer } from './container-spec.js';
 import { WatchbellError, type FieldError } from './errors.js';
 import { isValidJobId } from './ids.js';
 import { JOB_DEFAULTS, type JobSpec, type JobStatus } from './job.js';
 import { FIELD_EXPECTATIONS, JOB_DEFAULTS_SCHEMA, JOB_INPUT_SCHEMA } from './job-schema.js';
+import { normalizeNotify, unknownNotifiers } from './notify-rule.js';
 import { isValidTimezone, parseSchedule, ScheduleError } from './schedule-spec.js';
 import { addSchema, checkSchema, compile, label, showValue } from './schema-validator.js';
 import { daemonUid, lookupUser, PASSWD_FILE } from './system-user.js';
@@ -27,6 +29,8 @@ export interface ValidateJobOptions {
   path?: string;
   /** The current job, for an update: its values fill fields the input leaves out. */
   existing?: JobSpec;
+  /** Names of the notifiers declared in the config; `notify:` entries must name one of them. Unchecked when absent. */
+  notifiers?: readonly string[];
 }
 
 export interface ValidatedJob {
@@ -35,12 +39,20 @@ export interface ValidatedJob {
   spec: JobSpec;
 }
 
-/** What a job field (path `/timeout`, `/command/0`, ...) accepts, for messages. */
-const describeField = { describe: (path: string): string | undefined => FIELD_EXPECTATIONS[path.split('/')[1] ?? ''] };
+/** What a job field (path `/timeout`, `/command/0`, `/container/pull`, ...) accepts, for messages; a nested key's own first. */
+const describeField = {
+  describe: (path: string): string | undefined => {
+    const [, field = '', key] = path.split('/');
+    return (key !== undefined ? FIELD_EXPECTATIONS[`${field}.${key}`] : undefined) ?? FIELD_EXPECTATIONS[field];
+  },
+};
 
-/** Checks `defaults:` of a config; returns its bad fields. */
-export function checkJobDefaults(defaults: unknown, path = '/defaults'): FieldError[] {
-  return checkSchema(validateDefaults, defaults, describeField).map((e) => prefixed(e, path));
+/** Checks `defaults:` of a config (its `notify:` entries against `notifiers` when given); returns its bad fields. */
+export function checkJobDefaults(defaults: unknown, path = '/defaults', notifiers?: readonly string[]): FieldError[] {
+  const errors = checkSchema(validateDefaults, defaults, describeField).map((e) => prefixed(e, path));
+  const notify = (defaults as { notify?: unknown } | null)?.notify;
+  if (notifiers && !errors.some((e) => e.path.startsWith(`${path}/notify`))) errors.push(...unknownNotifiers(normalizeNotify(notify), notifiers, path));
+  return errors;
 }
 
 function prefixed(e: FieldError, prefix: string): FieldError {
@@ -109,8 +121,11 @@ export function validateJob(input: unknown, options: ValidateJobOptions): Valida
     else seconds[field] = s;
   }
   if (seconds.timeout === 0) bad('timeout', `0 is invalid; expected ${FIELD_EXPECTATIONS.timeout}`);
+  // A container job's host-only fields are refused by checkContainer, with one message each.
+  const inContainer = merged.container !== null && merged.container !== undefined;
+  if (inContainer && !failed.has('container')) errors.push(...checkContainer(merged, prefix));
   const wd = (merged.working_directory ?? null) as string | null;
-  if (wd !== null && !failed.has('working_directory')) {
+  if (wd !== null && !failed.has('working_directory') && !inContainer) {
     if (!isAbsolute(wd)) bad('working_directory', `${showValue(wd)} is not an absolute path; expected ${FIELD_EXPECTATIONS.working_directory}`);
     else if (!isDirectory(wd)) bad('working_directory', `${showValue(wd)} does not exist or is not a directory; expected ${FIELD_EXPECTATIONS.working_directory}`);
   }
@@ -123,8 +138,10 @@ export function validateJob(input: unknown, options: ValidateJobOptions): Valida
       }
     }
   }
+  const notify = normalizeNotify(merged.notify);
+  if (options.notifiers && !failed.has('notify')) errors.push(...unknownNotifiers(notify, options.notifiers, prefix));
   const user = (merged.user ?? null) as string | number | null;
-  if (user !== null && !failed.has('user')) {
+  if (user !== null && !failed.has('user') && !inContainer) {
     const uid = daemonUid();
     if (uid !== 0) {
       bad('user', `${showValue(user)} cannot be used: running a job as another user needs a daemon running as root, and this one runs as uid ${uid ?? 'unknown'}; remove user (or set it to null), or run the daemon as root`);
@@ -151,6 +168,8 @@ export function validateJob(input: unknown, options: ValidateJobOptions): Valida
     history_limit: merged.history_limit as number,
     max_output: merged.max_output as number,
     user,
+    notify,
+    container: normalizeContainer(merged.container),
   };
   const out: ValidatedJob = { spec };
   if (typeof raw.id === 'string') out.id = raw.id;

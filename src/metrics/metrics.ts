@@ -120,6 +120,13 @@ export class Metrics {
       this.count(e.job_id, e.status);
       if (e.started_at !== null && typeof e.duration === 'number') this.duration.observe({ job_id: e.job_id }, e.duration);
     };
+    const notifications = new Counter({
+      name: 'watchbell_notifications_total',
+      help: 'Notification delivery attempts by notifier and outcome (sent, retry, failed), and notifications dropped unsent (dropped).',
+      labelNames: ['notifier', 'outcome'],
+      registers,
+    });
+    options.events.on('notify:attempt', ({ notifier, outcome }) => notifications.inc({ notifier, outcome }));
     options.events.on('execution:finished', ({ execution }) => ended(execution));
     options.events.on('execution:skipped', ({ execution }) => ended(execution));
     options.events.on('job:due', ({ slot, firedAt, trigger }) => {

@@ -15,6 +15,8 @@ import type { Job } from '../jobs/job.js';
 import { createLogWriter } from '../store/log-file.js';
 import type { Store } from '../store/store.js';
 import { runAttempt, type AttemptResult } from './command.js';
+import { runContainerAttempt } from './container/container-attempt.js';
+import { execRecordPath } from './container/exec-record.js';
 import {
   brokenExecution,
   cancelledQueuedExecution,
@@ -82,6 +84,8 @@ export class Runner {
   private readonly maxConcurrency: number;
   /** Queued and running executions, in trigger order. */
   private readonly active = new Map<string, Entry>();
+  /** The same entries by job, so a trigger's policy check does not scan every job's (10,000 queued in a storm). */
+  private readonly activeByJob = new Map<string, Set<Entry>>();
   /** The queue: executions waiting for a slot, first in first out (a Set for O(1) removal on cancel). */
   private readonly waiting = new Set<Entry>();
   /** Slots held, i.e. entries whose state is `running`. While one is free, `waiting` is empty. */
@@ -189,10 +193,25 @@ export class Runner {
 
   private entries(jobId?: string, state?: Entry['state']): Entry[] {
     const out: Entry[] = [];
-    for (const e of this.active.values()) {
+    const candidates = jobId === undefined ? this.active.values() : (this.activeByJob.get(jobId) ?? []);
+    for (const e of candidates) {
       if ((jobId === undefined || e.job.id === jobId) && (state === undefined || e.state === state)) out.push(e);
     }
     return out;
+  }
+
+  private addActive(entry: Entry): void {
+    this.active.set(entry.execution.id, entry);
+    let set = this.activeByJob.get(entry.job.id);
+    if (!set) this.activeByJob.set(entry.job.id, (set = new Set()));
+    set.add(entry);
+  }
+
+  private removeActive(entry: Entry): void {
+    this.active.delete(entry.execution.id);
+    const set = this.activeByJob.get(entry.job.id);
+    set?.delete(entry);
+    if (set?.size === 0) this.activeByJob.delete(entry.job.id);
   }
 
   private recentOf(jobId: string, executionId: string): Execution | undefined {
@@ -251,13 +270,13 @@ export class Runner {
       resolveDone,
     };
     // Registered before the first await, so cancel(), shutdown() and the queue see it from now on.
-    this.active.set(execution.id, entry);
+    this.addActive(entry);
     if (runNow) this.slotsInUse++;
     else this.waiting.add(entry);
     try {
       await recorded;
     } catch (err) {
-      this.active.delete(execution.id);
+      this.removeActive(entry);
       this.waiting.delete(entry);
       // A queued one the pump took meanwhile is released by launch(), which sees the same rejection.
       if (runNow) this.releaseSlot();
@@ -362,7 +381,19 @@ export class Runner {
         log: sink,
         signal: controller.signal,
         attempt: () =>
-          runAttempt({
+          // A container job goes to the engine (run/container/); the rest of the execution is the same.
+          job.container ? runContainerAttempt({
+            jobId: job.id,
+            executionId: id,
+            container: job.container,
+            command: job.command,
+            environment,
+            timeoutMs: job.timeout * 1000,
+            killGraceMs: this.killGraceMs,
+            log: sink,
+            signal: controller.signal,
+            execRecord: execRecordPath(logPath),
+          }) : runAttempt({
             command: job.command,
             environment,
             workingDirectory: job.working_directory,
@@ -400,7 +431,7 @@ export class Runner {
   private finish(entry: Entry, final: Execution): void {
     entry.execution = final;
     // Gone from `active` before anyone hears of the end, so a listener that triggers again is not refused.
-    this.active.delete(final.id);
+    this.removeActive(entry);
     if (entry.state === 'running') this.releaseSlot();
     this.remember(final);
     this.events.emit('execution:finished', { execution: snapshot(final) });

@@ -9,6 +9,7 @@ import type { Events } from '../jobs/events.js';
 import { FINISHED_STATUSES, type Execution } from '../jobs/execution.js';
 import { isValidExecutionId, isValidJobId, newJobId } from '../jobs/ids.js';
 import { JOB_SPEC_FIELDS, type Job, type JobSpec, type JobStatus } from '../jobs/job.js';
+import type { NotifyRule } from '../jobs/notify-rule.js';
 import { isOneShot, parseSchedule } from '../jobs/schedule-spec.js';
 import { validateJob } from '../jobs/validate-job.js';
 import type { Runner } from '../run/runner.js';
@@ -33,6 +34,8 @@ export interface ConfigJobInput {
   spec: JobSpec;
   /** Where it is defined (the config file or an included one), for messages; default: the config file. */
   place?: { file: string; line: number; col: number };
+  /** Where a job from elsewhere is declared (`labels of container web`), for messages; wins over `place`. */
+  where?: string;
 }
 
 export interface JobServiceOptions {
@@ -46,6 +49,8 @@ export interface JobServiceOptions {
   configFile: string;
   /** Jobs held at most (config and API together); API creates past it answer TOO_MANY_JOBS. Default: no cap. */
   maxJobs?: number;
+  /** Names of the notifiers the running config declares; an API job's `notify:` must name them. Default: unchecked. */
+  notifiers?: () => readonly string[];
   now?: () => Date;
 }
 
@@ -76,7 +81,7 @@ export class JobService {
       const loaded: Job = { ...job, status: statusFrom(state) };
       this.jobs.set(job.id, loaded);
     }
-    for (const job of this.jobs.values()) this.reschedule(job);
+    for (const job of this.jobs.values()) this.reschedule(job, true);
     await this.applyConfig(configJobs);
     this.catchUp();
   }
@@ -103,12 +108,34 @@ export class JobService {
    */
   async applyConfig(configJobs: ConfigJobInput[]): Promise<{ added: string[]; changed: string[]; removed: string[] }> {
     this.checkNoClashWithApiJobs(configJobs);
+    return this.applyOwned('config', configJobs);
+  }
+
+  /**
+   * Makes the jobs declared by container labels (daemon.docker_labels) match `labelJobs`, as applyConfig does
+   * for the file. A label job whose id a config or API job has is refused (listed in `refused`), not thrown:
+   * one container's labels must not hold up the others'.
+   */
+  async applyLabelJobs(labelJobs: ConfigJobInput[]): Promise<{ added: string[]; changed: string[]; removed: string[]; refused: Array<{ id: string; message: string }> }> {
+    const refused: Array<{ id: string; message: string }> = [];
+    const accepted = labelJobs.filter((l) => {
+      const other = this.jobs.get(l.id);
+      if (!other || other.source === 'label') return true;
+      const owner = other.source === 'config' ? `defined in ${this.configPlaces.get(l.id) ?? this.o.configFile}` : 'created through the API';
+      refused.push({ id: l.id, message: `${placeOf(l, this.o.configFile)}: job ${l.id} is already ${owner}; rename the container or the job in its labels` });
+      return false;
+    });
+    return { ...(await this.applyOwned('label', accepted)), refused };
+  }
+
+  /** Adds, updates and removes the jobs of one owner (the config file, or container labels) to match `inputs`. */
+  private async applyOwned(source: 'config' | 'label', inputs: ConfigJobInput[]): Promise<{ added: string[]; changed: string[]; removed: string[] }> {
     const added: string[] = [];
     const changed: string[] = [];
     const removed: string[] = [];
-    const wanted = new Set(configJobs.map((c) => c.id));
+    const wanted = new Set(inputs.map((c) => c.id));
     for (const job of [...this.jobs.values()]) {
-      if (job.source === 'config' && !wanted.has(job.id)) {
+      if (job.source === source && !wanted.has(job.id)) {
         // Unscheduled only: a run in progress finishes, and the executions stay in the store
         // (listed by GET /executions, and under the job again if it comes back to the file).
         this.jobs.delete(job.id);
@@ -118,7 +145,8 @@ export class JobService {
       }
     }
     const nowIso = this.now().toISOString();
-    for (const input of configJobs) {
+    const writes: Promise<void>[] = [];
+    for (const input of inputs) {
       const { id, spec } = input;
       const fingerprint = digest(spec);
       const state = this.o.store.jobState(id);
@@ -127,17 +155,18 @@ export class JobService {
       const edited = state.fingerprint !== fingerprint;
       if (edited) {
         const scheduleEdited = state.completed && old !== undefined && old.schedule !== spec.schedule;
-        await this.o.store.saveJobState(id, {
+        // Not awaited one by one: the store changes its memory at once and writes 100,000 of these together.
+        writes.push(this.o.store.saveJobState(id, {
           fingerprint,
           created_at: state.created_at ?? nowIso,
           updated_at: nowIso,
           // A one-shot job given a new instant is due again.
           ...(scheduleEdited ? { completed: false } : {}),
-        });
+        }));
       }
       const saved = this.o.store.jobState(id);
       const job: Job = {
-        id, source: 'config', ...spec, status: statusFrom(saved),
+        id, source, ...spec, status: statusFrom(saved),
         created_at: saved.created_at ?? nowIso, updated_at: saved.updated_at ?? nowIso,
       };
       this.jobs.set(id, job);
@@ -145,9 +174,10 @@ export class JobService {
       const redefined = old !== undefined && digest(old) !== fingerprint;
       if (!old) added.push(id);
       else if (redefined) changed.push(id);
-      if (!old || edited || redefined) this.reschedule(job);
+      if (!old || edited || redefined) this.reschedule(job, true);
     }
     this.sortedIds = null;
+    await Promise.all(writes);
     return { added, changed, removed };
   }
 
@@ -177,6 +207,12 @@ export class JobService {
   /** Jobs in id order, filtered and paged. */
   list(query: JobQuery): Page<JobView> {
     const needle = query.q?.toLowerCase();
+    if (!needle && !query.status && query.tag === undefined) {
+      // Unfiltered: a page of the sorted ids, without walking the other 100,000.
+      const ids = this.ids();
+      const items = ids.slice(query.offset, query.offset + query.limit).map((id) => this.view(this.jobs.get(id)!));
+      return { items, total: ids.length };
+    }
     const matches: Job[] = [];
     for (const id of this.ids()) {
       const job = this.jobs.get(id)!;
@@ -194,6 +230,17 @@ export class JobService {
     return this.view(this.job(id));
   }
 
+  /** One job as the API shows it, or undefined when there is none (deleted meanwhile). */
+  find(id: string): JobView | undefined {
+    const job = this.jobs.get(id);
+    return job ? this.view(job) : undefined;
+  }
+
+  /** A job's `notify:` rules ([] for none or an unknown job), without building its view. */
+  notifyRules(id: string): readonly NotifyRule[] {
+    return this.jobs.get(id)?.notify ?? [];
+  }
+
   /** Counts by status, for /health. */
   counts(): Record<JobStatus | 'total', number> {
     const c = { total: 0, active: 0, paused: 0, completed: 0 };
@@ -206,10 +253,11 @@ export class JobService {
 
   /** Creates an API job from a request body. */
   async create(body: unknown): Promise<JobView> {
-    const v = validateJob(body, { timezone: this.o.timezone });
+    const v = validateJob(body, { timezone: this.o.timezone, notifiers: this.o.notifiers?.() });
     const id = v.id ?? this.freshId();
     if (this.jobs.has(id) || this.creating.has(id)) {
-      const owner = this.jobs.get(id)?.source === 'config' ? ` (defined in ${this.configPlaces.get(id) ?? this.o.configFile})` : '';
+      const src = this.jobs.get(id)?.source;
+      const owner = src === 'config' || src === 'label' ? ` (defined in ${this.configPlaces.get(id) ?? this.o.configFile})` : '';
       throw new WatchbellError('JOB_EXISTS', `job ${id} already exists${owner}; choose another id or update it with PUT /api/v1/jobs/${id}`);
     }
     const spec = { ...v.spec, name: v.spec.name || id };
@@ -247,7 +295,7 @@ export class JobService {
       });
     }
     const { id: _ignored, ...rest } = (body ?? {}) as Record<string, unknown>;
-    const v = validateJob(rest, { timezone: this.o.timezone, existing: old });
+    const v = validateJob(rest, { timezone: this.o.timezone, existing: old, notifiers: this.o.notifiers?.() });
     const spec = { ...v.spec, name: typeof rest.name === 'string' ? rest.name : old.name };
     this.checkNameFree(spec.name, id);
     const scheduleChanged = spec.schedule !== old.schedule || spec.timezone !== old.timezone;
@@ -384,6 +432,10 @@ export class JobService {
 
   private ownedByApi(id: string, action: 'update' | 'delete'): Job {
     const job = this.job(id);
+    if (job.source === 'label') {
+      const where = this.configPlaces.get(id) ?? 'container labels';
+      throw new WatchbellError('JOB_OWNED_BY_LABEL', `job ${id} is declared by the ${where}; ${action === 'update' ? 'change the labels and recreate the container' : 'remove the labels, or the container'} (daemon.docker_labels)`);
+    }
     if (job.source === 'config') {
       const where = this.configPlaces.get(id) ?? this.o.configFile;
       throw new WatchbellError('JOB_OWNED_BY_CONFIG', `job ${id} is defined in ${where}; ${action === 'update' ? 'edit' : 'remove'} it there and reload (SIGHUP or POST /api/v1/config/reload)`);
@@ -391,10 +443,10 @@ export class JobService {
     return job;
   }
 
-  private reschedule(job: Job): void {
+  private reschedule(job: Job, bulk = false): void {
     if (job.status === 'active') {
       const nextRun = this.o.scheduler.set(job, this.now());
-      this.o.events.emit('job:scheduled', { jobId: job.id, nextRun });
+      this.o.events.emit('job:scheduled', bulk ? { jobId: job.id, nextRun, bulk } : { jobId: job.id, nextRun });
     } else this.o.scheduler.remove(job.id);
   }
 
@@ -488,6 +540,7 @@ export class JobService {
 
 /** `FILE:LINE:COL` of a config job's definition, or just the config file when its place is unknown. */
 function placeOf(c: ConfigJobInput, configFile: string): string {
+  if (c.where !== undefined) return c.where;
   return c.place ? `${c.place.file}:${c.place.line}:${c.place.col}` : configFile;
 }
 
@@ -496,14 +549,18 @@ function statusFrom(state: { paused?: boolean; completed?: boolean }): JobStatus
   return state.paused ? 'paused' : 'active';
 }
 
+/** Per job object (replaced, never edited, when its definition changes), the lowercase text `q=` searches. */
+const searchTexts = new WeakMap<Job, string>();
+
 function matchesText(job: Job, needle: string): boolean {
-  const command = Array.isArray(job.command) ? job.command.join(' ') : job.command;
-  return (
-    job.id.includes(needle) ||
-    job.name.toLowerCase().includes(needle) ||
-    command.toLowerCase().includes(needle) ||
-    job.tags.some((t) => t.toLowerCase().includes(needle))
-  );
+  let text = searchTexts.get(job);
+  if (text === undefined) {
+    const command = Array.isArray(job.command) ? job.command.join(' ') : job.command;
+    // NUL between fields, so a needle never matches across two of them.
+    text = [job.id, job.name, command, ...job.tags].join('\u0000').toLowerCase();
+    searchTexts.set(job, text);
+  }
+  return text.includes(needle);
 }
 
 /** A stable digest of a job's definition (JobSpec fields only, in a fixed order). */

@@ -33,6 +33,8 @@ export function toJobView(job: Job, nextRun: Date | null, lastRun: Execution | n
     history_limit: job.history_limit,
     max_output: job.max_output,
     user: job.user ?? null,
+    notify: job.notify ?? [],
+    container: job.container ?? null,
     status: job.status,
     source: job.source,
     created_at: job.created_at,

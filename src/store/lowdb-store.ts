@@ -245,7 +245,8 @@ export class LowdbStore implements Store {
     if (trimmed.length > 0) lines.push(dropLine(trimmed.map((e) => e.id)));
     await this.persist(rec, lines);
     // Only once the journal no longer lists them; a crash before this leaves orphans that open() sweeps.
-    await Promise.all(trimmed.map((e) => removeLog(this.logPath(e.job_id, e.id))));
+    // One that never started (skipped, cancelled while queued) has no log: no need to ask the disk.
+    await Promise.all(trimmed.filter((e) => e.started_at !== null).map((e) => removeLog(this.logPath(e.job_id, e.id))));
   }
 
   async updateExecution(execution: Execution): Promise<void> {

@@ -12,6 +12,12 @@ export interface RecoverOptions {
   killGraceMs?: number;
   /** Where processes are read from; default /proc. */
   procDir?: string;
+  /**
+   * Stops what executions left beyond the host's processes (containers: run/container/leftovers.ts), before
+   * their records change; called even when none is unfinished (a finished one may have left a container).
+   * Resolves with a note, per execution id, added to its `error`.
+   */
+  stopLeftovers?: (unfinished: readonly Execution[]) => Promise<ReadonlyMap<string, string>>;
 }
 
 export interface Recovery {
@@ -26,8 +32,10 @@ const INTERRUPTED = 'interrupted: the daemon stopped while this execution ran';
 /** Stops the leftover processes of every unfinished execution, then marks each interrupted. */
 export async function recoverInterrupted(store: Store, options: RecoverOptions = {}): Promise<Recovery> {
   const unfinished = store.unfinishedExecutions();
+  const notes = (await options.stopLeftovers?.(unfinished)) ?? new Map<string, string>();
   if (unfinished.length === 0) return { interrupted: [], orphans: [] };
   // Stopped before the records change, so an execution is never shown finished while its processes still run.
+  // After the containers: their processes carry the marker too (on the engine's host), and go better through the engine.
   const orphans = await stopOrphans(
     unfinished.map((e) => ({ jobId: e.job_id, executionId: e.id, pidFile: pidFilePath(store.logPath(e.job_id, e.id)) })),
     { graceMs: options.killGraceMs, procDir: options.procDir },
@@ -40,7 +48,8 @@ export async function recoverInterrupted(store: Store, options: RecoverOptions =
       ...e,
       status: 'failure',
       reason: 'interrupted',
-      error: `${INTERRUPTED}${orphanNote(orphans[i]!)}`,
+      // "None of its processes was still running" would read oddly after a note that its container was stopped.
+      error: `${INTERRUPTED}${notes.has(e.id) && orphans[i]!.outcome === 'none' ? '' : orphanNote(orphans[i]!)}${notes.get(e.id) ?? ''}`,
       finished_at: now.toISOString(),
       duration: started === null ? null : Math.max(0, (now.getTime() - started) / 1000),
       attempts: e.attempts.map((a) =>

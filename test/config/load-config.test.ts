@@ -9,8 +9,8 @@ import { JOB_DEFAULTS } from '../../src/jobs/job.js';
 const FILE = '/etc/watchbell/watchbell.yaml';
 const NO_ENV: LoadOptions = { env: {} };
 
-const JOB_KEYS = 'id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, status';
-const DAEMON_KEYS = 'listen, data_dir, timezone, max_concurrency, max_jobs, shutdown_grace, kill_grace, log_format, log_level, watch';
+const JOB_KEYS = 'id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container, status';
+const DAEMON_KEYS = 'listen, data_dir, timezone, max_concurrency, max_jobs, shutdown_grace, kill_grace, log_format, log_level, watch, public_url, docker_labels';
 const SCHEDULE_HELP = 'expected a cron expression, @daily-style macro, "@every <duration>" or ISO-8601 instant';
 const TIMEOUT_HELP = 'expected a duration of at least 1s: integer seconds or a string such as "90s", "5m", "1h30m"';
 
@@ -82,8 +82,11 @@ describe('parseConfig', () => {
           log_format: 'pretty',
           log_level: 'debug',
           watch: false,
+          public_url: null,
+          docker_labels: false,
         },
         api: { tokens: [] },
+        notifiers: {},
         sources: { files: [FILE], includes: [], digest: config.sources.digest },
         warnings: [],
         jobs: [
@@ -133,6 +136,8 @@ describe('parseConfig', () => {
         log_format: 'json',
         log_level: 'info',
         watch: false,
+        public_url: null,
+        docker_labels: false,
       });
       expect(config.api).to.deep.equal({ tokens: [] });
       expect(config.jobs).to.deep.equal([]);
@@ -338,7 +343,7 @@ describe('parseConfig', () => {
         `conf/watchbell.yaml:12:5: jobs.backup.bogus: unknown field; expected one of ${JOB_KEYS}`,
         'conf/watchbell.yaml:15:14: jobs.report.command: environment variable MISSING is not set; set it or write ${MISSING:-default}',
         'conf/watchbell.yaml:16:14: jobs.report.retries: 500 is invalid; expected an integer from 0 to 100',
-        'conf/watchbell.yaml:17:1: extra: unknown field; expected one of version, daemon, api, defaults, include, jobs',
+        'conf/watchbell.yaml:17:1: extra: unknown field; expected one of version, daemon, api, defaults, include, jobs, notifiers',
       ]);
       expect(err.problems.map((p) => [p.line, p.col, p.path])).to.deep.equal([
         [3, 3, '/daemon/listn'],
@@ -366,7 +371,7 @@ describe('parseConfig', () => {
 
     it('checks `defaults:` against the job fields', () => {
       expect(problems(yaml('version: 1', 'defaults:', '  schedule: "* * * * *"', '  retries: -1'))).to.deep.equal([
-        `${FILE}:3:3: defaults.schedule: unknown field; expected one of timezone, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user`,
+        `${FILE}:3:3: defaults.schedule: unknown field; expected one of timezone, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container`,
         `${FILE}:4:12: defaults.retries: -1 is invalid; expected an integer from 0 to 100`,
       ]);
     });
