@@ -1,6 +1,7 @@
 /**
  * Serial run-now throughput of `true`: through Runner (recorded to a LowdbStore, with a log file),
- * against bare execa and raw child_process.spawn measured in the same run, so the ratios hold on any machine.
+ * against bare execa and raw child_process.spawn measured in the same run, in alternating turns of
+ * 250 ms, so the ratios hold on any machine and a drift in its load weighs on all three alike.
  * Then bursts of BURST triggers at once through a Runner with POOL slots (most of them `queued` first),
  * against execa with POOL at a time: what the max_concurrency queue costs.
  *
@@ -23,23 +24,36 @@ const WARMUP_RUNS = 20;
 const POOL = 2;
 const BURST = 16;
 
-/** Runs `once` serially for SECONDS after a warm-up; returns runs per second (`once` makes `runsPerCall` runs). */
-async function measure(name: string, once: () => Promise<void>, runsPerCall = 1): Promise<number> {
-  for (let i = 0; i < Math.ceil(WARMUP_RUNS / runsPerCall); i++) await once();
-  const start = process.hrtime.bigint();
-  const end = start + BigInt(Math.round(SECONDS * 1e9));
-  let runs = 0;
-  let now = start;
-  while (now < end) {
-    await once();
-    runs++;
-    now = process.hrtime.bigint();
+/**
+ * Runs the cases in turns of ROUND_MS each, round after round, for SECONDS per case, so a change in the
+ * machine's load (others share it) weighs on every case alike; returns runs per second of each.
+ */
+async function interleaved(cases: Array<{ name: string; once: () => Promise<void>; runsPerCall?: number }>): Promise<number[]> {
+  for (const c of cases) for (let i = 0; i < Math.ceil(WARMUP_RUNS / (c.runsPerCall ?? 1)); i++) await c.once();
+  const runs = cases.map(() => 0);
+  const nanos = cases.map(() => 0n);
+  const budget = BigInt(Math.round(SECONDS * 1e9));
+  while (nanos.some((n) => n < budget)) {
+    for (const [i, c] of cases.entries()) {
+      if (nanos[i]! >= budget) continue;
+      const start = process.hrtime.bigint();
+      const end = start + BigInt(ROUND_MS * 1e6);
+      let now = start;
+      while (now < end) {
+        await c.once();
+        runs[i]! += c.runsPerCall ?? 1;
+        now = process.hrtime.bigint();
+      }
+      nanos[i]! += now - start;
+    }
   }
-  runs *= runsPerCall;
-  const rate = runs / (Number(now - start) / 1e9);
-  console.log(`${name.padEnd(34)} ${rate.toFixed(1).padStart(8)} runs/s  (${runs} runs)`);
-  return rate;
+  return cases.map((c, i) => {
+    const rate = runs[i]! / (Number(nanos[i]!) / 1e9);
+    console.log(`${c.name.padEnd(34)} ${rate.toFixed(1).padStart(8)} runs/s  (${runs[i]} runs)`);
+    return rate;
+  });
 }
+const ROUND_MS = 250;
 
 function rawSpawn(): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -100,11 +114,15 @@ async function main(): Promise<void> {
 
   try {
     console.log(`serial runs of \`true\`, ${SECONDS}s each (node ${process.version}, history_limit ${job.history_limit})`);
-    const raw = await measure('child_process.spawn', rawSpawn);
-    const bare = await measure('execa', bareExeca);
-    const full = await measure('Runner (store + log file)', viaRunner);
-    const pool = await measure(`execa, ${POOL} at a time`, execaPool, BURST);
-    const queued = await measure(`Runner, ${BURST} at once, ${POOL} slots`, viaQueue, BURST);
+    const [raw, bare, full] = await interleaved([
+      { name: 'child_process.spawn', once: rawSpawn },
+      { name: 'execa', once: bareExeca },
+      { name: 'Runner (store + log file)', once: viaRunner },
+    ]);
+    const [pool, queued] = await interleaved([
+      { name: `execa, ${POOL} at a time`, once: execaPool, runsPerCall: BURST },
+      { name: `Runner, ${BURST} at once, ${POOL} slots`, once: viaQueue, runsPerCall: BURST },
+    ]);
     console.log('');
     console.log(`execa  / spawn   ${(bare / raw).toFixed(2)}`);
     console.log(`Runner / execa   ${(full / bare).toFixed(2)}`);

@@ -12,6 +12,7 @@ import { ConfigReloader, type ReloadResult } from './config/reloader.js';
 import type { ApiToken, DaemonSettings } from './config/settings.js';
 import { WatchbellError } from './jobs/errors.js';
 import { Events, type ReloadTrigger } from './jobs/events.js';
+import { compactHeapAfterLoad } from './heap-compaction.js';
 import { createLogger, logEvents } from './logger.js';
 import { daemonMetricsSource } from './metrics/daemon-source.js';
 import { Metrics } from './metrics/metrics.js';
@@ -115,6 +116,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     });
     releasers.push(() => notifications.close());
     await service.start(config.jobs);
+    // The service holds the jobs now; a second copy of 100,000 job specs would only take memory.
+    config = { ...config, jobs: [] };
+    const gcMs = compactHeapAfterLoad(service.counts().total);
+    if (gcMs !== null) log.debug({ event: 'daemon.heap_compacted', ms: Math.round(gcMs), rss_mib: Math.round(process.memoryUsage.rss() / 1048576) }, 'compacted the heap after loading a large config');
     releasers.push(async () => runner.shutdown(settings.shutdown_grace * 1000));
     scheduler.start();
     releasers.push(async () => scheduler.stop());
@@ -134,7 +139,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       apply: async (next) => {
         checkNotifiersInUse(() => store.apiJobs(), config.notifiers, next.notifiers);
         const diff = await service!.applyConfig(next.jobs);
-        config = { ...next, daemon: config.daemon };
+        config = { ...next, jobs: [], daemon: config.daemon };
+        compactHeapAfterLoad(next.jobs.length);
         hideNotifierSecretsFromJobs(config);
         notifications.update(config.notifiers);
         return diff;

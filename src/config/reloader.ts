@@ -146,7 +146,8 @@ export class ConfigReloader {
     }
     const restartNeeded = changedSettings(this.running.daemon, next.daemon);
     // The daemon keeps the settings it started with; they take effect at the next restart.
-    this.running = { ...next, daemon: this.running.daemon };
+    // Without its jobs: the job service holds those.
+    this.running = { ...next, jobs: [], daemon: this.running.daemon };
     this.lastReload = this.now();
     this.loadedAt = this.lastReload;
     this.lastError = null;

@@ -19,6 +19,10 @@ import { openLog, readLog } from '../store/log-file.js';
 import type { ExecutionQuery, Page, Store } from '../store/store.js';
 import { toJobView, type JobView } from './job-view.js';
 import { followLog } from './log-follow.js';
+import { TurnSlicer } from './turn-slicer.js';
+
+/** Due jobs started per event-loop turn: ~10 ms of work, so API requests wait at most about that long. */
+const START_SLICE = 250;
 
 export interface JobQuery {
   status?: JobStatus;
@@ -59,12 +63,14 @@ export class JobService {
   /** `FILE:LINE:COL` where each config job is defined, for messages. */
   private readonly configPlaces = new Map<string, string>();
   /** Ids in list order, rebuilt lazily after a change. */
-  private sortedIds: string[] | null = null;
+  private listIndex: ListIndex | null = null;
   private readonly o: JobServiceOptions;
   /** Ids and names of creates in flight: taken, as far as other requests can tell, and counted against maxJobs. */
   private readonly creating = new Map<string, string>();
   /** Per job id, the tail of a chain: changes to one job (create, update, delete, pause, resume) happen one at a time. */
   private readonly jobLocks = new Map<string, Promise<unknown>>();
+  /** Runs of due jobs, started a slice per event-loop turn so a second with 10,000 due jobs leaves room for the API. */
+  private readonly starts = new TurnSlicer(START_SLICE, (error) => this.o.events.emit('error', { where: 'starting due jobs', error }));
 
   constructor(options: JobServiceOptions) {
     this.o = options;
@@ -176,7 +182,7 @@ export class JobService {
       else if (redefined) changed.push(id);
       if (!old || edited || redefined) this.reschedule(job, true);
     }
-    this.sortedIds = null;
+    this.listIndex = null;
     await Promise.all(writes);
     return { added, changed, removed };
   }
@@ -207,22 +213,25 @@ export class JobService {
   /** Jobs in id order, filtered and paged. */
   list(query: JobQuery): Page<JobView> {
     const needle = query.q?.toLowerCase();
+    const { jobs } = this.index();
+    const end = query.offset + query.limit;
     if (!needle && !query.status && query.tag === undefined) {
-      // Unfiltered: a page of the sorted ids, without walking the other 100,000.
-      const ids = this.ids();
-      const items = ids.slice(query.offset, query.offset + query.limit).map((id) => this.view(this.jobs.get(id)!));
-      return { items, total: ids.length };
+      // Unfiltered: a page of the sorted jobs, without walking the other 100,000.
+      return { items: jobs.slice(query.offset, end).map((j) => this.view(j)), total: jobs.length };
     }
-    const matches: Job[] = [];
-    for (const id of this.ids()) {
-      const job = this.jobs.get(id)!;
+    const texts = needle ? this.searchTexts() : null;
+    // One pass over arrays, counting every match but keeping only the page: `q=` over 100,000 jobs in a few ms.
+    const page: Job[] = [];
+    let total = 0;
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i]!;
       if (query.status && job.status !== query.status) continue;
       if (query.tag !== undefined && !job.tags.includes(query.tag)) continue;
-      if (needle && !matchesText(job, needle)) continue;
-      matches.push(job);
+      if (texts && !texts[i]!.includes(needle!)) continue;
+      if (total >= query.offset && total < end) page.push(job);
+      total++;
     }
-    const items = matches.slice(query.offset, query.offset + query.limit).map((j) => this.view(j));
-    return { items, total: matches.length };
+    return { items: page.map((j) => this.view(j)), total };
   }
 
   /** One job as the API shows it. */
@@ -277,7 +286,7 @@ export class JobService {
     const leftover = this.o.store.jobState(id);
     if (job.status === 'paused' || leftover.paused || leftover.completed) await this.o.store.saveJobState(id, { paused: job.status === 'paused', completed: false });
     this.jobs.set(id, job);
-    this.sortedIds = null;
+    this.listIndex = null;
     this.reschedule(job);
     return this.view(job);
   }
@@ -306,7 +315,7 @@ export class JobService {
     await this.o.store.saveApiJob(job);
     await this.o.store.saveJobState(id, { paused: status === 'paused', completed: status === 'completed' });
     this.jobs.set(id, job);
-    this.sortedIds = null;
+    this.listIndex = null;
     this.reschedule(job);
     return this.view(job);
   }
@@ -320,7 +329,7 @@ export class JobService {
     this.ownedByApi(id, 'delete');
     this.o.scheduler.remove(id);
     this.jobs.delete(id);
-    this.sortedIds = null;
+    this.listIndex = null;
     await this.o.runner.cancelJob(id);
     await this.o.store.deleteJob(id);
   }
@@ -415,8 +424,10 @@ export class JobService {
     const patch = once ? { last_slot: slot.toISOString(), completed: true } : { last_slot: slot.toISOString() };
     if (once) job.status = 'completed';
     this.o.events.emit('job:due', { jobId: id, slot, firedAt: this.now(), trigger });
-    this.o.store.saveJobState(id, patch).catch(report(`saving state of job ${id}`));
-    this.o.runner.trigger(job, trigger, slot).catch(report(`running job ${id}`));
+    this.starts.push(() => {
+      this.o.store.saveJobState(id, patch).catch(report(`saving state of job ${id}`));
+      this.o.runner.trigger(job, trigger, slot).catch(report(`running job ${id}`));
+    });
   }
 
   private view(job: Job): JobView {
@@ -502,9 +513,20 @@ export class JobService {
     return id;
   }
 
-  private ids(): string[] {
-    if (!this.sortedIds) this.sortedIds = [...this.jobs.keys()].sort();
-    return this.sortedIds;
+  /** The jobs in id order (rebuilt after a job is added, replaced or removed). */
+  private index(): ListIndex {
+    if (!this.listIndex) {
+      const ids = [...this.jobs.keys()].sort();
+      this.listIndex = { jobs: ids.map((id) => this.jobs.get(id)!), texts: null };
+    }
+    return this.listIndex;
+  }
+
+  /** The lowercase text `q=` searches, per job of index(), built at the first search after a change. */
+  private searchTexts(): string[] {
+    const index = this.index();
+    index.texts ??= index.jobs.map(searchText);
+    return index.texts;
   }
 
   /**
@@ -549,18 +571,16 @@ function statusFrom(state: { paused?: boolean; completed?: boolean }): JobStatus
   return state.paused ? 'paused' : 'active';
 }
 
-/** Per job object (replaced, never edited, when its definition changes), the lowercase text `q=` searches. */
-const searchTexts = new WeakMap<Job, string>();
+/** Jobs in list order, and the text `q=` searches in each. */
+interface ListIndex {
+  jobs: Job[];
+  texts: string[] | null;
+}
 
-function matchesText(job: Job, needle: string): boolean {
-  let text = searchTexts.get(job);
-  if (text === undefined) {
-    const command = Array.isArray(job.command) ? job.command.join(' ') : job.command;
-    // NUL between fields, so a needle never matches across two of them.
-    text = [job.id, job.name, command, ...job.tags].join('\u0000').toLowerCase();
-    searchTexts.set(job, text);
-  }
-  return text.includes(needle);
+/** What `q=` matches: id, name, command and tags, lowercase; NUL between them, so a needle never spans two. */
+function searchText(job: Job): string {
+  const command = Array.isArray(job.command) ? job.command.join(' ') : job.command;
+  return [job.id, job.name, command, ...job.tags].join('\u0000').toLowerCase();
 }
 
 /** A stable digest of a job's definition (JobSpec fields only, in a fixed order). */

@@ -39,7 +39,21 @@ export class JournalError extends Error {
 
 /** Applies the lines of a journal file's text. */
 export function parseJournal(text: string): JournalContents {
-  const out: JournalContents = { state: {}, executions: new Map(), lines: 0, torn: false };
+  const out = emptyJournal();
+  for (const line of jsonLines(text)) {
+    out.lines++;
+    if ('torn' in line) out.torn = true;
+    else applyEntry(out, line.value, line.lineNo);
+  }
+  return out;
+}
+
+/**
+ * The JSON value of each non-blank line of a journal or log, with its 1-based number. Appends end with
+ * a newline, so only a last line without one can be torn by a crash: it comes back as `torn`. Any other
+ * line that is not JSON throws JournalError.
+ */
+export function* jsonLines(text: string): Generator<{ lineNo: number; value: unknown } | { lineNo: number; torn: true }> {
   let start = 0;
   let lineNo = 0;
   while (start < text.length) {
@@ -50,24 +64,27 @@ export function parseJournal(text: string): JournalContents {
     const line = text.slice(start, end);
     start = end + 1;
     if (line.trim() === '') continue;
-    out.lines++;
-    let entry: unknown;
+    let value: unknown;
     try {
-      entry = JSON.parse(line);
+      value = JSON.parse(line);
     } catch (err) {
-      // Appends end with a newline, so only the last line of a file can be torn.
       if (!complete) {
-        out.torn = true;
+        yield { lineNo, torn: true };
         continue;
       }
       throw new JournalError(lineNo, (err as Error).message);
     }
-    apply(out, entry, lineNo);
+    yield { lineNo, value };
   }
-  return out;
 }
 
-function apply(out: JournalContents, entry: unknown, lineNo: number): void {
+/** A journal with nothing in it yet. */
+export function emptyJournal(): JournalContents {
+  return { state: {}, executions: new Map(), lines: 0, torn: false };
+}
+
+/** Applies one parsed line to a journal's contents; throws JournalError for what is not an entry. */
+export function applyEntry(out: JournalContents, entry: unknown, lineNo: number): void {
   if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
     throw new JournalError(lineNo, 'expected an object with "state", "put" or "drop"');
   }

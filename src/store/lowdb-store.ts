@@ -4,22 +4,22 @@
  *   api-jobs.json                          { jobs: Job[] }: definitions of API-made jobs (lowdb)
  *   config-jobs.json                       { jobs: { <id>: {created_at, updated_at, fingerprint} } }:
  *                                          what the daemon remembers of each config job's definition (lowdb)
- *   jobs/<jobId>/journal.jsonl             the job's runtime state and executions, appended (job-journal.ts)
+ *   wal/<seq>.jsonl                        the write-ahead log of every job's changes (write-ahead-log.ts)
+ *   jobs/<jobId>/journal.jsonl             the job's runtime state and executions (job-journal.ts)
  *   jobs/<jobId>/logs/<executionId>.log    its output (+ .log.idx), see log-file.ts
  *
  * The two small documents are read and written whole through lowdb: they change when an API job
  * or the config changes. Executions are not: lowdb rewrites its whole document on every write, and
  * recording a run twice (started, finished) that way cost more than the run of `true` itself
- * (docs/benchmarks.md). Each job's journal gets one appended line per change instead, written
- * synchronously once per turn of the event loop for every job changed in that turn (a group
- * commit: ten thousand jobs firing in one second cost ten thousand small appends, in a few
- * batches), and compacted when it has grown to twice what it holds.
+ * (docs/benchmarks.md). A change is one line: the lines of every job changed in one turn of the
+ * event loop go to the write-ahead log in one write, and are acknowledged then; a checkpoint in the
+ * background appends them to each job's journal (compacted when it has grown to twice what it holds)
+ * and deletes the log segments it covered.
  *
- * One file per job keeps the cost of recording an execution independent of what other jobs hold.
+ * One journal per job keeps the cost of recording an execution independent of what other jobs hold.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
@@ -28,9 +28,10 @@ import { FINISHED_STATUSES, type Execution, type ExecutionStatus } from '../jobs
 import { isValidExecutionId, isValidJobId } from '../jobs/ids.js';
 import type { Job } from '../jobs/job.js';
 import { CoalescingWriter } from './coalescing-writer.js';
-import { compactedJournal, compactionThreshold, dropLine, JOURNAL_FILE, parseJournal, putLine, stateLine } from './job-journal.js';
+import { compactedJournal, compactionThreshold, dropLine, emptyJournal, JOURNAL_FILE, parseJournal, putLine, stateLine, type JournalContents } from './job-journal.js';
 import { indexPath } from './log-file.js';
 import type { ExecutionQuery, JobState, Page, Store } from './store.js';
+import { goneLine, replaySegment, walLine, WriteAheadLog } from './write-ahead-log.js';
 
 interface ApiJobsFile {
   jobs: Job[];
@@ -53,8 +54,19 @@ const LOGS_DIR = 'logs';
 const LOG_FILE_RE = /^(exec-[0-9a-z]{20})\.log(\.idx)?$/;
 /** Job files read at once on open: enough to keep the disk busy, few enough for the fd limit. */
 const OPEN_CONCURRENCY = 32;
-/** Journals written in one go before the event loop gets a turn (a few ms of small appends). */
-const FLUSH_BATCH = 500;
+/** A checkpoint at least this often, and as soon as the log's current segment holds CHECKPOINT_BYTES. */
+const CHECKPOINT_MS = 30_000;
+const CHECKPOINT_BYTES = 32 * 1024 * 1024;
+/** Journals a checkpoint writes at once. */
+const CHECKPOINT_CONCURRENCY = 8;
+
+/** A job's journal as read at start, and whether it must be rewritten (torn, too long, or behind the log). */
+interface LoadedJournal {
+  contents: JournalContents;
+  rewrite: boolean;
+  /** Read from a file of the earlier whole-file format, removed once the journal is written. */
+  legacy?: boolean;
+}
 
 interface Waiter {
   resolve: () => void;
@@ -74,12 +86,16 @@ class JobRecord {
   /** The file on disk may not match memory (a torn line, a failed append): rewrite it whole next time. */
   needsCompaction = false;
   dirReady = false;
-  /** Lines not yet on disk, and who waits for them. */
+  /** Lines not yet in the write-ahead log, and who waits for them. */
   queue: string[] = [];
   waiters: Waiter[] = [];
+  /** Lines in the write-ahead log but not yet in the journal: the next checkpoint appends them. */
+  unflushed: string[] = [];
   /** Writes of this job not yet on disk. */
   readonly pending = new Set<Promise<unknown>>();
-  /** Its job was deleted: queued lines are dropped, not written. */
+  /** The checkpoint's write of its journal, while one runs. */
+  journalWrite: Promise<void> | undefined;
+  /** Its job was deleted: nothing more is written to its journal. */
   deleted = false;
 
   constructor(
@@ -115,9 +131,20 @@ export class LowdbStore implements Store {
   private readonly configWriter: CoalescingWriter;
   private readonly configMeta = new Map<string, ConfigJobMeta>();
   private readonly records = new Map<string, JobRecord>();
-  /** Journals with queued lines, written at the next flush. */
+  /** Jobs with queued lines, written to the log at the next flush. */
   private readonly dirty = new Set<JobRecord>();
+  /** Lines for the log that belong to no live job (deletions), and who waits for them. */
+  private extraLines: string[] = [];
+  private extraWaiters: Waiter[] = [];
   private flushScheduled = false;
+  private readonly wal: WriteAheadLog;
+  /** Jobs whose journal is behind the log: the next checkpoint writes them. */
+  private readonly behind = new Set<JobRecord>();
+  /** Config-job facts moved out of job files of the earlier format while loading. */
+  private movedMeta = false;
+  private checkpointing: Promise<void> | undefined;
+  private nextCheckpoint: Promise<void> | undefined;
+  private checkpointTimer: NodeJS.Timeout | undefined;
   /** Job dirs being removed; a job re-created meanwhile waits for its old dir to go first. */
   private readonly deletions = new Map<string, Promise<void>>();
   private readonly pending = new Set<Promise<unknown>>();
@@ -138,6 +165,7 @@ export class LowdbStore implements Store {
       this.configJobs.data = { jobs: Object.fromEntries(this.configMeta) };
       return this.configJobs.write();
     });
+    this.wal = new WriteAheadLog(this.dataDir);
   }
 
   open(): Promise<void> {
@@ -152,8 +180,35 @@ export class LowdbStore implements Store {
       await this.opening?.catch(() => undefined);
       // A deleteJob still running writes api-jobs.json after its rm, so loop until nothing is left.
       while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+      clearInterval(this.checkpointTimer);
+      if (this.opened) {
+        // Leaves the journals whole, so the next start has no log to replay.
+        await this.checkpoint().catch(() => undefined);
+        this.wal.close();
+      }
     })();
     return this.closing;
+  }
+
+  /**
+   * Brings every journal up to date with what the write-ahead log held when it was called, then
+   * deletes the log segments that covers. Runs by itself (every CHECKPOINT_MS, and once the log holds
+   * CHECKPOINT_BYTES), at close, and when called; one at a time.
+   */
+  checkpoint(): Promise<void> {
+    // One running, at most one waiting: a call during a run must cover the lines logged after that run began.
+    if (this.nextCheckpoint) return this.nextCheckpoint;
+    if (this.checkpointing) {
+      this.nextCheckpoint = this.checkpointing.catch(() => undefined).then(() => {
+        this.nextCheckpoint = undefined;
+        return this.checkpoint();
+      });
+      return this.nextCheckpoint;
+    }
+    this.checkpointing = this.runCheckpoint().finally(() => {
+      this.checkpointing = undefined;
+    });
+    return this.checkpointing;
   }
 
   apiJobs(): Job[] {
@@ -178,15 +233,18 @@ export class LowdbStore implements Store {
     const hadDefinition = this.apiById.delete(jobId);
     const hadMeta = this.configMeta.delete(jobId);
     const previous = this.deletions.get(jobId);
+    // In the log first: replayed after a crash, it drops whatever the journal still holds of the job.
+    const logged = this.logExtra(goneLine(jobId));
     const removal = (async () => {
+      await logged;
       await previous?.catch(() => undefined);
       // The definition goes first. A crash before the rm then leaves history without a job (kept, as
       // for a job removed from the config); the other order could leave a job that lost its state,
       // and a paused job would come back active (found by test/daemon/crash.test.ts).
       if (hadDefinition) await this.writeApiJobs();
       if (hadMeta) await this.writeConfigJobs();
-      // Queued lines of the old job are dropped at the next flush; wait for that before the rm.
-      if (rec) await Promise.allSettled([...rec.pending]);
+      // Its last lines go to the log (for the order), and a checkpoint writing its journal must end before the rm.
+      if (rec) await Promise.allSettled([...rec.pending, rec.journalWrite]);
       await rm(dir, { recursive: true, force: true });
     })();
     this.deletions.set(jobId, removal);
@@ -357,59 +415,108 @@ export class LowdbStore implements Store {
     const dirs = (await readdir(this.jobsDir, { withFileTypes: true }))
       .filter((d) => d.isDirectory() && isValidJobId(d.name))
       .map((d) => d.name);
-    await eachLimited(dirs, OPEN_CONCURRENCY, (jobId) => this.loadJob(jobId));
+    const journals = new Map<string, LoadedJournal>();
+    await eachLimited(dirs, OPEN_CONCURRENCY, async (jobId) => {
+      const loaded = await this.readJournal(jobId);
+      if (loaded) journals.set(jobId, loaded);
+    });
+
+    // What the log holds past the journals (a crash, or a stop before the last checkpoint).
+    const segments = await this.wal.readSegments();
+    const gone = new Set<string>();
+    for (const segment of segments) {
+      try {
+        replaySegment(
+          segment.text,
+          (jobId) => {
+            let loaded = journals.get(jobId);
+            if (!loaded) journals.set(jobId, (loaded = { contents: emptyJournal(), rewrite: true }));
+            loaded.rewrite = true;
+            return loaded.contents;
+          },
+          (jobId) => {
+            journals.delete(jobId);
+            gone.add(jobId);
+          },
+        );
+      } catch (err) {
+        throw corrupt(segment.path, (err as Error).message, err);
+      }
+    }
+    for (const jobId of gone) {
+      // Deleted, but its dir outlived a crash; a job of the same id made since starts a new journal.
+      if (!isValidJobId(jobId)) continue;
+      if (!journals.has(jobId)) await rm(this.jobDir(jobId), { recursive: true, force: true });
+      else journals.get(jobId)!.rewrite = true;
+    }
+    for (const [jobId, loaded] of journals) {
+      if (isValidJobId(jobId)) this.addLoaded(jobId, loaded);
+    }
+    for (const jobId of dirs) {
+      // Neither a journal nor anything in the log: only a temp file or logs nothing acknowledged refers to.
+      if (!journals.has(jobId)) await rm(this.jobDir(jobId), { recursive: true, force: true });
+    }
+    await eachLimited([...this.records.values()], OPEN_CONCURRENCY, async (rec) => {
+      if (rec.needsCompaction) await this.compact(rec);
+      if (journals.get(rec.jobId)?.legacy) await rm(join(rec.dir, LEGACY_FILE), { force: true });
+      await this.sweepLogs(rec);
+    });
+    if (this.movedMeta) await this.writeConfigJobs();
+    // Every journal is whole now: the old segments can go, and the log starts afresh.
+    const last = segments.length > 0 ? segments[segments.length - 1]!.seq : 0;
+    this.wal.start(last);
+    await this.wal.removeUpTo(last);
+    this.checkpointTimer = setInterval(() => void this.checkpoint().catch(() => undefined), CHECKPOINT_MS);
+    this.checkpointTimer.unref();
   }
 
-  private async loadJob(jobId: string): Promise<void> {
+  /** A job's journal (or its file of the earlier format), or undefined when it has none. */
+  private async readJournal(jobId: string): Promise<LoadedJournal | undefined> {
     const dir = this.jobDir(jobId);
-    const rec = new JobRecord(jobId, dir);
-    let state: JobState;
-    let executions: Execution[];
-    const text = await readText(rec.file);
+    const file = join(dir, JOURNAL_FILE);
+    const text = await readText(file);
     if (text !== undefined) {
-      let contents;
       try {
-        contents = parseJournal(text);
+        const contents = parseJournal(text);
+        return { contents, rewrite: contents.torn || contents.lines > compactionThreshold(contents.executions.size) };
       } catch (err) {
-        throw corrupt(rec.file, (err as Error).message, err);
+        throw corrupt(file, (err as Error).message, err);
       }
-      ({ state } = contents);
-      executions = [...contents.executions.values()];
-      rec.lines = contents.lines;
-      rec.needsCompaction = contents.torn || contents.lines > compactionThreshold(contents.executions.size);
-    } else {
-      const legacy = await readLegacy(join(dir, LEGACY_FILE));
-      if (!legacy) {
-        // Never written completely (only a temp file or logs): nothing in it was ever acknowledged.
-        await rm(dir, { recursive: true, force: true });
-        return;
-      }
-      ({ state, executions } = legacy);
-      rec.needsCompaction = true;
     }
+    const legacy = await readLegacy(join(dir, LEGACY_FILE));
+    // No journal yet: what the job has may all be in the write-ahead log (load() decides after replaying it).
+    if (!legacy) return undefined;
+    const contents = emptyJournal();
+    contents.state = legacy.state;
+    for (const e of legacy.executions) if (e && typeof e.id === 'string') contents.executions.set(e.id, e);
+    return { contents, rewrite: true, legacy: true };
+  }
+
+  /** Turns a loaded journal into the job's record. */
+  private addLoaded(jobId: string, { contents, rewrite }: LoadedJournal): void {
+    const rec = new JobRecord(jobId, this.jobDir(jobId));
     // Definition facts kept in the job's own file by earlier versions move to config-jobs.json.
-    const runtime: JobState = { ...state };
-    let movedMeta = false;
+    const runtime: JobState = { ...contents.state };
+    let hadMeta = false;
     for (const key of META_KEYS) {
       if (!(key in runtime)) continue;
-      if (!this.configMeta.has(jobId)) movedMeta = true;
+      hadMeta = true;
       delete runtime[key];
     }
-    if (movedMeta) this.configMeta.set(jobId, pickMeta(state));
+    if (hadMeta && !this.configMeta.has(jobId)) {
+      this.configMeta.set(jobId, pickMeta(contents.state));
+      this.movedMeta = true;
+    }
     rec.state = runtime;
-    rec.executions = executions
+    rec.executions = [...contents.executions.values()]
       .filter((e) => e && isValidExecutionId(e.id))
       .sort((a, b) => compareIds(a.id, b.id))
       .map(deepFreeze);
     rec.index();
-    rec.dirReady = true;
+    rec.lines = contents.lines;
+    rec.needsCompaction = rewrite || hadMeta;
+    rec.dirReady = !rewrite || contents.lines > 0;
     this.records.set(jobId, rec);
-    if (rec.needsCompaction) {
-      this.compact(rec);
-      await rm(join(dir, LEGACY_FILE), { force: true });
-    }
-    if (movedMeta) await this.writeConfigJobs();
-    await this.sweepLogs(rec);
   }
 
   /** Deletes logs no stored execution refers to (left by a crash between trim and unlink). */
@@ -452,81 +559,130 @@ export class LowdbStore implements Store {
     return rec;
   }
 
-  /** Queues lines for a job's journal; resolves once they (or a compacted file holding them) are on disk. */
+  /** Queues lines for a job's journal; resolves once they are in the write-ahead log. */
   private persist(rec: JobRecord, lines: string[]): Promise<void> {
     const written = new Promise<void>((resolve, reject) => rec.waiters.push({ resolve, reject }));
     rec.queue.push(...lines);
     this.dirty.add(rec);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      // After the current turn, so every change made in it goes to disk together.
-      setImmediate(() => this.flush());
-    }
+    this.scheduleFlush();
     return this.track(written, rec.pending);
   }
 
-  /** Writes the queued lines of up to FLUSH_BATCH journals, and schedules itself again for the rest. */
+  /** Queues a log line of no live job (a deletion). */
+  private logExtra(line: string): Promise<void> {
+    const written = new Promise<void>((resolve, reject) => this.extraWaiters.push({ resolve, reject }));
+    this.extraLines.push(line);
+    this.scheduleFlush();
+    return this.track(written);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // After the current turn, so every change made in it goes to the log in one write.
+    setImmediate(() => this.flush());
+  }
+
+  /** Writes every queued line to the write-ahead log at once, then settles their waiters. */
   private flush(): void {
     this.flushScheduled = false;
-    let budget = FLUSH_BATCH;
+    const parts = this.extraLines;
+    const waiters = this.extraWaiters;
+    this.extraLines = [];
+    this.extraWaiters = [];
     for (const rec of this.dirty) {
-      if (budget-- === 0) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-        return;
+      // A deleted job's last lines are dropped: in the log after its `gone`, a replay would bring them back.
+      if (!rec.deleted) {
+        for (const line of rec.queue) parts.push(walLine(rec.jobId, line));
+        rec.unflushed.push(...rec.queue);
+        this.behind.add(rec);
       }
-      this.dirty.delete(rec);
-      const removal = this.deletions.get(rec.jobId);
-      if (removal && !rec.deleted) {
-        // A job re-created while its old dir is being removed: its first lines wait for the rm.
-        void removal.catch(() => undefined).then(() => this.requeue(rec));
-        continue;
-      }
-      const { queue, waiters } = rec;
+      waiters.push(...rec.waiters);
       rec.queue = [];
       rec.waiters = [];
+    }
+    this.dirty.clear();
+    try {
+      if (parts.length > 0) this.wal.append(parts.join(''));
+    } catch (err) {
+      for (const w of waiters) w.reject(err);
+      // A write cut short (a full disk) may have left a torn line: it must stay the last of its segment.
       try {
-        if (!rec.deleted) this.writeJournal(rec, queue);
-      } catch (err) {
-        rec.needsCompaction = true;
-        for (const w of waiters) w.reject(err);
-        continue;
+        this.wal.rotate();
+      } catch {
+        // The next append fails as well, and says why.
       }
-      for (const w of waiters) w.resolve();
+      return;
     }
+    for (const w of waiters) w.resolve();
+    if (this.wal.bytes >= CHECKPOINT_BYTES) void this.checkpoint().catch(() => undefined);
   }
 
-  private requeue(rec: JobRecord): void {
-    this.dirty.add(rec);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
+  private async runCheckpoint(): Promise<void> {
+    // Lines written from here on go to a new segment; the closed one is covered once every journal is written.
+    const closed = this.wal.rotate();
+    const recs = [...this.behind];
+    this.behind.clear();
+    let failed = false;
+    await eachLimited(recs, CHECKPOINT_CONCURRENCY, async (rec) => {
+      const lines = rec.unflushed;
+      rec.unflushed = [];
+      if (rec.deleted) return;
+      // A job re-created while its old dir is being removed writes its journal after the rm.
+      await this.deletions.get(rec.jobId)?.catch(() => undefined);
+      if (rec.deleted || (lines.length === 0 && !rec.needsCompaction)) return;
+      rec.journalWrite = this.writeJournal(rec, lines);
+      try {
+        await rec.journalWrite;
+      } catch {
+        // Memory holds it all: the next checkpoint rewrites the journal whole, and the log is kept till then.
+        failed = true;
+        rec.needsCompaction = true;
+        this.behind.add(rec);
+      } finally {
+        rec.journalWrite = undefined;
+      }
+    });
+    // A failed journal is rewritten whole by a later checkpoint; until one succeeds, every segment is kept.
+    if (!failed) await this.wal.removeUpTo(closed);
   }
 
-  /** Appends lines to a job's journal, or rewrites it compacted when it has grown too long. */
-  private writeJournal(rec: JobRecord, lines: string[]): void {
+  /**
+   * Appends lines to a job's journal, or rewrites it compacted when it has grown too long. Runs in the
+   * background (a checkpoint), through the thread pool: on a busy disk a mkdir took 270 us and an append
+   * 50 us, and 10,000 of them on the event loop held the API for seconds.
+   */
+  private async writeJournal(rec: JobRecord, lines: string[]): Promise<void> {
     if (!rec.dirReady) {
-      mkdirSync(rec.dir, { recursive: true });
+      await mkdir(rec.dir, { recursive: true });
       rec.dirReady = true;
     }
     if (rec.needsCompaction || rec.lines + lines.length > compactionThreshold(rec.executions.length)) {
-      // Memory holds every queued change, so the compacted file includes these lines.
-      this.compact(rec);
+      await this.compact(rec);
       return;
     }
-    appendFileSync(rec.file, lines.length === 1 ? lines[0]! : lines.join(''));
+    await appendFile(rec.file, lines.join(''));
     rec.lines += lines.length;
   }
 
   /** Rewrites a journal from memory: a temp file renamed over the old one, so a crash leaves one or the other. */
-  private compact(rec: JobRecord): void {
+  private async compact(rec: JobRecord): Promise<void> {
+    // Memory holds every change so far; later ones are appended after it, and applying one twice changes nothing.
     const { text, lines } = compactedJournal(rec.state, rec.executions);
-    const tmp = join(rec.dir, `.${JOURNAL_FILE}.tmp`);
-    writeFileSync(tmp, text);
-    renameSync(tmp, rec.file);
-    rec.lines = lines;
     rec.needsCompaction = false;
+    try {
+      if (!rec.dirReady) {
+        await mkdir(rec.dir, { recursive: true });
+        rec.dirReady = true;
+      }
+      const tmp = join(rec.dir, `.${JOURNAL_FILE}.tmp`);
+      await writeFile(tmp, text);
+      await rename(tmp, rec.file);
+    } catch (err) {
+      rec.needsCompaction = true;
+      throw err;
+    }
+    rec.lines = lines;
   }
 
   private writeApiJobs(): Promise<void> {

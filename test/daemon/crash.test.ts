@@ -15,7 +15,8 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, configText, removeDir, startDaemon, tempDir, type ApiReply, type DaemonProcess } from '../helpers/daemon-process.js';
-import { JOURNAL_FILE, parseJournal } from '../../src/store/job-journal.js';
+import { emptyJournal, JOURNAL_FILE, parseJournal, type JournalContents } from '../../src/store/job-journal.js';
+import { replaySegment } from '../../src/store/write-ahead-log.js';
 
 /** Kills wanted; the test stops earlier (and fails) if they do not fit in the time budget. */
 const KILLS = 24;
@@ -230,6 +231,8 @@ describe('crash recovery under kill -9 (black-box)', function () {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') problem(kill, `api-jobs.json does not parse: ${(err as Error).message}`);
       }
+      // The journals, then the write-ahead log replayed over them, as the next start reads them.
+      const journals = new Map<string, JournalContents>();
       for (const job of await readdir(jobsDir).catch(() => [] as string[])) {
         let text: string;
         try {
@@ -237,13 +240,22 @@ describe('crash recovery under kill -9 (black-box)', function () {
         } catch {
           continue; // a job dir without its file yet
         }
-        let executions: Array<{ id: string; status: string }>;
         try {
-          executions = [...parseJournal(text).executions.values()];
+          journals.set(job, parseJournal(text));
         } catch (err) {
           problem(kill, `jobs/${job}/${JOURNAL_FILE} does not parse: ${(err as Error).message}`);
-          continue;
         }
+      }
+      const walDir = join(dir, 'data', 'wal');
+      for (const name of (await readdir(walDir).catch(() => [] as string[])).sort()) {
+        try {
+          replaySegment(await readFile(join(walDir, name), 'utf8'), (id) => journals.get(id) ?? journals.set(id, emptyJournal()).get(id)!, (id) => journals.delete(id));
+        } catch (err) {
+          problem(kill, `wal/${name} does not parse: ${(err as Error).message}`);
+        }
+      }
+      for (const [job, contents] of journals) {
+        const executions = [...contents.executions.values()];
         for (const e of executions) {
           if (e.status !== 'queued' && e.status !== 'in_progress') continue;
           const pidFile = join(jobsDir, job, 'logs', `${e.id}.log.pid`);

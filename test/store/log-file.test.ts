@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OUTPUT_TAIL_BYTES } from '../../src/jobs/execution.js';
@@ -100,9 +100,11 @@ describe('log files', () => {
     expect(await readLogSince(join(dir, 'nope.log'), { offset: 0 })).to.deep.equal({ text: '', offset: 0 });
   });
 
-  it('creates an empty log even when the job prints nothing', async () => {
+  it('writes no file for a job that prints nothing, and such a log reads as empty', async () => {
     await writeLog([]);
-    expect(await readFile(path, 'utf8')).to.equal('');
+    expect(await stat(path).then(() => true, () => false)).to.equal(false);
+    expect(await readLog(path)).to.equal('');
+    expect(await readLog(path, { stream: 'stderr', tail: 5 })).to.equal('');
   });
 
   describe('max_output', () => {

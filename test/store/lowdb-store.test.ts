@@ -10,7 +10,8 @@ import { WatchbellError } from '../../src/jobs/errors.js';
 import type { Execution } from '../../src/jobs/execution.js';
 import { newExecutionId } from '../../src/jobs/ids.js';
 import { acquireDataDirLock, LOCK_FILE } from '../../src/store/data-dir-lock.js';
-import { compactionThreshold, JOURNAL_FILE, parseJournal } from '../../src/store/job-journal.js';
+import { compactionThreshold, emptyJournal, JOURNAL_FILE, parseJournal, type JournalContents } from '../../src/store/job-journal.js';
+import { replaySegment } from '../../src/store/write-ahead-log.js';
 import { LowdbStore } from '../../src/store/lowdb-store.js';
 import { describeStoreContract, finished, makeExecution, makeJob } from './store-contract.js';
 
@@ -62,6 +63,9 @@ describe('LowdbStore', () => {
     const e = finished(makeExecution('a'));
     await store.addExecution(e, 10);
     await store.saveJobState('b', { created_at: '2024-01-01T00:00:00.000Z', fingerprint: 'f1', last_slot: null });
+    // Acknowledged once in the write-ahead log; a checkpoint brings the journals up to date and empties the log.
+    expect((await readdir(join(dir, 'wal'))).length).to.equal(1);
+    await store.checkpoint();
     expect(JSON.parse(await readFile(join(dir, 'api-jobs.json'), 'utf8'))).to.deep.equal({ jobs: [makeJob('a')] });
     const journal = parseJournal(await readFile(join(dir, 'jobs', 'a', JOURNAL_FILE), 'utf8'));
     expect(journal.state).to.deep.equal({ paused: true });
@@ -71,19 +75,69 @@ describe('LowdbStore', () => {
       jobs: { b: { created_at: '2024-01-01T00:00:00.000Z', fingerprint: 'f1' } },
     });
     expect(parseJournal(await readFile(join(dir, 'jobs', 'b', JOURNAL_FILE), 'utf8')).state).to.deep.equal({ last_slot: null });
+    expect(await readdir(join(dir, 'wal')), 'only the new, empty segment is left').to.have.length(1);
     expect(store.logPath('a', e.id)).to.equal(join(dir, 'jobs', 'a', 'logs', `${e.id}.log`));
   });
 
-  it('resolves each write only once the file holds it', async () => {
+  it('resolves each write only once the write-ahead log holds it', async () => {
     const store = await openStore();
-    const file = join(dir, 'jobs', 'a', JOURNAL_FILE);
     const all = Array.from({ length: 10 }, () => makeExecution('a'));
     const writes = all.map((e) => store.addExecution(e, 100));
     for (let i = 0; i < all.length; i++) {
       await writes[i];
-      const onDisk = parseJournal(await readFile(file, 'utf8'));
-      expect([...onDisk.executions.keys()]).to.include.members(all.slice(0, i + 1).map((e) => e.id));
+      const onDisk = new Map<string, JournalContents>();
+      for (const name of await readdir(join(dir, 'wal'))) {
+        replaySegment(await readFile(join(dir, 'wal', name), 'utf8'), (id) => onDisk.get(id) ?? onDisk.set(id, emptyJournal()).get(id)!, (id) => onDisk.delete(id));
+      }
+      expect([...onDisk.get('a')!.executions.keys()]).to.include.members(all.slice(0, i + 1).map((e) => e.id));
     }
+  });
+
+  it('replays the write-ahead log of a store that never checkpointed (a crash)', async () => {
+    const store = await openStore();
+    const e = makeExecution('a');
+    await store.addExecution(e, 10);
+    await store.saveJobState('a', { paused: true });
+    await store.updateExecution(finished(e));
+    // Not closed: its journal was never written.
+    expect(await exists(join(dir, 'jobs', 'a', JOURNAL_FILE))).to.equal(false);
+    const again = new LowdbStore(dir);
+    await again.open();
+    expect(again.getExecution('a', e.id)).to.deep.equal(finished(e));
+    expect(again.jobState('a')).to.deep.equal({ paused: true });
+    // Opening wrote the journals whole and dropped the old segments.
+    expect([...parseJournal(await readFile(join(dir, 'jobs', 'a', JOURNAL_FILE), 'utf8')).executions.values()]).to.deep.equal([finished(e)]);
+    await again.close();
+  });
+
+  it('keeps the logs of executions that are only in the write-ahead log yet (a crash before the first checkpoint)', async () => {
+    const store = await openStore();
+    const e = makeExecution('a', { status: 'in_progress', started_at: '2024-01-01T00:00:00.000Z' });
+    await store.addExecution(e, 10);
+    await mkdir(join(dir, 'jobs', 'a', 'logs'), { recursive: true });
+    await writeFile(store.logPath('a', e.id), 'output so far\n');
+    const again = new LowdbStore(dir);
+    await again.open();
+    expect(again.getExecution('a', e.id)).to.deep.equal(e);
+    expect(await readFile(again.logPath('a', e.id), 'utf8')).to.equal('output so far\n');
+    await again.close();
+  });
+
+  it('drops a job the log says was deleted, even when its dir outlived a crash, and keeps what was made after', async () => {
+    const old = finished(makeExecution('a'));
+    const fresh = makeExecution('a');
+    await mkdir(join(dir, 'jobs', 'a', 'logs'), { recursive: true });
+    await writeFile(join(dir, 'jobs', 'a', JOURNAL_FILE), `{"state":{"paused":true}}\n{"put":${JSON.stringify(old)}}\n`);
+    await writeFile(join(dir, 'jobs', 'a', 'logs', `${old.id}.log`), 'old output');
+    await mkdir(join(dir, 'wal'));
+    await writeFile(join(dir, 'wal', '000000000007.jsonl'), `{"j":"a","gone":true}\n{"j":"b","put":${JSON.stringify(finished(makeExecution('b')))}}\n`);
+    await writeFile(join(dir, 'wal', '000000000008.jsonl'), `{"j":"a","put":${JSON.stringify(fresh)}}\n{"j":"b","gone":true}\n`);
+    const store = await openStore();
+    expect(store.listExecutions('a', { limit: 10, offset: 0 }).items).to.deep.equal([fresh]);
+    expect(store.jobState('a')).to.deep.equal({});
+    expect(store.listExecutions('b', { limit: 10, offset: 0 }).total).to.equal(0);
+    expect(await exists(join(dir, 'jobs', 'a', 'logs', `${old.id}.log`))).to.equal(false);
+    expect(await exists(join(dir, 'jobs', 'b'))).to.equal(false);
   });
 
   it('keeps all of 50 concurrent writes to the same job', async () => {
@@ -169,6 +223,7 @@ describe('LowdbStore', () => {
     expect(again.listExecutions('a', { limit: 10, offset: 0 }).items).to.deep.equal([e]);
     const f = finished(e);
     await again.updateExecution(f);
+    await again.checkpoint();
     const text = await readFile(file, 'utf8');
     expect(text.endsWith('\n')).to.equal(true);
     expect([...parseJournal(text).executions.values()]).to.deep.equal([f]);
@@ -180,6 +235,7 @@ describe('LowdbStore', () => {
     for (const e of all) await store.addExecution(e, 10);
     for (let i = 0; i < 200; i++) {
       await Promise.all(all.map((e) => store.updateExecution({ ...e, output: `round ${i}` })));
+      await store.checkpoint();
     }
     const contents = parseJournal(await readFile(join(dir, 'jobs', 'a', JOURNAL_FILE), 'utf8'));
     expect(contents.lines).to.be.at.most(compactionThreshold(10));
