@@ -158,6 +158,26 @@ describe('jobs API (black-box)', function () {
     expect(across.body.data.map((x: { id: string }) => x.id)).to.include(eid);
   });
 
+  it('answers GET /jobs/{id} afresh after every change: a run, a pause, a resume, an update', async function () {
+    const created = await d.api('POST', '/api/v1/jobs', { id: 'fresh', schedule: '0 3 * * *', command: 'echo fresh' });
+    expect(created.status, created.text).to.equal(201);
+    const get = async () => (await d.api('GET', '/api/v1/jobs/fresh')).body.data;
+    expect((await get()).last_run).to.equal(null);
+    const eid = (await d.api('POST', '/api/v1/jobs/fresh/run')).body.data.execution_id as string;
+    await d.finished(eid);
+    expect((await get()).last_run).to.include({ id: eid, status: 'success' });
+    await d.api('POST', '/api/v1/jobs/fresh/pause');
+    expect(await get()).to.include({ status: 'paused', next_run: null });
+    await d.api('POST', '/api/v1/jobs/fresh/resume');
+    const resumed = await get();
+    expect(resumed.status).to.equal('active');
+    expect(resumed.next_run).to.be.a('string');
+    await d.api('PUT', '/api/v1/jobs/fresh', { schedule: '0 4 * * *', command: 'echo changed' });
+    expect(await get()).to.include({ command: 'echo changed', schedule: '0 4 * * *' });
+    await d.api('DELETE', '/api/v1/jobs/fresh');
+    expect((await d.api('GET', '/api/v1/jobs/fresh')).status).to.equal(404);
+  });
+
   it('retries inside one execution and stops an attempt at its timeout', async function () {
     const counter = join(d.dir, 'count');
     await d.api('POST', '/api/v1/jobs', {

@@ -22,7 +22,8 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
   });
 
   router.get('/jobs/:id', (ctx) => {
-    ctx.body = { data: service.get(ctx.params.id!) };
+    ctx.type = 'application/json';
+    ctx.body = service.getJson(ctx.params.id!);
   });
 
   router.put('/jobs/:id', async (ctx) => {
