@@ -772,7 +772,16 @@ function checkExecutionId(id: string): void {
 }
 
 async function removeLog(path: string): Promise<void> {
-  await Promise.all([rm(path, { force: true }), rm(indexPath(path), { force: true })]);
+  // unlink, not rm: most runs print nothing and have no log, and rm's checks cost ~0.1 ms per missing file.
+  await Promise.all([unlinkIfExists(path), unlinkIfExists(indexPath(path))]);
+}
+
+async function unlinkIfExists(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }
 
 /**
