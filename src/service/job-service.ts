@@ -62,7 +62,7 @@ export class JobService {
   private readonly jobs = new Map<string, Job>();
   /** `FILE:LINE:COL` where each config job is defined, for messages. */
   private readonly configPlaces = new Map<string, string>();
-  /** Ids in list order, rebuilt lazily after a change. */
+  /** Jobs in list order and the text `q=` searches in each, rebuilt lazily after a change. */
   private listIndex: ListIndex | null = null;
   private readonly o: JobServiceOptions;
   /** Ids and names of creates in flight: taken, as far as other requests can tell, and counted against maxJobs. */

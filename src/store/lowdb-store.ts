@@ -595,6 +595,11 @@ export class LowdbStore implements Store {
       if (!rec.deleted) {
         for (const line of rec.queue) parts.push(walLine(rec.jobId, line));
         rec.unflushed.push(...rec.queue);
+        // Past what a compacted journal holds, the lines are not worth keeping until the checkpoint: it rewrites the journal from memory.
+        if (rec.unflushed.length > compactionThreshold(rec.executions.length)) {
+          rec.unflushed = [];
+          rec.needsCompaction = true;
+        }
         this.behind.add(rec);
       }
       waiters.push(...rec.waiters);
