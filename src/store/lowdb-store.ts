@@ -658,14 +658,11 @@ export class LowdbStore implements Store {
    * 50 us, and 10,000 of them on the event loop held the API for seconds.
    */
   private async writeJournal(rec: JobRecord, lines: string[]): Promise<void> {
-    if (!rec.dirReady) {
-      await mkdir(rec.dir, { recursive: true });
-      rec.dirReady = true;
-    }
     if (rec.needsCompaction || rec.lines + lines.length > compactionThreshold(rec.executions.length)) {
       await this.compact(rec);
       return;
     }
+    await ensureDir(rec);
     await appendFile(rec.file, lines.join(''));
     rec.lines += lines.length;
   }
@@ -676,10 +673,7 @@ export class LowdbStore implements Store {
     const { text, lines } = compactedJournal(rec.state, rec.executions);
     rec.needsCompaction = false;
     try {
-      if (!rec.dirReady) {
-        await mkdir(rec.dir, { recursive: true });
-        rec.dirReady = true;
-      }
+      await ensureDir(rec);
       const tmp = join(rec.dir, `.${JOURNAL_FILE}.tmp`);
       await writeFile(tmp, text);
       await rename(tmp, rec.file);
@@ -727,6 +721,13 @@ async function readData<T>(db: Low<T>, file: string): Promise<boolean> {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) throw corrupt(file, 'expected a JSON object');
   db.data = data as T;
   return true;
+}
+
+/** Creates a job's dir before its first journal write (once; later writes find it there). */
+async function ensureDir(rec: JobRecord): Promise<void> {
+  if (rec.dirReady) return;
+  await mkdir(rec.dir, { recursive: true });
+  rec.dirReady = true;
 }
 
 /** A file's text, or undefined when it does not exist. */

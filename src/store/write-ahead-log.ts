@@ -63,20 +63,8 @@ export class WriteAheadLog {
 
   /** The segments on disk, oldest first. */
   async readSegments(): Promise<WalSegment[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
-    const seqs = names.flatMap((n) => {
-      const m = SEGMENT_RE.exec(n);
-      return m ? [Number(m[1])] : [];
-    });
-    seqs.sort((a, b) => a - b);
     const out: WalSegment[] = [];
-    for (const seq of seqs) {
+    for (const seq of await this.segmentNumbers()) {
       const path = this.pathOf(seq);
       out.push({ seq, path, text: await readFile(path, 'utf8') });
     }
@@ -124,12 +112,20 @@ export class WriteAheadLog {
     this.bytes = 0;
   }
 
+  /** The numbers of the segments on disk, oldest first; none when the folder does not exist yet. */
   private async segmentNumbers(): Promise<number[]> {
-    const names = await readdir(this.dir).catch(() => [] as string[]);
-    return names.flatMap((n) => {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const seqs = names.flatMap((n) => {
       const m = SEGMENT_RE.exec(n);
       return m ? [Number(m[1])] : [];
     });
+    return seqs.sort((a, b) => a - b);
   }
 
   private pathOf(seq: number): string {

@@ -15,6 +15,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, configText, removeDir, startDaemon, tempDir, type ApiReply, type DaemonProcess } from '../helpers/daemon-process.js';
+import { isAlive } from '../run/helpers.js';
 import { emptyJournal, JOURNAL_FILE, parseJournal, type JournalContents } from '../../src/store/job-journal.js';
 import { replaySegment } from '../../src/store/write-ahead-log.js';
 
@@ -44,21 +45,6 @@ function executionTime(id: string): number {
   let t = 0;
   for (const c of id.slice(5, 15)) t = t * 32 + B32.indexOf(c);
   return t;
-}
-
-/** True while `pid` is a live process; a zombie counts as gone (this container's init does not reap). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return s.slice(s.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 /** Live processes whose environment holds `marker` (NAME=value): every process this test's daemons started. */

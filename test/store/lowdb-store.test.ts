@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -13,18 +13,9 @@ import { acquireDataDirLock, LOCK_FILE } from '../../src/store/data-dir-lock.js'
 import { compactionThreshold, emptyJournal, JOURNAL_FILE, parseJournal, type JournalContents } from '../../src/store/job-journal.js';
 import { replaySegment } from '../../src/store/write-ahead-log.js';
 import { LowdbStore } from '../../src/store/lowdb-store.js';
-import { describeStoreContract, finished, makeExecution, makeJob } from './store-contract.js';
+import { describeStoreContract, exists, finished, makeExecution, makeJob } from './store-contract.js';
 
 describeStoreContract('LowdbStore', (dir) => new LowdbStore(dir));
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function rejection(promise: Promise<unknown>): Promise<WatchbellError> {
   try {

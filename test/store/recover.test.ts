@@ -2,7 +2,7 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Execution } from '../../src/jobs/execution.js';
@@ -11,17 +11,8 @@ import * as runnerSide from '../../src/run/pid-file.js';
 import { EXECUTION_ID_ENV, pidFilePath } from '../../src/store/orphans.js';
 import { recoverInterrupted } from '../../src/store/recover.js';
 import { isAlive, killAll, readPids, waitFor } from '../run/helpers.js';
-import { makeExecution } from './store-contract.js';
+import { exists, makeExecution } from './store-contract.js';
 import { JOURNAL_FILE, parseJournal } from '../../src/store/job-journal.js';
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The daemon's environment without a marker of its own (tests may run under watchbell). */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {

@@ -67,7 +67,8 @@ export function makeJob(id: string, overrides: Partial<Job> = {}): Job {
   };
 }
 
-async function exists(path: string): Promise<boolean> {
+/** True when something is at `path`. */
+export async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
     return true;
