@@ -4,7 +4,7 @@
  * daemon). Target: watchbell >= 70% of bare Koa's requests/s. The bare app runs in a child process of
  * its own, like the daemon, so autocannon (in this process) does not share its event loop with either.
  *
- *   npx tsc -p . && node dist/bench/api-read.js [seconds, default 10] [connections, default 50]
+ *   npx tsc -p . && node dist/bench/api-read.js [seconds, default 10] [connections, default 50] [rounds, default 3]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -16,6 +16,7 @@ import { printResult } from './result-line.js';
 
 const SECONDS = Number(process.argv[2] ?? 10);
 const CONNECTIONS = Number(process.argv[3] ?? 50);
+const ROUNDS = Number(process.argv[4] ?? 3);
 const TARGET = 0.7;
 
 /** Child mode: serve `body` on 127.0.0.1:0 from a bare Koa app, report the port, exit on disconnect. */
@@ -68,6 +69,12 @@ async function load(name: string, url: string, pid: number): Promise<Load> {
   return { rate: r.requests.average, cpuUsPerRequest };
 }
 
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 async function main(): Promise<void> {
   const daemon = await startDaemon([{ id: 'backup-database', schedule: '0 0 * * *', command: '["true"]' }]);
   let bare: ChildProcess | undefined;
@@ -78,25 +85,30 @@ async function main(): Promise<void> {
     if (!res.ok) throw new Error(`GET ${jobUrl} answered ${res.status}: ${body}`);
     const started = await startBare(body);
     bare = started.child;
-    console.log(`API read: GET /api/v1/jobs/{id} (${body.length} bytes), ${CONNECTIONS} connections, ${SECONDS} s each, node ${process.version}`);
-    // Bare first, then watchbell, then bare again: the floor is the mean of the two, so a drift in
-    // the machine's load during the run does not favour either side.
+    console.log(`API read: GET /api/v1/jobs/{id} (${body.length} bytes), ${CONNECTIONS} connections, ${SECONDS} s each, ${ROUNDS} rounds, node ${process.version}`);
+    // Bare, watchbell, bare, watchbell, ..., bare: each watchbell run is compared with the mean of the bare
+    // runs just before and after it, so a drift in the machine's load favours neither side, and the median
+    // of the rounds' ratios is reported, so one disturbed run does not decide the figure.
     const bareUrl = `${started.url}/api/v1/jobs/backup-database`;
-    const koa1 = await load('bare Koa', bareUrl, started.child.pid!);
-    const mine = await load('watchbell daemon', jobUrl, daemon.pid);
-    const koa2 = await load('bare Koa (again)', bareUrl, started.child.pid!);
-    const floor = (koa1.rate + koa2.rate) / 2;
-    const ours = mine.rate;
-    const ratio = ours / floor;
-    const cpuRatio = (koa1.cpuUsPerRequest + koa2.cpuUsPerRequest) / 2 / mine.cpuUsPerRequest;
-    console.log(`watchbell / bare Koa   ${ratio.toFixed(2)} (target >= ${TARGET}) ${ratio >= TARGET ? 'OK' : 'MISS'}; by server CPU per request ${cpuRatio.toFixed(2)}`);
+    const bareRuns = [await load('bare Koa', bareUrl, started.child.pid!)];
+    const ourRuns: Load[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      ourRuns.push(await load('watchbell daemon', jobUrl, daemon.pid));
+      bareRuns.push(await load('bare Koa', bareUrl, started.child.pid!));
+    }
+    const rateRatios = ourRuns.map((mine, i) => mine.rate / ((bareRuns[i]!.rate + bareRuns[i + 1]!.rate) / 2));
+    const cpuRatios = ourRuns.map((mine, i) => (bareRuns[i]!.cpuUsPerRequest + bareRuns[i + 1]!.cpuUsPerRequest) / 2 / mine.cpuUsPerRequest);
+    const ratio = median(rateRatios);
+    const cpuRatio = median(cpuRatios);
+    const shown = (xs: number[], digits: number) => xs.map((x) => x.toFixed(digits)).join(', ');
+    console.log(`watchbell / bare Koa   ${ratio.toFixed(2)} (target >= ${TARGET}) ${ratio >= TARGET ? 'OK' : 'MISS'}; rounds ${shown(rateRatios, 2)}; by server CPU per request ${cpuRatio.toFixed(2)}`);
     printResult({
       bench: 'api-read',
       figures: [
         { what: 'API read: watchbell / bare Koa req/s', value: ratio, unit: 'ratio', target: `>= ${TARGET}`, pass: ratio >= TARGET,
-          note: `watchbell ${ours.toFixed(0)} req/s, bare Koa ${floor.toFixed(0)} req/s (${koa1.rate.toFixed(0)}, ${koa2.rate.toFixed(0)}); ${CONNECTIONS} conns, ${SECONDS} s` },
+          note: `median of ${ROUNDS} rounds (${shown(rateRatios, 2)}); watchbell ${shown(ourRuns.map((r) => r.rate), 0)} req/s, bare Koa ${shown(bareRuns.map((r) => r.rate), 0)} req/s; ${CONNECTIONS} conns, ${SECONDS} s each` },
         { what: 'API read: bare Koa / watchbell server CPU per request', value: cpuRatio, unit: 'ratio', target: 'report', pass: null,
-          note: `watchbell ${mine.cpuUsPerRequest.toFixed(0)} us, bare Koa ${koa1.cpuUsPerRequest.toFixed(0)} / ${koa2.cpuUsPerRequest.toFixed(0)} us of server CPU per request: the same comparison, less moved by other load on the machine` },
+          note: `median of ${ROUNDS} rounds (${shown(cpuRatios, 2)}); watchbell ${shown(ourRuns.map((r) => r.cpuUsPerRequest), 0)} us, bare Koa ${shown(bareRuns.map((r) => r.cpuUsPerRequest), 0)} us of server CPU per request: the same comparison, less moved by other load on the machine` },
       ],
     });
   } finally {

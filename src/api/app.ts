@@ -2,14 +2,14 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import { WatchbellError } from '../jobs/errors.js';
-import { refuseBrowsers, requireToken } from './auth.js';
+import { checkNotBrowser, checkToken, requireToken } from './auth.js';
 import { parseBody } from './body.js';
 import type { ApiDeps } from './deps.js';
 import { errorHandler } from './errors.js';
 import { configRoutes } from './routes/config.js';
 import { openApiDocument } from './openapi.js';
 import { executionRoutes } from './routes/executions.js';
-import { jobRoutes } from './routes/jobs.js';
+import { jobReadShortcut, jobRoutes } from './routes/jobs.js';
 import { scheduleRoutes } from './routes/schedule.js';
 
 /** The Koa app, with the routers it serves (for the test that checks the OpenAPI document lists them all). */
@@ -33,7 +33,8 @@ export function createApp(deps: ApiDeps): WatchbellApp {
     }
   });
 
-  const root = new Router();
+  // Case-sensitive: the router's default matches /API/V1/... too, a path the guards below would not see as the API.
+  const root = new Router({ sensitive: true });
   root.get('/health', async (ctx) => {
     const report = await deps.health();
     ctx.status = report.status === 'UP' ? 200 : 503;
@@ -50,7 +51,7 @@ export function createApp(deps: ApiDeps): WatchbellApp {
     });
   }
 
-  const api = new Router({ prefix: '/api/v1' });
+  const api = new Router({ prefix: '/api/v1', sensitive: true });
   jobRoutes(api, deps);
   executionRoutes(api, deps);
   scheduleRoutes(api, deps);
@@ -63,6 +64,7 @@ export function createApp(deps: ApiDeps): WatchbellApp {
   const rootRoutes = root.routes();
   app.use((ctx, next) => (ctx.path === '/health' || ctx.path === '/metrics' ? rootRoutes(ctx as Parameters<typeof rootRoutes>[0], next) : next()));
   app.use(guardApi(deps));
+  app.use(jobReadShortcut(deps.service));
   app.use(api.routes());
   app.use(api.allowedMethods({ throw: true, notImplemented: () => methodError(501), methodNotAllowed: () => methodError(405) }));
   return Object.assign(app, { routers: [root, api] as const });
@@ -74,16 +76,20 @@ export function createApp(deps: ApiDeps): WatchbellApp {
  * router matched and composed anew on every request (see docs/benchmarks.md, API read).
  */
 function guardApi(deps: ApiDeps): Koa.Middleware {
-  const browsers = refuseBrowsers(deps.tokens);
-  const auth = requireToken(deps.tokens);
   const body = parseBody();
   return (ctx, next) => {
-    if (ctx.path !== '/api/v1' && !ctx.path.startsWith('/api/v1/')) return next();
+    // Any case: should a route ever match another spelling, it is still behind the guards.
+    if (!API_PATH.test(ctx.path)) return next();
     // OPTIONS only lists the allowed methods (no route runs, no Access-Control-* header): a browser's preflight fails anyway.
     if (ctx.method === 'OPTIONS') return next();
-    return browsers(ctx, () => auth(ctx, () => body(ctx, next)));
+    const tokens = deps.tokens();
+    checkNotBrowser(ctx, tokens);
+    checkToken(ctx, tokens);
+    return body(ctx, next);
   };
 }
+
+const API_PATH = /^\/api\/v1(?:\/|$)/i;
 
 function methodError(status: number): Error {
   return new WatchbellError('METHOD_NOT_ALLOWED', status === 405 ? 'method not allowed on this route' : 'method not implemented');

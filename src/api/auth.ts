@@ -11,30 +11,34 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /** Middleware for /api/v1: with no tokens configured the API is open (the daemon then listens on loopback only). */
 export function requireToken(tokens: () => ApiToken[]) {
-  return async function auth(ctx: Context, next: Next): Promise<void> {
-    const configured = tokens();
-    if (configured.length === 0) return next();
-    const header = ctx.get('authorization');
-    const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!m) {
-      ctx.set('WWW-Authenticate', 'Bearer realm="watchbell"');
-      throw new WatchbellError('UNAUTHORIZED', 'missing or malformed Authorization header; send "Authorization: Bearer <token>"');
-    }
-    const given = digest(m[1]!);
-    let match: ApiToken | undefined;
-    for (const t of configured) {
-      if (timingSafeEqual(given, digest(t.token)) && !match) match = t;
-    }
-    if (!match) {
-      ctx.set('WWW-Authenticate', 'Bearer realm="watchbell", error="invalid_token"');
-      throw new WatchbellError('UNAUTHORIZED', 'invalid API token');
-    }
-    if (match.scope === 'read' && !READ_METHODS.has(ctx.method)) {
-      throw new WatchbellError('FORBIDDEN', `token ${JSON.stringify(match.name)} has scope "read" and cannot ${ctx.method} ${ctx.path}; use an admin token`);
-    }
-    ctx.state.token = match.name;
+  return function auth(ctx: Context, next: Next): Promise<void> {
+    checkToken(ctx, tokens());
     return next();
   };
+}
+
+/** Throws 401 or 403 unless the request carries one of `configured` (none configured: every request passes). */
+export function checkToken(ctx: Context, configured: readonly ApiToken[]): void {
+  if (configured.length === 0) return;
+  const header = ctx.get('authorization');
+  const m = /^Bearer\s+(\S+)$/i.exec(header);
+  if (!m) {
+    ctx.set('WWW-Authenticate', 'Bearer realm="watchbell"');
+    throw new WatchbellError('UNAUTHORIZED', 'missing or malformed Authorization header; send "Authorization: Bearer <token>"');
+  }
+  const given = digest(m[1]!);
+  let match: ApiToken | undefined;
+  for (const t of configured) {
+    if (timingSafeEqual(given, digest(t.token)) && !match) match = t;
+  }
+  if (!match) {
+    ctx.set('WWW-Authenticate', 'Bearer realm="watchbell", error="invalid_token"');
+    throw new WatchbellError('UNAUTHORIZED', 'invalid API token');
+  }
+  if (match.scope === 'read' && !READ_METHODS.has(ctx.method)) {
+    throw new WatchbellError('FORBIDDEN', `token ${JSON.stringify(match.name)} has scope "read" and cannot ${ctx.method} ${ctx.path}; use an admin token`);
+  }
+  ctx.state.token = match.name;
 }
 
 /**
@@ -45,28 +49,26 @@ export function requireToken(tokens: () => ApiToken[]) {
  * - DNS rebinding (a page whose own host name now resolves to 127.0.0.1, so its requests count as same-origin):
  *   its requests name that host in `Host`, so without tokens only requests addressed to a loopback name are answered.
  * With tokens configured a page cannot get one, so `Host` is not checked then (proxies may send any name).
+ * Throws 403 for such a request.
  */
-export function refuseBrowsers(tokens: () => ApiToken[]) {
-  return async function browsers(ctx: Context, next: Next): Promise<void> {
-    const origin = ctx.get('origin');
-    if (origin) {
-      throw new WatchbellError(
-        'FORBIDDEN',
-        `requests from web pages (Origin ${quote(origin)}) are refused: the API does not serve browsers (CORS is off); see docs/security.md`,
-      );
-    }
-    // A unix socket has no remote address, and no browser can reach it.
-    const overTcp = ctx.req.socket.remoteAddress !== undefined;
-    const host = ctx.get('host');
-    if (overTcp && tokens().length === 0 && !isLoopbackHost(host)) {
-      throw new WatchbellError(
-        'FORBIDDEN',
-        `Host ${quote(host)} is not a loopback name: without api.tokens only requests addressed to 127.0.0.1, [::1] or localhost ` +
-          'are answered (protection against DNS rebinding); configure a token under api.tokens to serve other names',
-      );
-    }
-    return next();
-  };
+export function checkNotBrowser(ctx: Context, configured: readonly ApiToken[]): void {
+  const origin = ctx.get('origin');
+  if (origin) {
+    throw new WatchbellError(
+      'FORBIDDEN',
+      `requests from web pages (Origin ${quote(origin)}) are refused: the API does not serve browsers (CORS is off); see docs/security.md`,
+    );
+  }
+  // A unix socket has no remote address, and no browser can reach it.
+  const overTcp = ctx.req.socket.remoteAddress !== undefined;
+  const host = ctx.get('host');
+  if (overTcp && configured.length === 0 && !isLoopbackHost(host)) {
+    throw new WatchbellError(
+      'FORBIDDEN',
+      `Host ${quote(host)} is not a loopback name: without api.tokens only requests addressed to 127.0.0.1, [::1] or localhost ` +
+        'are answered (protection against DNS rebinding); configure a token under api.tokens to serve other names',
+    );
+  }
 }
 
 /** True for a Host header naming this machine's loopback: `localhost`, `127.x.x.x` or `[::1]`, with any port. */

@@ -47,11 +47,15 @@ export function parseBody() {
     },
   });
 
-  return async function body(ctx: Context, next: Next): Promise<void> {
+  return function body(ctx: Context, next: Next): Promise<void> {
     if (!hasBody(ctx)) {
       ctx.request.body = undefined;
       return next();
     }
+    return parseThen(ctx, next);
+  };
+
+  async function parseThen(ctx: Context, next: Next): Promise<void> {
     const declared = ctx.length;
     const isYaml = Boolean(ctx.is(YAML_TYPES));
     if (declared !== undefined && declared > (isYaml ? YAML_BODY_LIMIT : BODY_LIMIT)) throw tooLarge(isYaml);
@@ -65,7 +69,7 @@ export function parseBody() {
     if (isYaml) ctx.request.body = parseYamlBody(String(ctx.request.body ?? ''));
     checkDepth(ctx.request.body);
     return next();
-  };
+  }
 }
 
 function tooLarge(yaml: boolean): WatchbellError {

@@ -137,6 +137,28 @@ describe('API tokens and scopes (black-box)', function () {
     expect((await call('GET', '/api/v1/jobs/by-admin', ADMIN)).status).to.equal(404);
   });
 
+  it('serves no other spelling of an API path without a token: capitals, encoded letters, doubled slashes', async function () {
+    // Paths are case-sensitive: /API/V1/JOBS is not the API (it once reached the routes past the token check).
+    const spellings: Array<[string, string]> = [
+      ['GET', '/API/V1/JOBS'],
+      ['GET', '/Api/v1/jobs/cfg'],
+      ['GET', '/api/V1/jobs/cfg'],
+      ['POST', '/API/v1/jobs/cfg/run'],
+      ['DELETE', '/api/v1/JOBS/cfg'],
+      ['GET', '/api/v1/%6Aobs/cfg'],
+      ['GET', '//api/v1/jobs/cfg'],
+      ['GET', '/api%2Fv1/jobs/cfg'],
+    ];
+    for (const [method, path] of spellings) {
+      const res = await call(method, path);
+      expect([401, 404], `${method} ${path}: ${res.text}`).to.include(res.status);
+    }
+    // The trailing-slash spelling is the API: it needs the token like the plain one.
+    expectError(await call('GET', '/api/v1/jobs/cfg/'), 401, 'UNAUTHORIZED');
+    expect((await call('GET', '/api/v1/jobs/cfg/', READ)).body.data.id).to.equal('cfg');
+    expect((await call('GET', '/api/v1/jobs/cfg', ADMIN)).body.data.status).to.equal('active');
+  });
+
   it('takes the scheme in any case (RFC 7235)', async function () {
     expect((await call('GET', '/api/v1/jobs', null, undefined, { authorization: `bearer ${ADMIN}` })).status).to.equal(200);
   });

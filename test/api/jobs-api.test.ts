@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeDir, startWithJobs, type DaemonProcess } from '../helpers/daemon-process.js';
+import { rawRequest, type RawReply } from '../helpers/raw-request.js';
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
@@ -263,5 +264,35 @@ describe('jobs API (black-box)', function () {
     expect(res.body.status).to.equal('UP');
     expect(res.body.jobs.total).to.be.greaterThan(0);
     expect(res.headers.get('cache-control')).to.equal('no-store');
+  });
+
+  // GET /jobs/{id} in its plain spelling skips the router (jobReadShortcut); any other spelling goes through it.
+  it('answers GET and HEAD /jobs/{id} the same in the spelling that skips the router and in those that do not', async function () {
+    const get = (path: string, method = 'GET', headers: Record<string, string> = {}) => rawRequest(d.url, { method, path, headers });
+    const same = (a: RawReply, b: RawReply) => {
+      expect(b.status, b.text).to.equal(a.status);
+      expect(b.text).to.equal(a.text);
+      for (const h of ['content-type', 'content-length', 'cache-control', 'x-content-type-options']) expect(b.headers[h], h).to.equal(a.headers[h]);
+    };
+    const plain = await get('/api/v1/jobs/nightly-report');
+    expect(plain.status).to.equal(200);
+    expect(plain.body.data.id).to.equal('nightly-report');
+    same(plain, await get('/api/v1/jobs/nightly-report/'));
+    // Escapes are decoded alike; a malformed one is kept as it is, and names no job.
+    same(plain, await get('/api/v1/jobs/nightly%2Dreport'));
+    const malformed = await get('/api/v1/jobs/nightly%E0%A4%A');
+    expect(malformed.status).to.equal(404);
+    expect(malformed.body.error.code).to.equal('JOB_NOT_FOUND');
+    same(malformed, await get('/api/v1/jobs/nightly%E0%A4%A/'));
+    same(await get('/api/v1/jobs/no-such-job'), await get('/api/v1/jobs/no-such-job/'));
+    const head = await get('/api/v1/jobs/nightly-report', 'HEAD');
+    expect(head.status).to.equal(200);
+    expect(head.text).to.equal('');
+    expect(head.headers['content-length']).to.equal(plain.headers['content-length']);
+    same(head, await get('/api/v1/jobs/nightly-report/', 'HEAD'));
+    // The guards still run first: a page's request is refused before any job is read.
+    const fromPage = await get('/api/v1/jobs/nightly-report', 'GET', { origin: 'https://evil.example' });
+    expect(fromPage.status).to.equal(403);
+    same(fromPage, await get('/api/v1/jobs/nightly-report/', 'GET', { origin: 'https://evil.example' }));
   });
 });
