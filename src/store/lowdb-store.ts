@@ -291,9 +291,8 @@ export class LowdbStore implements Store {
     if (rec.byId.has(execution.id)) {
       throw new Error(`addExecution: execution ${execution.id} of job ${execution.job_id} is already stored; use updateExecution`);
     }
-    // The JSON is needed for the journal anyway; parsing it back is the cheapest deep copy.
     const json = JSON.stringify(execution);
-    const stored = deepFreeze(JSON.parse(json) as Execution);
+    const stored = deepFreeze(execution);
     const list = rec.executions;
     list.splice(insertionIndex(list, stored.id), 0, stored);
     rec.byId.set(stored.id, stored);
@@ -314,7 +313,7 @@ export class LowdbStore implements Store {
     // Its job was deleted (or it was trimmed) while it ran: there is nothing left to update.
     if (!rec || !old) return;
     const json = JSON.stringify(execution);
-    const stored = deepFreeze(JSON.parse(json) as Execution);
+    const stored = deepFreeze(execution);
     const list = rec.executions;
     list[indexOf(list, old.id)] = stored;
     rec.byId.set(stored.id, stored);

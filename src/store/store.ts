@@ -58,10 +58,14 @@ export interface Store {
   /**
    * Inserts an execution, then trims the job's history to `historyLimit`, oldest first, deleting
    * the trimmed logs. Queued and running executions, and the one just added, are never trimmed,
-   * so a job may briefly hold more.
+   * so a job may briefly hold more. The store keeps `execution` itself, frozen: pass a copy you will
+   * not change (a copy made here would double the allocation of 10,000 skipped runs a second).
    */
   addExecution(execution: Execution, historyLimit: number): Promise<void>;
-  /** Replaces a stored execution (same id); ignored when it is no longer stored (its job was deleted). */
+  /**
+   * Replaces a stored execution (same id), keeping `execution` itself, frozen, like addExecution; ignored
+   * when it is no longer stored (its job was deleted).
+   */
   updateExecution(execution: Execution): Promise<void>;
   getExecution(jobId: string, executionId: string): Execution | undefined;
   /** The job's newest execution that passes `filter`. */

@@ -215,15 +215,19 @@ export function describeStoreContract(name: string, makeStore: (dir: string) => 
         expect(store.getExecution('a', newExecutionId())).to.equal(undefined);
       });
 
-      it('keeps its own copy: changing the caller\'s object after add or update changes nothing', async () => {
+      it('keeps the object it is given, frozen: changing it afterwards throws instead of changing the history unseen', async () => {
         const store = await openStore();
         const e = makeExecution('a');
         await store.addExecution(e, 10);
-        e.status = 'failure';
+        expect(() => {
+          e.status = 'failure';
+        }).to.throw(TypeError);
         expect(store.getExecution('a', e.id)!.status).to.equal('queued');
         const done = finished({ ...e, status: 'queued' });
         await store.updateExecution(done);
-        done.attempts[0]!.exit_code = 99;
+        expect(() => {
+          done.attempts[0]!.exit_code = 99;
+        }).to.throw(TypeError);
         expect(store.getExecution('a', e.id)!.attempts[0]!.exit_code).to.equal(0);
       });
 
