@@ -21,8 +21,12 @@ import { toJobView, type JobView } from './job-view.js';
 import { followLog } from './log-follow.js';
 import { TurnSlicer } from './turn-slicer.js';
 
-/** Due jobs started per event-loop turn: ~10 ms of work, so API requests wait at most about that long. */
-const START_SLICE = 250;
+/**
+ * Due jobs started per event-loop turn: a few ms of work (an event, a state line, a run or a skipped
+ * record), so an API request waits about that long. 250 gave the storm bench a p99 of 31-37 ms, 100 gave
+ * 19-33, 50 gives 15-20 with every slot still fired (docs/benchmarks.md).
+ */
+const START_SLICE = 50;
 
 export interface JobQuery {
   status?: JobStatus;
