@@ -4,7 +4,7 @@
  * daemon). Target: watchbell >= 70% of bare Koa's requests/s. The bare app runs in a child process of
  * its own, like the daemon, so autocannon (in this process) does not share its event loop with either.
  *
- *   npx tsc -p . && node dist/bench/api-read.js [seconds, default 10] [connections, default 50] [rounds, default 3]
+ *   npx tsc -p . && node dist/bench/api-read.js [seconds, default 10] [connections, default 50] [rounds, default 5]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -16,7 +16,7 @@ import { printResult } from './result-line.js';
 
 const SECONDS = Number(process.argv[2] ?? 10);
 const CONNECTIONS = Number(process.argv[3] ?? 50);
-const ROUNDS = Number(process.argv[4] ?? 3);
+const ROUNDS = Number(process.argv[4] ?? 5);
 const TARGET = 0.7;
 
 /** Child mode: serve `body` on 127.0.0.1:0 from a bare Koa app, report the port, exit on disconnect. */

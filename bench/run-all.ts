@@ -28,7 +28,7 @@ const BENCHES: BenchSpec[] = [
   { name: 'store-growth', args: [], timeoutS: 120 },
   { name: 'run-throughput', args: ['3'], timeoutS: 60 },
   { name: 'dispatch-lateness', args: [], timeoutS: 90 },
-  { name: 'api-read', args: ['10', '50', '3'], timeoutS: 150 },
+  { name: 'api-read', args: ['10', '50', '5'], timeoutS: 200 },
   { name: 'api-scale', args: ['100000', '200'], timeoutS: 300 },
   { name: 'api-storm', args: ['10000', '10'], timeoutS: 150 },
   { name: 'memory-soak', args: ['20000'], timeoutS: 420 },
