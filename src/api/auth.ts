@@ -9,7 +9,7 @@ const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 // Comparing digests keeps the comparison constant-time whatever the tokens' lengths.
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-/** Middleware for /api/v1: with no tokens configured the API is open (the daemon then listens on loopback only). */
+/** checkToken() as middleware (for /metrics): with no tokens configured it lets every request through. */
 export function requireToken(tokens: () => ApiToken[]) {
   return function auth(ctx: Context, next: Next): Promise<void> {
     checkToken(ctx, tokens());
@@ -17,7 +17,10 @@ export function requireToken(tokens: () => ApiToken[]) {
   };
 }
 
-/** Throws 401 or 403 unless the request carries one of `configured` (none configured: every request passes). */
+/**
+ * Throws 401 or 403 unless the request carries one of `configured`. With none configured every request
+ * passes: the API is open, and the daemon then listens on loopback only.
+ */
 export function checkToken(ctx: Context, configured: readonly ApiToken[]): void {
   if (configured.length === 0) return;
   const header = ctx.get('authorization');

@@ -64,8 +64,8 @@ const JOB_PATH = /^\/api\/v1\/jobs\/([^/]+)$/;
 /**
  * Middleware for `GET` and `HEAD /api/v1/jobs/{id}`, the request that dashboards and monitoring poll,
  * answered without the router: @koa/router tests every route's pattern and composes a new middleware chain
- * on each request, which was a fifth of this request's CPU (docs/benchmarks.md, API read). Any other
- * spelling of the path (a trailing slash, capitals) falls through to the router, which answers it the same.
+ * on each request, which was a fifth of this request's CPU (docs/benchmarks.md, API read). The other
+ * spelling the router accepts (a trailing slash) falls through to it, and is answered the same.
  */
 export function jobReadShortcut(service: JobService): Middleware {
   return (ctx, next) => {
