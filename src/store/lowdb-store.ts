@@ -227,22 +227,31 @@ export class LowdbStore implements Store {
   async deleteJob(jobId: string): Promise<void> {
     this.assertOpen();
     const dir = this.jobDir(jobId);
-    const rec = this.records.get(jobId);
-    this.records.delete(jobId);
-    if (rec) rec.deleted = true;
-    const hadDefinition = this.apiById.delete(jobId);
-    const hadMeta = this.configMeta.delete(jobId);
+    const definition = this.apiById.get(jobId);
+    const meta = this.configMeta.get(jobId);
+    this.apiById.delete(jobId);
+    this.configMeta.delete(jobId);
     const previous = this.deletions.get(jobId);
-    // In the log first: replayed after a crash, it drops whatever the journal still holds of the job.
-    const logged = this.logExtra(goneLine(jobId));
     const removal = (async () => {
-      await logged;
+      // The definition goes first: it is what makes the job exist. A crash before it is written leaves the
+      // job whole; after it, history without a job (kept, as for a job removed from the config). Were the
+      // `gone` line first, a crash between the two would bring the job back from its definition with its
+      // state dropped by the replay: a paused job would come back active (found by test/daemon/crash.test.ts).
+      try {
+        if (definition) await this.writeApiJobs();
+        if (meta) await this.writeConfigJobs();
+      } catch (err) {
+        // Nothing else was touched: the job stays whole, in memory as on disk, and the delete may be tried again.
+        if (definition && !this.apiById.has(jobId)) this.apiById.set(jobId, definition);
+        if (meta && !this.configMeta.has(jobId)) this.configMeta.set(jobId, meta);
+        throw err;
+      }
+      const rec = this.records.get(jobId);
+      this.records.delete(jobId);
+      if (rec) rec.deleted = true;
+      // Replayed after a crash, `gone` drops whatever the journal still holds of the job.
+      await this.logExtra(goneLine(jobId));
       await previous?.catch(() => undefined);
-      // The definition goes first. A crash before the rm then leaves history without a job (kept, as
-      // for a job removed from the config); the other order could leave a job that lost its state,
-      // and a paused job would come back active (found by test/daemon/crash.test.ts).
-      if (hadDefinition) await this.writeApiJobs();
-      if (hadMeta) await this.writeConfigJobs();
       // Its last lines go to the log (for the order), and a checkpoint writing its journal must end before the rm.
       if (rec) await Promise.allSettled([...rec.pending, rec.journalWrite]);
       await rm(dir, { recursive: true, force: true });

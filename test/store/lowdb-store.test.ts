@@ -131,6 +131,27 @@ describe('LowdbStore', () => {
     expect(await exists(join(dir, 'jobs', 'b'))).to.equal(false);
   });
 
+  it('removes a deleted job\'s definition before its history: a delete cut short never leaves the job without its state', async () => {
+    const store = await openStore();
+    await store.saveApiJob(makeJob('a'));
+    await store.saveJobState('a', { paused: true });
+    await store.addExecution(finished(makeExecution('a')), 10);
+    // The definition cannot be written (a directory where its temp file goes), as if the daemon died there.
+    await mkdir(join(dir, '.api-jobs.json.tmp'));
+    let failed: unknown;
+    await store.deleteJob('a').catch((err: unknown) => (failed = err));
+    expect(failed, 'the delete reports the failed write').to.be.instanceOf(Error);
+    await rm(join(dir, '.api-jobs.json.tmp'), { recursive: true });
+    // Read back as the next start would: the job is still defined, so its state and history must be there too.
+    const again = await openStore();
+    expect(again.apiJobs().map((j) => j.id)).to.deep.equal(['a']);
+    expect(again.jobState('a')).to.deep.equal({ paused: true });
+    expect(again.listExecutions('a', { limit: 10, offset: 0 }).total).to.equal(1);
+    // And the first store still holds it whole, so the delete can be tried again.
+    expect(store.apiJobs().map((j) => j.id)).to.deep.equal(['a']);
+    expect(store.jobState('a')).to.deep.equal({ paused: true });
+  });
+
   it('keeps all of 50 concurrent writes to the same job', async () => {
     const store = await openStore();
     const all = Array.from({ length: 50 }, () => makeExecution('a'));
