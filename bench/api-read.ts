@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import Koa from 'koa';
 import { startDaemon } from './daemon-process.js';
-import { printResult } from './result-line.js';
+import { median, printResult } from './result-line.js';
 
 const SECONDS = Number(process.argv[2] ?? 10);
 const CONNECTIONS = Number(process.argv[3] ?? 50);
@@ -67,12 +67,6 @@ async function load(name: string, url: string, pid: number): Promise<Load> {
   console.log(`${name.padEnd(24)} ${r.requests.average.toFixed(0).padStart(8)} req/s  latency p50 ${r.latency.p50} ms p99 ${r.latency.p99} ms  server CPU ${cpuUsPerRequest.toFixed(0)} us/request  (${r.requests.total} requests, ${bad} errors/non-2xx)`);
   if (bad > 0) throw new Error(`${name}: ${bad} errors or non-2xx answers`);
   return { rate: r.requests.average, cpuUsPerRequest };
-}
-
-function median(xs: number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 async function main(): Promise<void> {

@@ -13,7 +13,7 @@
  *   npx tsc -p . && node dist/bench/memory-soak.js [runs, default 20000]
  */
 import { startDaemon, type BenchJob } from './daemon-process.js';
-import { printResult } from './result-line.js';
+import { median, printResult } from './result-line.js';
 
 const RUNS = Number(process.argv[2] ?? 20_000);
 const WARMUP = Math.min(2_000, Math.floor(RUNS / 10));
@@ -85,11 +85,6 @@ async function main(): Promise<void> {
   } finally {
     await daemon.stop();
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 await main();

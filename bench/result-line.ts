@@ -28,6 +28,13 @@ export function printResult(result: BenchResult): void {
   console.log(RESULT_PREFIX + JSON.stringify(result));
 }
 
+/** The median of `xs` (any order); the mean of the two middle values for an even count. */
+export function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 /** Nearest-rank percentile of an ascending array. */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;

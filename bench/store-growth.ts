@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { logRoute, type Execution } from '../src/jobs/execution.js';
 import { newExecutionId } from '../src/jobs/ids.js';
 import { LowdbStore } from '../src/store/lowdb-store.js';
-import { printResult } from './result-line.js';
+import { median, printResult } from './result-line.js';
 
 const HISTORY_LIMIT = 100;
 const BIG_JOBS = 1000;
@@ -59,12 +59,6 @@ async function record(store: LowdbStore, jobId: string): Promise<number> {
   await store.addExecution(e, HISTORY_LIMIT);
   await store.updateExecution(finish(e));
   return performance.now() - started;
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 async function main(): Promise<void> {
