@@ -1,5 +1,5 @@
 /** Composition root: config + store + scheduler + runner + API, signals, shutdown. */
-import { mkdir, rm, chmod, lstat, stat } from 'node:fs/promises';
+import { rm, chmod, lstat, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -27,6 +27,7 @@ import { nextRuns } from './schedule/next-slot.js';
 import { Scheduler } from './schedule/scheduler.js';
 import { JobService } from './service/job-service.js';
 import { acquireDataDirLock } from './store/data-dir-lock.js';
+import { prepareDataDir } from './store/data-dir-writable.js';
 import { LowdbStore } from './store/lowdb-store.js';
 import { recoverInterrupted } from './store/recover.js';
 
@@ -69,7 +70,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   };
   try {
     // The data dir holds job definitions with their environment values (secrets): only the daemon's user may read it.
-    await mkdir(settings.data_dir, { recursive: true, mode: 0o700 });
+    await prepareDataDir(settings.data_dir);
     await warnIfDataDirOpen(settings.data_dir, log);
     releasers.push(await acquireDataDirLock(settings.data_dir));
     const store = new LowdbStore(settings.data_dir);

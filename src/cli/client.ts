@@ -40,7 +40,8 @@ export async function runClientVerb(verb: (typeof CLIENT_VERBS)[number], args: s
     allowPositionals: true,
     options: {
       url: { type: 'string', default: process.env.WATCHBELL_URL ?? 'http://127.0.0.1:8080' },
-      token: { type: 'string', default: process.env.WATCHBELL_TOKEN },
+      // WATCHBELL_ADMIN_TOKEN is the variable the image's config reads: `docker exec C watchbell jobs` just works.
+      token: { type: 'string', default: process.env.WATCHBELL_TOKEN || process.env.WATCHBELL_ADMIN_TOKEN },
       status: { type: 'string' },
       tag: { type: 'string' },
       q: { type: 'string', short: 'q' },
