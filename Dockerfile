@@ -15,7 +15,9 @@ FROM node:24.11.1-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: the one install script (ssh2's optional native crypto) needs a compiler and is not needed.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+# Source maps (ours are not built, dependencies ship some) point at code the image does not hold.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && find node_modules -name '*.map' -type f -delete
 
 FROM node:24.11.1-bookworm-slim
 # tini is PID 1: it forwards SIGTERM to the daemon and reaps zombies (orphaned grandchildren of jobs).

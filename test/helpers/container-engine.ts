@@ -25,7 +25,7 @@ export interface ContainerEngine {
 }
 
 /** What makes Podman work in these sandboxes: no rlimit raising, runc rather than crun, no systemd or journald. */
-const CONTAINERS_CONF = `[containers]
+export const CONTAINERS_CONF = `[containers]
 default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
 [engine]
 runtime = "runc"
