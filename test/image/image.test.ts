@@ -126,6 +126,16 @@ describe('the container image (Dockerfile built with podman on a stand-in base)'
     expect(engines, 'this machine runs the code on Node 20 too').to.include('^20.');
   });
 
+  it('compiles src/ only, without source maps (tsconfig.build.json), in the build stage', async function () {
+    const dockerfile = await readFile(join(ROOT, 'Dockerfile'), 'utf8');
+    const buildStage = dockerfile.split(/^FROM /m)[1]!;
+    expect(buildStage).to.match(/^RUN npx tsc -p tsconfig\.build\.json$/m);
+    expect(buildStage).not.to.match(/^COPY\s+(test|bench)\b/m);
+    const tsconfig = JSON.parse(await readFile(join(ROOT, 'tsconfig.build.json'), 'utf8')) as { include: string[]; compilerOptions: { sourceMap?: boolean } };
+    expect(tsconfig.include).to.deep.equal(['src/**/*.ts']);
+    expect(tsconfig.compilerOptions.sourceMap).to.equal(false);
+  });
+
   it('keeps HEALTHCHECK (docker format) and runs tini -- watchbell daemon as a pinned non-root uid', async function () {
     const [info] = JSON.parse(await podman.ok(['image', 'inspect', image])) as Array<{ Config: Record<string, unknown>; Healthcheck?: { Test: string[] } }>;
     expect(info!.Config.Entrypoint).to.deep.equal(['tini', '--', 'watchbell']);
