@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { load } from 'js-yaml';
+import { CORE_SCHEMA, load } from 'js-yaml';
 import { interpolate } from '../config/interpolate.js';
 import { parseListen, type ListenAddress } from '../config/listen.js';
 import { DAEMON_DEFAULTS } from '../config/settings.js';
@@ -24,7 +24,7 @@ function probeTarget(address: ListenAddress): { socketPath: string } | { host: s
 
 /** The listen address a config file sets (the default when it sets none). */
 async function configuredListen(file: string, env: NodeJS.ProcessEnv = process.env): Promise<ListenAddress> {
-  const doc = load(await readFile(file, 'utf8')) as { daemon?: { listen?: unknown } } | null;
+  const doc = load(await readFile(file, 'utf8'), { schema: CORE_SCHEMA }) as { daemon?: { listen?: unknown } } | null;
   const raw = doc?.daemon?.listen ?? DAEMON_DEFAULTS.listen;
   const { value, errors } = interpolate(raw, env);
   if (errors.length) throw new Error(errors[0]!.message);
