@@ -8,6 +8,7 @@ import type { ApiDeps } from './deps.js';
 import { errorHandler } from './errors.js';
 import { configRoutes } from './routes/config.js';
 import { openApiDocument } from './openapi.js';
+import { allowQuery } from './query.js';
 import { executionRoutes } from './routes/executions.js';
 import { jobReadShortcut, jobRoutes } from './routes/jobs.js';
 import { scheduleRoutes } from './routes/schedule.js';
@@ -27,10 +28,11 @@ export function createApp(deps: ApiDeps): WatchbellApp {
     ctx.set('Cache-Control', 'no-store');
     ctx.set('X-Content-Type-Options', 'nosniff');
     await next();
+    if (ctx.body !== undefined && ctx.body !== null) return;
     // Nothing answered: no route has this path (a wrong method on a known path got 405 below).
-    if (ctx.status === 404 && ctx.body === undefined) {
-      throw new WatchbellError('ROUTE_NOT_FOUND', `no route ${ctx.method} ${ctx.path}; the API lives under /api/v1 (see docs/api.md)`);
-    }
+    if (ctx.status === 404) throw routeNotFound(ctx.method, ctx.path);
+    // The router set the status and `Allow` (RFC 9110: a 405 lists the methods the path takes); the body is ours.
+    if (ctx.status === 405 || ctx.status === 501) throw methodError(ctx.status, ctx.method, ctx.path, ctx.response.get('Allow'));
   });
 
   // Case-sensitive: the router's default matches /API/V1/... too, a path the guards below would not see as the API.
@@ -57,16 +59,21 @@ export function createApp(deps: ApiDeps): WatchbellApp {
   scheduleRoutes(api, deps);
   configRoutes(api, deps);
   api.get('/openapi.json', (ctx) => {
+    allowQuery(ctx, []);
     ctx.body = openApiDocument();
   });
 
   // The two routes outside /api/v1, matched by the router only for their own paths.
   const rootRoutes = root.routes();
-  app.use((ctx, next) => (ctx.path === '/health' || ctx.path === '/metrics' ? rootRoutes(ctx as Parameters<typeof rootRoutes>[0], next) : next()));
+  const rootMethods = root.allowedMethods();
+  app.use((ctx, next) => {
+    if (ctx.path !== '/health' && ctx.path !== '/metrics') return next();
+    return rootMethods(ctx as Parameters<typeof rootMethods>[0], () => rootRoutes(ctx as Parameters<typeof rootRoutes>[0], next));
+  });
   app.use(guardApi(deps));
   app.use(jobReadShortcut(deps.service));
   app.use(api.routes());
-  app.use(api.allowedMethods({ throw: true, notImplemented: () => methodError(501), methodNotAllowed: () => methodError(405) }));
+  app.use(api.allowedMethods());
   return Object.assign(app, { routers: [root, api] as const });
 }
 
@@ -91,6 +98,15 @@ function guardApi(deps: ApiDeps): Koa.Middleware {
 
 const API_PATH = /^\/api\/v1(?:\/|$)/i;
 
-function methodError(status: number): Error {
-  return new WatchbellError('METHOD_NOT_ALLOWED', status === 405 ? 'method not allowed on this route' : 'method not implemented');
+function routeNotFound(method: string, path: string): WatchbellError {
+  const where = API_PATH.test(path)
+    ? 'GET /api/v1/openapi.json lists the routes (see docs/api.md)'
+    : 'the API lives under /api/v1 (see docs/api.md)';
+  return new WatchbellError('ROUTE_NOT_FOUND', `no route ${method} ${path}; ${where}`);
+}
+
+function methodError(status: number, method: string, path: string, allow: string): WatchbellError {
+  const allowed = allow ? `; allowed: ${allow}` : '';
+  const what = status === 405 ? 'not allowed on' : 'not implemented for';
+  return new WatchbellError('METHOD_NOT_ALLOWED', `method ${method} ${what} ${path}${allowed}`);
 }

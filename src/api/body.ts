@@ -43,6 +43,8 @@ export function parseBody() {
     strict: true,
     onerror(err: Error & { status?: number }, ctx: Context) {
       if (err.status === 413) throw tooLarge(Boolean(ctx.is(YAML_TYPES)));
+      const text = (err as { body?: unknown }).body;
+      if (typeof text === 'string' && isJsonScalar(text)) throw notAnObject(text.trim());
       throw new WatchbellError('INVALID_JSON', `request body is not valid JSON: ${err.message}`);
     },
   });
@@ -70,6 +72,22 @@ export function parseBody() {
     checkDepth(ctx.request.body);
     return next();
   }
+}
+
+/** True for `null`, a number, a string or a boolean: valid JSON that strict parsing refuses as not an object. */
+function isJsonScalar(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value === null || typeof value !== 'object';
+  } catch {
+    return false;
+  }
+}
+
+function notAnObject(text: string): WatchbellError {
+  const shown = text.length > 40 ? `${text.slice(0, 37)}...` : text;
+  const message = `body: ${shown} is JSON but not an object; expected a JSON object ({...}), or no body at all on routes that take none`;
+  return new WatchbellError('VALIDATION_FAILED', message, { details: [{ path: '', message }] });
 }
 
 function tooLarge(yaml: boolean): WatchbellError {

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { SchemaObject } from 'ajv';
 import { JOB_ID_PATTERN } from '../jobs/ids.js';
+import { JOB_SORTS } from '../jobs/job.js';
 import { JOB_INPUT_SCHEMA } from '../jobs/job-schema.js';
 import { BODY_LIMIT } from './body.js';
 import { MAX_LIMIT } from './query.js';
@@ -69,8 +70,8 @@ const error = (name: string) => ({ $ref: `#/components/responses/${name}` });
 const message = (properties: Json, required: string[]): SchemaObject =>
   dataOf({ type: 'object', additionalProperties: false, required: ['message', ...required], properties: { message: { type: 'string' }, ...properties } });
 
-/** Errors any /api/v1 route may answer. */
-const COMMON_ERRORS = { '401': error('Unauthorized'), '403': error('Forbidden'), '500': error('Internal') };
+/** Errors any /api/v1 route may answer (400: a query parameter it does not take; 405: a method the path does not take, with `Allow`). */
+const COMMON_ERRORS = { '400': error('BadRequest'), '401': error('Unauthorized'), '403': error('Forbidden'), '405': error('MethodNotAllowed'), '500': error('Internal') };
 /** And the ones of routes that change something. */
 const WRITE_ERRORS = { ...COMMON_ERRORS, '503': error('Unavailable') };
 
@@ -100,7 +101,7 @@ function paths(): Json {
       get: op('getHealth', 'Liveness and store status; 503 DOWN when the store cannot be written', {
         tag: 'operations',
         security: [],
-        responses: { '200': json(schemaRef('Health'), 'UP'), '503': json(schemaRef('Health'), 'DOWN: the data dir cannot be written') },
+        responses: { '200': json(schemaRef('Health'), 'UP'), '405': error('MethodNotAllowed'), '503': json(schemaRef('Health'), 'DOWN: the data dir cannot be written') },
       }),
     },
     '/metrics': {
@@ -108,7 +109,7 @@ function paths(): Json {
         tag: 'operations',
         description: 'Open unless API tokens are configured; then a token is needed unless `api.metrics_public: true`.',
         security: [{ bearer: [] }, {}],
-        responses: { '200': text('Prometheus text format 0.0.4'), '401': error('Unauthorized') },
+        responses: { '200': text('Prometheus text format 0.0.4'), '401': error('Unauthorized'), '405': error('MethodNotAllowed') },
       }),
     },
     '/api/v1/openapi.json': {
@@ -118,15 +119,16 @@ function paths(): Json {
       }),
     },
     '/api/v1/jobs': {
-      get: op('listJobs', 'List jobs in id order', {
+      get: op('listJobs', 'List jobs, in id order or the one `sort` asks', {
         parameters: [
           limit(100),
           OFFSET,
           query('status', { enum: [...JOB_STATUSES] }, 'only jobs with this status'),
           query('tag', { type: 'string', maxLength: 64 }, 'only jobs with this tag (exact)'),
           query('q', { type: 'string', maxLength: 200 }, 'case-insensitive substring of id, name, command or tags'),
+          query('sort', { enum: [...JOB_SORTS], default: 'id' }, 'order: id; -created_at (newest first); next_run (soonest first); -last_run (most recently run first). Jobs without the field come last, ties in id order'),
         ],
-        responses: { '200': json(pageOf(schemaRef('Job')), 'a page of jobs'), '400': error('BadRequest'), ...COMMON_ERRORS },
+        responses: { '200': json(pageOf(schemaRef('Job')), 'a page of jobs'), ...COMMON_ERRORS },
       }),
       post: op('createJob', 'Create a job', {
         requestBody: JOB_BODY,
@@ -203,7 +205,7 @@ function paths(): Json {
       get: op('listJobExecutions', "A job's executions, newest first", {
         tag: 'executions',
         parameters: [limit(10), OFFSET, { $ref: '#/components/parameters/ExecutionStatus' }],
-        responses: { '200': json(pageOf(schemaRef('Execution')), 'a page of executions'), '400': error('BadRequest'), '404': error('NotFound'), ...COMMON_ERRORS },
+        responses: { '200': json(pageOf(schemaRef('Execution')), 'a page of executions'), '404': error('NotFound'), ...COMMON_ERRORS },
       }),
     },
     '/api/v1/jobs/{id}/executions/{eid}': {
@@ -222,7 +224,7 @@ function paths(): Json {
           intQuery('tail', 0, MAX_TAIL, undefined, 'only the last N lines'),
           query('follow', { type: 'boolean', default: false }, 'stream new output (chunked) until the execution ends'),
         ],
-        responses: { '200': text('the log'), '400': error('BadRequest'), '404': error('NotFound'), ...COMMON_ERRORS },
+        responses: { '200': text('the log'), '404': error('NotFound'), ...COMMON_ERRORS },
       }),
     },
     '/api/v1/jobs/{id}/executions/{eid}/cancel': {
@@ -244,7 +246,6 @@ function paths(): Json {
         parameters: [intQuery('n', 0, MAX_TAIL, 100, 'lines')],
         responses: {
           '200': text('the lines (empty when the job never ran)', { 'X-Execution-Id': { schema: { type: 'string' }, description: 'the execution they are from' } }),
-          '400': error('BadRequest'),
           '404': error('NotFound'),
           ...COMMON_ERRORS,
         },
@@ -254,7 +255,7 @@ function paths(): Json {
       get: op('listExecutions', 'Executions of all jobs, newest first', {
         tag: 'executions',
         parameters: [limit(10), OFFSET, { $ref: '#/components/parameters/ExecutionStatus' }],
-        responses: { '200': json(pageOf(schemaRef('Execution')), 'a page of executions'), '400': error('BadRequest'), ...COMMON_ERRORS },
+        responses: { '200': json(pageOf(schemaRef('Execution')), 'a page of executions'), ...COMMON_ERRORS },
       }),
     },
     '/api/v1/config/reload': {
@@ -273,10 +274,10 @@ function paths(): Json {
             ),
             'applied',
           ),
-          '400': { ...error('BadRequest'), description: 'CONFIG_INVALID: nothing changed; details give each problem as FILE:LINE:COL' },
           '404': error('NotFound'),
           '409': error('Conflict'),
           ...WRITE_ERRORS,
+          '400': { ...error('BadRequest'), description: 'CONFIG_INVALID: nothing changed; details give each problem as FILE:LINE:COL' },
         },
       }),
     },
@@ -298,7 +299,6 @@ function paths(): Json {
             }),
             'the run times',
           ),
-          '400': error('BadRequest'),
           ...COMMON_ERRORS,
         },
       }),
@@ -326,10 +326,14 @@ function components(): Json {
       ExecutionStatus: query('status', { enum: [...EXECUTION_STATUSES] }, 'only executions with this status'),
     },
     responses: {
-      BadRequest: errorAnswer('VALIDATION_FAILED (details name each bad field or parameter), INVALID_JSON, INVALID_YAML'),
+      BadRequest: errorAnswer('VALIDATION_FAILED (details name each bad field, or each bad or unknown query parameter), INVALID_JSON, INVALID_YAML'),
       Unauthorized: errorAnswer('UNAUTHORIZED: tokens are configured and none, or a wrong one, was sent'),
       Forbidden: errorAnswer('FORBIDDEN: a read token on a write route; a request from a web page (Origin), or to a non-loopback Host without tokens'),
-      NotFound: errorAnswer('JOB_NOT_FOUND, EXECUTION_NOT_FOUND, ROUTE_NOT_FOUND'),
+      NotFound: errorAnswer('JOB_NOT_FOUND, EXECUTION_NOT_FOUND (also for an id that could not be one), ROUTE_NOT_FOUND'),
+      MethodNotAllowed: {
+        ...errorAnswer('METHOD_NOT_ALLOWED: the path exists, the method does not'),
+        headers: { Allow: { schema: { type: 'string' }, description: 'the methods the path takes, e.g. `GET, HEAD, PUT, DELETE`' } },
+      },
       Conflict: errorAnswer('JOB_EXISTS, JOB_OWNED_BY_CONFIG, JOB_ALREADY_RUNNING, JOB_COMPLETED, EXECUTION_FINISHED, TOO_MANY_JOBS'),
       TooLarge: errorAnswer(`BODY_TOO_LARGE: over ${BODY_LIMIT} bytes`),
       UnsupportedMediaType: errorAnswer('UNSUPPORTED_MEDIA_TYPE: neither JSON nor YAML'),
@@ -364,10 +368,19 @@ export function openApiDocument(): Json {
     info: {
       title: 'watchbell',
       version: packageVersion(),
-      description: 'A cron scheduler daemon with an embedded admin REST API. Success bodies are {"data": ...}; errors are {"error": {code, message, details?}}. See docs/api.md.',
+      description:
+        'A cron scheduler daemon with an embedded admin REST API. Success bodies are {"data": ...}; errors are {"error": {code, message, details?}}. ' +
+        'Every path is also answered with a trailing slash (`/api/v1/jobs/` is `/api/v1/jobs`); paths are case-sensitive. ' +
+        'A query parameter a route does not list is a 400 naming it. See docs/api.md.',
       license: { name: 'MIT', identifier: 'MIT' },
     },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    // Paths carry the /api/v1 prefix themselves, so a server is the daemon's origin: by default the one
+    // that served this document, or the address in daemon.listen.
+    servers: [
+      { url: '/', description: 'the daemon that served this document' },
+      { url: 'http://{listen}', description: 'a daemon at its daemon.listen address', variables: { listen: { default: '127.0.0.1:8080', description: 'HOST:PORT of daemon.listen' } } },
+    ],
     // With no token configured the API is open (loopback only), hence the empty alternative.
     security: [{ bearer: [] }, {}],
     tags: [

@@ -13,6 +13,24 @@ function bad(name: string, value: string, expected: string): WatchbellError {
   return new WatchbellError('VALIDATION_FAILED', message, { details: [{ path: `/query/${name}`, message }] });
 }
 
+/**
+ * Refuses any query parameter not in `known`, as unknown body fields are: a caller who sends `page=` or
+ * `size=` learns that the names are `limit` and `offset` instead of getting the first page in silence.
+ */
+export function allowQuery(ctx: Context, known: readonly string[]): void {
+  if (ctx.querystring === '') return;
+  const unknown = Object.keys(ctx.query).filter((name) => !known.includes(name));
+  if (unknown.length === 0) return;
+  const expected = known.length ? `expected ${known.length === 1 ? '' : 'one of '}${known.join(', ')}` : 'this route takes none';
+  const details = unknown.map((name) => ({ path: `/query/${name}`, message: `query parameter ${clip(name)}: unknown parameter; ${expected}` }));
+  const names = unknown.slice(0, 5).map(clip).join(', ') + (unknown.length > 5 ? ` (and ${unknown.length - 5} more)` : '');
+  throw new WatchbellError('VALIDATION_FAILED', `unknown query parameter${unknown.length === 1 ? '' : 's'} ${names}; ${expected}`, { details });
+}
+
+function clip(text: string): string {
+  return JSON.stringify(text.length > 40 ? text.slice(0, 37) + '...' : text);
+}
+
 /** An integer parameter within [min, max], or `fallback` when absent. */
 export function intParam(ctx: Context, name: string, fallback: number, min: number, max: number): number {
   const raw = single(ctx, name);

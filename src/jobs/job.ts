@@ -8,6 +8,10 @@ export type JobStatus = 'active' | 'paused' | 'completed';
 /** `label`: declared by a container's `watchbell.job.*` labels (daemon.docker_labels). */
 export type JobSource = 'config' | 'api' | 'label';
 
+/** Orders a list of jobs can be in (`GET /jobs?sort=`): a field, `-` first for newest first; ties in id order. */
+export const JOB_SORTS = ['id', '-created_at', 'next_run', '-last_run'] as const;
+export type JobSort = (typeof JOB_SORTS)[number];
+
 /** The fields a user sets, in YAML or a request body, after validation and defaults. */
 export interface JobSpec {
   name: string;

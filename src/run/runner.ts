@@ -68,8 +68,18 @@ interface Entry {
   /** Settles once its first record is stored; rejects when it could not be (start() throws that to the caller). */
   recorded: Promise<void>;
   controller: AbortController;
+  /** When the attempt in progress began; null between attempts (a retry delay) and before the first. */
+  attemptStartedAt?: string | null;
   done: Promise<Execution>;
   resolveDone: (e: Execution) => void;
+}
+
+/** `attempt`, noting on the entry when each attempt starts and that none is in progress once it ends (for progress()). */
+function timedAttempt<T>(entry: Entry, attempt: () => Promise<T>): () => Promise<T> {
+  return () => {
+    entry.attemptStartedAt = new Date().toISOString();
+    return attempt().finally(() => (entry.attemptStartedAt = null));
+  };
 }
 
 /** Finished executions remembered for whenFinished() and cancel() answers; the store has the rest. */
@@ -138,6 +148,22 @@ export class Runner {
   /** True while an execution of the job is queued or in progress: what its concurrency policy looks at. */
   isRunning(jobId: string): boolean {
     return this.entries(jobId).length > 0;
+  }
+
+  /**
+   * A running execution as it is now: the attempts made so far and the one in progress (`finished_at: null`),
+   * which its stored record only gets when the attempt ends. Undefined when this runner is not running it.
+   */
+  progress(executionId: string): Execution | undefined {
+    const entry = this.active.get(executionId);
+    if (!entry || entry.state !== 'running') return undefined;
+    const execution = snapshot(entry.execution);
+    const started = entry.attemptStartedAt;
+    if (started) {
+      execution.attempts.push({ started_at: started, finished_at: null, exit_code: null, signal: null, reason: null, error: null });
+      execution.retry_count = execution.attempts.length - 1;
+    }
+    return execution;
   }
 
   /** Resolves with the final record of an execution this runner runs, queues or ran recently. */
@@ -382,7 +408,7 @@ export class Runner {
         retryDelayMs: job.retry_delay * 1000,
         log: sink,
         signal: controller.signal,
-        attempt: () =>
+        attempt: timedAttempt(entry, () =>
           // A container job goes to the engine (run/container/); the rest of the execution is the same.
           job.container ? runContainerAttempt({
             jobId: job.id,
@@ -405,7 +431,7 @@ export class Runner {
             signal: controller.signal,
             pidFile,
             user: job.user ?? null,
-          }),
+          })),
         onRetry: (attempts) => this.recordProgress(entry, attempts),
       });
       await this.closeLog(log, id);

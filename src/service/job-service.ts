@@ -8,7 +8,7 @@ import { WatchbellError } from '../jobs/errors.js';
 import type { Events } from '../jobs/events.js';
 import { FINISHED_STATUSES, type Execution } from '../jobs/execution.js';
 import { isValidExecutionId, isValidJobId, newJobId } from '../jobs/ids.js';
-import { JOB_SPEC_FIELDS, type Job, type JobSpec, type JobStatus } from '../jobs/job.js';
+import { JOB_SPEC_FIELDS, type Job, type JobSort, type JobSpec, type JobStatus } from '../jobs/job.js';
 import type { NotifyRule } from '../jobs/notify-rule.js';
 import { isOneShot, parseSchedule } from '../jobs/schedule-spec.js';
 import { validateJob } from '../jobs/validate-job.js';
@@ -17,6 +17,8 @@ import { catchUpDecision } from '../schedule/catch-up.js';
 import type { Scheduler } from '../schedule/scheduler.js';
 import { openLog, readLog } from '../store/log-file.js';
 import type { ExecutionQuery, Page, Store } from '../store/store.js';
+import { cannotHaveOutput, fileSize, outputSoFar } from './execution-progress.js';
+import { pageByKey } from './job-order.js';
 import { toJobView, type JobView } from './job-view.js';
 import { followLog } from './log-follow.js';
 import { TurnSlicer } from './turn-slicer.js';
@@ -28,10 +30,15 @@ import { TurnSlicer } from './turn-slicer.js';
  */
 const START_SLICE = 50;
 
+/** Executions `/tail` looks back through for one with output (a job's history is 100 by default). */
+const TAIL_SEARCH = 1000;
+
 export interface JobQuery {
   status?: JobStatus;
   tag?: string;
   q?: string;
+  /** Default `id`. */
+  sort?: JobSort;
   limit: number;
   offset: number;
 }
@@ -216,28 +223,83 @@ export class JobService {
     }
   }
 
-  /** Jobs in id order, filtered and paged. */
+  /** Jobs filtered, in the order `sort` asks (id order by default), and paged. */
   list(query: JobQuery): Page<JobView> {
+    const sort = query.sort ?? 'id';
+    const { jobs } = this.index();
+    const filtered = Boolean(query.q) || query.status !== undefined || query.tag !== undefined;
+    if (sort === 'id' && !filtered) {
+      // Unfiltered: a page of the sorted jobs, without walking the other 100,000.
+      return { items: jobs.slice(query.offset, query.offset + query.limit).map((j) => this.view(j)), total: jobs.length };
+    }
+    if (sort === 'id') {
+      // One pass, counting every match but keeping only the page: `q=` over 100,000 jobs in a few ms.
+      const page: Job[] = [];
+      const total = this.matching(query, (i, seen) => {
+        if (seen >= query.offset && seen < query.offset + query.limit) page.push(jobs[i]!);
+      });
+      return { items: page.map((j) => this.view(j)), total };
+    }
+    let candidates: ArrayLike<number>;
+    if (filtered) {
+      const found: number[] = [];
+      this.matching(query, (i) => found.push(i));
+      candidates = found;
+    } else candidates = this.allPositions();
+    const keys = this.sortKeys(sort, candidates);
+    const page = pageByKey(candidates, keys, query.offset, query.limit);
+    return { items: page.map((i) => this.view(jobs[i]!)), total: candidates.length };
+  }
+
+  /** Calls `found(position, matchesBefore)` for each job of index() that passes the filters; returns how many did. */
+  private matching(query: JobQuery, found: (position: number, seen: number) => void): number {
     const needle = query.q?.toLowerCase();
     const { jobs } = this.index();
-    const end = query.offset + query.limit;
-    if (!needle && !query.status && query.tag === undefined) {
-      // Unfiltered: a page of the sorted jobs, without walking the other 100,000.
-      return { items: jobs.slice(query.offset, end).map((j) => this.view(j)), total: jobs.length };
-    }
     const texts = needle ? this.searchTexts() : null;
-    // One pass over arrays, counting every match but keeping only the page: `q=` over 100,000 jobs in a few ms.
-    const page: Job[] = [];
     let total = 0;
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i]!;
       if (query.status && job.status !== query.status) continue;
       if (query.tag !== undefined && !job.tags.includes(query.tag)) continue;
       if (texts && !texts[i]!.includes(needle!)) continue;
-      if (total >= query.offset && total < end) page.push(job);
-      total++;
+      found(i, total++);
     }
-    return { items: page.map((j) => this.view(j)), total };
+    return total;
+  }
+
+  /** 0..n-1 over index(), kept with it. */
+  private allPositions(): Uint32Array {
+    const index = this.index();
+    if (!index.positions) {
+      index.positions = new Uint32Array(index.jobs.length);
+      for (let i = 0; i < index.jobs.length; i++) index.positions[i] = i;
+    }
+    return index.positions;
+  }
+
+  /**
+   * Per position of index(), the key `sort` orders by (ascending; Infinity for jobs without one), filled in
+   * for `candidates` only. Creation times are kept with the index; next and last runs change as jobs fire.
+   */
+  private sortKeys(sort: Exclude<JobSort, 'id'>, candidates: ArrayLike<number>): Float64Array {
+    const index = this.index();
+    if (sort === '-created_at') {
+      index.created ??= Float64Array.from(index.jobs, (j) => -Date.parse(j.created_at));
+      return index.created;
+    }
+    const keys = new Float64Array(index.jobs.length);
+    for (let c = 0; c < candidates.length; c++) {
+      const i = candidates[c]!;
+      const job = index.jobs[i]!;
+      if (sort === 'next_run') {
+        keys[i] = job.status === 'active' ? (this.o.scheduler.nextRun(job.id)?.getTime() ?? Infinity) : Infinity;
+      } else {
+        const last = this.lastRun(job);
+        const at = last ? Date.parse(last.started_at ?? last.finished_at ?? '') : NaN;
+        keys[i] = Number.isNaN(at) ? Infinity : -at;
+      }
+    }
+    return keys;
   }
 
   /** One job as the API shows it. */
@@ -331,6 +393,8 @@ export class JobService {
     this.checkNameFree(spec.name, id);
     const scheduleChanged = spec.schedule !== old.schedule || spec.timezone !== old.timezone;
     if (scheduleChanged) this.checkNotPast(spec);
+    // As pause/resume refuse: an `active` one-shot job with no slot left would sit there with next_run null.
+    if (old.status === 'completed' && !scheduleChanged && v.status !== undefined) throw completedError(id);
     let status: JobStatus = v.status ?? (old.status === 'completed' && scheduleChanged ? 'active' : old.status);
     if (old.status === 'completed' && !scheduleChanged && v.status === undefined) status = 'completed';
     const job: Job = { ...old, ...spec, status, updated_at: this.now().toISOString() };
@@ -377,9 +441,7 @@ export class JobService {
 
   private async setPausedNow(id: string, paused: boolean): Promise<JobView> {
     const job = this.job(id);
-    if (job.status === 'completed') {
-      throw new WatchbellError('JOB_COMPLETED', `job ${id} is a one-shot job that has already run; give it a new schedule to run it again`);
-    }
+    if (job.status === 'completed') throw completedError(id);
     await this.o.store.saveJobState(id, { paused });
     job.status = paused ? 'paused' : 'active';
     this.reschedule(job);
@@ -400,7 +462,10 @@ export class JobService {
   /** One execution of a job. */
   execution(id: string, executionId: string): Execution {
     this.job(id);
-    const e = isValidExecutionId(executionId) ? this.o.store.getExecution(id, executionId) : undefined;
+    if (!isValidExecutionId(executionId)) {
+      throw new WatchbellError('EXECUTION_NOT_FOUND', `job ${id} has no execution ${clipped(executionId)}: not a valid execution id (exec- and 20 characters of 0-9 a-z)`);
+    }
+    const e = this.o.store.getExecution(id, executionId);
     if (!e) throw new WatchbellError('EXECUTION_NOT_FOUND', `job ${id} has no execution ${executionId}`);
     return e;
   }
@@ -423,12 +488,32 @@ export class JobService {
     return readLog(path, options);
   }
 
-  /** The last `n` lines of the newest execution's log ('' when the job never ran). */
+  /**
+   * The last `n` lines of the newest execution's log that has any output, and that execution. A skipped
+   * overlap, or a run still queued, is newer than the run in progress but has no log: it must not hide it.
+   * With no output anywhere, the newest execution and ''.
+   */
   async tail(id: string, n: number): Promise<{ execution: Execution | null; text: string }> {
     this.job(id);
-    const newest = this.o.store.latestExecution(id);
-    if (!newest) return { execution: null, text: '' };
-    return { execution: newest, text: await readLog(this.o.store.logPath(id, newest.id), { tail: n }) };
+    const { items } = this.o.store.listExecutions(id, { limit: TAIL_SEARCH, offset: 0 });
+    for (const e of items) {
+      if (cannotHaveOutput(e)) continue;
+      const path = this.o.store.logPath(id, e.id);
+      if ((await fileSize(path)) > 0) return { execution: e, text: await readLog(path, { tail: n }) };
+    }
+    return { execution: items[0] ?? null, text: '' };
+  }
+
+  /**
+   * Executions as they are now: a running one gets its attempt in progress (`finished_at: null`) and
+   * `output`, the tail of its log so far; its stored record has both only once it ends.
+   */
+  async withProgress(executions: readonly Execution[]): Promise<Execution[]> {
+    return Promise.all(executions.map(async (e) => {
+      if (e.status !== 'in_progress') return e;
+      const live = this.o.runner.progress(e.id) ?? e;
+      return { ...live, output: await outputSoFar(this.o.store.logPath(e.job_id, e.id)) };
+    }));
   }
 
   /** Called by the scheduler when a slot of a job is due. */
@@ -471,7 +556,9 @@ export class JobService {
   }
 
   private job(id: string): Job {
-    const job = isValidJobId(id) ? this.jobs.get(id) : undefined;
+    // An id that could not be one is not found either (docs/api.md's table), with the reason why.
+    if (!isValidJobId(id)) throw new WatchbellError('JOB_NOT_FOUND', `no job with id ${clipped(id)}: not a valid job id; ${JOB_ID_RULE}`);
+    const job = this.jobs.get(id);
     if (!job) throw new WatchbellError('JOB_NOT_FOUND', `no job with id ${JSON.stringify(id)}`);
     return job;
   }
@@ -552,7 +639,7 @@ export class JobService {
   private index(): ListIndex {
     if (!this.listIndex) {
       const ids = [...this.jobs.keys()].sort();
-      this.listIndex = { jobs: ids.map((id) => this.jobs.get(id)!), texts: null };
+      this.listIndex = { jobs: ids.map((id) => this.jobs.get(id)!), texts: null, positions: null, created: null };
     }
     return this.listIndex;
   }
@@ -601,6 +688,17 @@ function placeOf(c: ConfigJobInput, configFile: string): string {
   return c.place ? `${c.place.file}:${c.place.line}:${c.place.col}` : configFile;
 }
 
+/** What a job id is, for messages. */
+const JOB_ID_RULE = 'ids are 1 to 63 of a-z 0-9 _ . - (lower case), starting with a letter or digit, without ".."';
+
+function clipped(text: string): string {
+  return JSON.stringify(text.length > 80 ? `${text.slice(0, 77)}...` : text);
+}
+
+function completedError(id: string): WatchbellError {
+  return new WatchbellError('JOB_COMPLETED', `job ${id} is a one-shot job that has already run; give it a new schedule to run it again`);
+}
+
 function statusFrom(state: { paused?: boolean; completed?: boolean }): JobStatus {
   if (state.completed) return 'completed';
   return state.paused ? 'paused' : 'active';
@@ -610,6 +708,10 @@ function statusFrom(state: { paused?: boolean; completed?: boolean }): JobStatus
 interface ListIndex {
   jobs: Job[];
   texts: string[] | null;
+  /** 0..n-1, the candidates of an unfiltered list in another order. */
+  positions: Uint32Array | null;
+  /** `sort=-created_at`'s keys, per position. */
+  created: Float64Array | null;
 }
 
 /** What `q=` matches: id, name, command and tags, lowercase; NUL between them, so a needle never spans two. */

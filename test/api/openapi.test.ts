@@ -257,6 +257,24 @@ describe('OpenAPI document', function () {
       await call('DELETE', '/api/v1/jobs/{id}', '/api/v1/jobs/from-yaml');
     });
 
+    it('refuses, on every /api/v1 operation, a query parameter the document does not list, naming it', async function () {
+      const eid = (await d.api('POST', '/api/v1/jobs/from-config/run')).body.data.execution_id as string;
+      await d.finished(eid);
+      let probed = 0;
+      for (const [template, item] of Object.entries<Json>(doc.paths)) {
+        if (!template.startsWith('/api/v1/')) continue;
+        for (const method of METHODS.filter((m) => item[m])) {
+          const path = template.replace('{id}', 'from-config').replace('{eid}', eid);
+          const res = await call(method.toUpperCase(), template, `${path}?page=2`);
+          expect(res.status, `${method} ${template}?page=2: ${res.text.slice(0, 200)}`).to.equal(400);
+          expect(res.body.error.details.map((x: Json) => x.path)).to.deep.equal(['/query/page']);
+          expect(res.body.error.message).to.include('unknown query parameter "page"');
+          probed++;
+        }
+      }
+      expect(probed).to.be.greaterThan(15);
+    });
+
     it('documents the query parameters the routes accept, with their bounds', async function () {
       const eid = (await d.api('POST', '/api/v1/jobs/from-config/run')).body.data.execution_id as string;
       await d.finished(eid);

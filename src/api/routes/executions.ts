@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import type { ExecutionStatus } from '../../jobs/execution.js';
 import type { ApiDeps } from '../deps.js';
-import { enumParam, intParam, MAX_LIMIT } from '../query.js';
+import { allowQuery, enumParam, intParam, MAX_LIMIT } from '../query.js';
 
 const STATUSES: readonly ExecutionStatus[] = ['queued', 'in_progress', 'success', 'failure', 'cancelled', 'skipped'];
 const MAX_TAIL = 100_000;
@@ -12,18 +12,22 @@ const MAX_TAIL = 100_000;
 export function executionRoutes(router: Router, deps: ApiDeps): void {
   const { service } = deps;
 
-  router.get('/jobs/:id/executions', (ctx) => {
+  router.get('/jobs/:id/executions', async (ctx) => {
+    allowQuery(ctx, ['limit', 'offset', 'status']);
     const limit = intParam(ctx, 'limit', 10, 1, MAX_LIMIT);
     const offset = intParam(ctx, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
     const page = service.executions(ctx.params.id!, { limit, offset, status: enumParam(ctx, 'status', STATUSES) });
-    ctx.body = { data: page.items, pagination: { total: page.total, limit, offset } };
+    ctx.body = { data: await service.withProgress(page.items), pagination: { total: page.total, limit, offset } };
   });
 
-  router.get('/jobs/:id/executions/:eid', (ctx) => {
-    ctx.body = { data: service.execution(ctx.params.id!, ctx.params.eid!) };
+  router.get('/jobs/:id/executions/:eid', async (ctx) => {
+    allowQuery(ctx, []);
+    const [execution] = await service.withProgress([service.execution(ctx.params.id!, ctx.params.eid!)]);
+    ctx.body = { data: execution };
   });
 
   router.get('/jobs/:id/executions/:eid/log', async (ctx) => {
+    allowQuery(ctx, ['stream', 'tail', 'follow']);
     const stream = enumParam(ctx, 'stream', ['stdout', 'stderr'] as const);
     const tail = ctx.query.tail === undefined ? undefined : intParam(ctx, 'tail', 0, 0, MAX_TAIL);
     const follow = enumParam(ctx, 'follow', ['true', 'false'] as const) === 'true';
@@ -57,12 +61,14 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
   });
 
   router.post('/jobs/:id/executions/:eid/cancel', async (ctx) => {
+    allowQuery(ctx, []);
     const execution = await service.cancel(ctx.params.id!, ctx.params.eid!);
     ctx.status = 202;
     ctx.body = { data: { message: 'Execution cancelled successfully', execution_id: execution.id, status: execution.status } };
   });
 
   router.get('/jobs/:id/tail', async (ctx) => {
+    allowQuery(ctx, ['n']);
     const n = intParam(ctx, 'n', 100, 0, MAX_TAIL);
     const { execution, text } = await service.tail(ctx.params.id!, n);
     ctx.type = 'text/plain; charset=utf-8';
@@ -70,10 +76,11 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
     ctx.body = text;
   });
 
-  router.get('/executions', (ctx) => {
+  router.get('/executions', async (ctx) => {
+    allowQuery(ctx, ['limit', 'offset', 'status']);
     const limit = intParam(ctx, 'limit', 10, 1, MAX_LIMIT);
     const offset = intParam(ctx, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
     const page = service.allExecutions({ limit, offset, status: enumParam(ctx, 'status', STATUSES) });
-    ctx.body = { data: page.items, pagination: { total: page.total, limit, offset } };
+    ctx.body = { data: await service.withProgress(page.items), pagination: { total: page.total, limit, offset } };
   });
 }

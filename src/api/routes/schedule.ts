@@ -4,11 +4,12 @@ import { WatchbellError } from '../../jobs/errors.js';
 import { FIELD_EXPECTATIONS } from '../../jobs/job-schema.js';
 import { isValidTimezone, parseSchedule, ScheduleError } from '../../jobs/schedule-spec.js';
 import type { ApiDeps } from '../deps.js';
-import { intParam, requiredParam, textParam } from '../query.js';
+import { allowQuery, intParam, requiredParam, textParam } from '../query.js';
 
 /** The schedule preview route. */
 export function scheduleRoutes(router: Router, deps: ApiDeps): void {
   router.get('/schedule/next', (ctx) => {
+    allowQuery(ctx, ['schedule', 'timezone', 'n']);
     const schedule = requiredParam(ctx, 'schedule');
     const timezone = textParam(ctx, 'timezone', 64) || deps.timezone;
     const n = intParam(ctx, 'n', 5, 1, 100);
