@@ -31,8 +31,9 @@ import { prepareDataDir } from './store/data-dir-writable.js';
 import { LowdbStore } from './store/lowdb-store.js';
 import { recoverInterrupted } from './store/recover.js';
 
-/** The package version, shown by /health and `watchbell --version`. */
-export const VERSION = '0.1.0';
+import { VERSION } from './version.js';
+
+export { VERSION };
 
 export interface DaemonOptions {
   configFile: string;

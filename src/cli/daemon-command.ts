@@ -4,36 +4,28 @@ import { ConfigError, formatProblem } from '../config/load-config.js';
 import type { DaemonSettings } from '../config/settings.js';
 import { startDaemon } from '../daemon.js';
 import { isWatchbellError } from '../jobs/errors.js';
-import { parseFlags, UsageError } from './usage-error.js';
+import { UsageError } from './usage-error.js';
+import { findVerb, type Parsed } from './verbs.js';
 
 /** Starts the daemon and resolves only when it has stopped (signals end the process). */
-export async function runDaemonCommand(args: string[]): Promise<number> {
-  const { values } = parseFlags({
-    args,
-    options: {
-      config: { type: 'string', short: 'c' },
-      data: { type: 'string' },
-      listen: { type: 'string' },
-      'log-format': { type: 'string' },
-      'log-level': { type: 'string' },
-      watch: { type: 'boolean' },
-    },
-  });
-  const configFile = values.config ?? process.env.WATCHBELL_CONFIG;
-  if (!configFile) throw new UsageError('watchbell daemon needs --config FILE (or WATCHBELL_CONFIG)');
-  const format = values['log-format'];
-  if (format !== undefined && format !== 'json' && format !== 'pretty') throw new UsageError(`--log-format ${format}: expected json or pretty`);
-  const level = values['log-level'];
+export async function runDaemonCommand(args: Parsed): Promise<number> {
+  const verb = findVerb('daemon');
+  const configFile = args.text('config') ?? process.env.WATCHBELL_CONFIG;
+  if (!configFile) throw new UsageError('watchbell daemon needs --config FILE (or WATCHBELL_CONFIG)', verb);
+  const format = args.text('log-format');
+  if (format !== undefined && format !== 'json' && format !== 'pretty') throw new UsageError(`--log-format ${format}: expected json or pretty`, verb);
+  const level = args.text('log-level');
   const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
-  if (level !== undefined && !levels.includes(level)) throw new UsageError(`--log-level ${level}: expected one of ${levels.join(', ')}`);
+  if (level !== undefined && !levels.includes(level)) throw new UsageError(`--log-level ${level}: expected one of ${levels.join(', ')}`, verb);
+  const data = args.text('data');
   const overrides: Partial<DaemonSettings> = {
-    listen: values.listen,
+    listen: args.text('listen'),
     // A flag's relative path means relative to where the command was typed.
-    data_dir: values.data === undefined ? undefined : resolve(values.data),
+    data_dir: data === undefined ? undefined : resolve(data),
     log_format: format as DaemonSettings['log_format'] | undefined,
     log_level: level as DaemonSettings['log_level'] | undefined,
     // Only turns watching on: without the flag, `daemon.watch` in the file decides.
-    watch: values.watch === true ? true : undefined,
+    watch: args.flag('watch') ? true : undefined,
   };
   try {
     await startDaemon({ configFile, overrides, handleSignals: true });

@@ -1,16 +1,54 @@
-/** Parses a verb's flags with node:util, turning its errors into one line and exit code 2. */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+/** Bad command-line usage (exit 2), and flag parsing that says what was wrong without node:util's wording. */
+import { parseArgs } from 'node:util';
+import type { Parsed, Verb } from './verbs.js';
 
-/** Thrown for bad command-line usage; the CLI prints the message and exits 2. */
+/** Thrown for bad command-line usage; the CLI prints the message (and the verb's usage line) and exits 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+
+  constructor(
+    message: string,
+    /** The verb whose usage line to print after the message. */
+    readonly verb?: Verb,
+  ) {
+    super(message);
+  }
 }
 
-/** `parseArgs` that throws UsageError with a readable message. */
-export function parseFlags<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+/** A verb's flags and positionals, checked against its table entry; throws UsageError naming what is wrong. */
+export function parseFlags(verb: Verb, args: string[]): Parsed {
+  const options = Object.fromEntries(Object.entries(verb.flags).map(([name, f]) => [name, f.short ? { type: f.type, short: f.short } : { type: f.type }]));
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
   try {
-    return parseArgs(config);
+    ({ values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true }));
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(readable(err as Error & { code?: string }), verb);
+  }
+  const parsed: Parsed = {
+    positionals,
+    text: (name) => (typeof values[name] === 'string' ? (values[name] as string) : undefined),
+    flag: (name) => values[name] === true,
+  };
+  const [min, max] = verb.positionals;
+  const n = positionals.length;
+  if (n < min) {
+    const wanted = verb.args.split(' ').filter((w) => /^[A-Z"]/.test(w))[n] ?? 'an argument';
+    throw new UsageError(`missing ${wanted.replace(/\.\.\.$/, '')}`, verb);
+  }
+  if (n > max) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[max])}`, verb);
+  return parsed;
+}
+
+/** node:util's parse errors in our words: they name `--option <value>` and suggest `--` for positionals. */
+function readable(err: Error & { code?: string }): string {
+  const option = /'(-[^' ]*)/.exec(err.message)?.[1] ?? '';
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${option}`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return err.message.includes('argument missing') ? `${option} needs a value` : `${option} takes no value`;
+    default:
+      return err.message;
   }
 }

@@ -1,15 +1,13 @@
 /** `watchbell validate FILE...`: checks config files without starting anything, for pre-commit hooks and CI. */
 import { ConfigError, formatProblem, loadConfig } from '../config/load-config.js';
+import type { Parsed } from './verbs.js';
 
 /**
  * Prints every error as FILE:LINE:COL: message; exit 1 if any file is invalid, 0 with a summary otherwise.
  * Files named by a config's `include:` are checked with it; warnings (a pattern matching no file) go to stderr.
  */
-export async function runValidate(files: string[]): Promise<number> {
-  if (files.length === 0 || files.some((f) => f.startsWith('-'))) {
-    process.stderr.write('usage: watchbell validate FILE...\n');
-    return 2;
-  }
+export async function runValidate(args: Parsed): Promise<number> {
+  const files = args.positionals;
   let failed = 0;
   for (const file of files) {
     try {

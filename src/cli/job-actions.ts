@@ -1,0 +1,47 @@
+/** `watchbell run|pause|resume JOB_ID...` and `watchbell cancel JOB_ID EXECUTION_ID`. */
+import { clientOf } from './client.js';
+import { printable } from './printable.js';
+import type { Command, Parsed } from './verbs.js';
+
+interface ActionAnswer {
+  message: string;
+  execution_id?: string;
+  next_run?: string | null;
+  status?: string;
+}
+
+/** The command for one action: applied to every id given, in order, each reported; exit 1 if any failed. */
+export function jobAction(action: 'run' | 'pause' | 'resume'): Command {
+  return async (args: Parsed) => {
+    const client = clientOf({ url: args.text('url'), token: args.text('token') });
+    const ids = args.positionals;
+    let failed = 0;
+    for (const id of ids) {
+      try {
+        const { data } = await client.call<ActionAnswer>('POST', `/api/v1/jobs/${encodeURIComponent(id)}/${action}`);
+        const prefix = ids.length > 1 ? `${printable(id)}: ` : '';
+        process.stdout.write(args.flag('json') ? `${JSON.stringify(data)}\n` : `${prefix}${describe(data)}\n`);
+      } catch (err) {
+        if ((err as Error).name !== 'ClientError') throw err;
+        // The others are still done: one unknown id in a list must not leave the rest unpaused.
+        failed++;
+        process.stderr.write(`watchbell: ${(err as Error).message}\n`);
+      }
+    }
+    return failed ? 1 : 0;
+  };
+}
+
+/** Stops a queued or running execution. */
+export async function runCancel(args: Parsed): Promise<number> {
+  const [job, execution] = args.positionals.map(encodeURIComponent);
+  const client = clientOf({ url: args.text('url'), token: args.text('token') });
+  const { data } = await client.call<ActionAnswer>('POST', `/api/v1/jobs/${job}/executions/${execution}/cancel`);
+  process.stdout.write(args.flag('json') ? `${JSON.stringify(data)}\n` : `${describe(data)}\n`);
+  return 0;
+}
+
+function describe(d: ActionAnswer): string {
+  const extra = d.execution_id ? ` (execution ${d.execution_id})` : d.next_run ? ` (next run ${d.next_run})` : '';
+  return printable(`${d.message}${extra}`);
+}
