@@ -16,7 +16,7 @@ export function printable(text: string): string {
 /** Rows as columns padded to their widest cell, two spaces apart; every cell made printable. */
 export function table(rows: readonly (readonly string[])[]): string {
   const safe = rows.map((r) => r.map(printable));
-  // A loop, not Math.max(...cells): 100,000 rows would overflow the call's arguments.
+  // A loop, not Math.max(...cells): from about 150,000 rows the spread call throws RangeError.
   const widths = safe[0]!.map(() => 0);
   for (const r of safe) r.forEach((c, i) => (widths[i] = Math.max(widths[i]!, [...c].length)));
   return safe.map((r) => r.map((c, i) => c + ' '.repeat(widths[i]! - [...c].length)).join('  ').trimEnd()).join('\n') + '\n';

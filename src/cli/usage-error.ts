@@ -21,7 +21,7 @@ export function parseFlags(verb: Verb, args: string[]): Parsed {
   let values: Record<string, string | boolean | undefined>;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true }));
+    ({ values, positionals } = parseArgs({ args: joinValues(verb, args), options, allowPositionals: true, strict: true }));
   } catch (err) {
     throw new UsageError(readable(err as Error & { code?: string }), verb);
   }
@@ -38,6 +38,26 @@ export function parseFlags(verb: Verb, args: string[]): Parsed {
   }
   if (n > max) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[max])}`, verb);
   return parsed;
+}
+
+/**
+ * `--flag VALUE` written `--flag=VALUE` for every string flag, so a value that starts with `-` is taken as
+ * the value it is (`--sort -last_run`), where node:util would refuse it as ambiguous.
+ */
+function joinValues(verb: Verb, args: readonly string[]): string[] {
+  const byShort = new Map(Object.entries(verb.flags).filter(([, f]) => f.short).map(([name, f]) => [f.short!, name]));
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    const name = a.startsWith('--') ? a.slice(2) : /^-[^-]$/.test(a) ? byShort.get(a.slice(1)) : undefined;
+    if (name !== undefined && verb.flags[name]?.type === 'string' && i + 1 < args.length) out.push(`--${name}=${args[++i]}`);
+    else out.push(a);
+  }
+  return out;
 }
 
 /** node:util's parse errors in our words: they name `--option <value>` and suggest `--` for positionals. */
