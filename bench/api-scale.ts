@@ -2,8 +2,9 @@
  * The daemon at scale, over HTTP against the real process:
  * - startup: a config of N jobs (default 100,000) drawn from 1,000 distinct expressions; ms from spawn
  *   to the first 200 from /health (target < 10 s), and VmRSS after load (target < 500 MiB);
- * - list: p99 of `GET /api/v1/jobs?limit=100&offset=N` and of `?q=...&limit=100` over REQUESTS
- *   sequential requests each (target < 50 ms);
+ * - list: p99 of `GET /api/v1/jobs?limit=100&offset=N`, of `?q=...&limit=100` and of `?sort=next_run`,
+ *   `-last_run` and `-created_at` (first pages, and a quarter deep ones) over REQUESTS sequential requests
+ *   each (target < 50 ms);
  * - memory per job, second case: 10,000 jobs on 10,000 distinct expressions, VmRSS after load (report);
  *   and an empty config's VmRSS as the floor both are read against.
  * The jobs fire at most once a day at a fixed minute, so they idle during the measurement... unless the
@@ -104,7 +105,15 @@ async function main(): Promise<void> {
     await timeGets(big, ['/api/v1/jobs?limit=100&offset=0', '/api/v1/jobs?q=x&limit=100']);
     const offsetTimes = await timeGets(big, offsets.map((o) => `/api/v1/jobs?limit=100&offset=${o}`));
     const qTimes = await timeGets(big, Array.from({ length: REQUESTS }, (_, i) => `/api/v1/jobs?limit=100&q=${encodeURIComponent(queries[i % queries.length]!)}`));
-    for (const [name, times] of [['?limit=100&offset=N', offsetTimes], ['?limit=100&q=...', qTimes]] as const) {
+    // The other orders: the first pages (what a dashboard asks) and, for a quarter of the requests, deep ones.
+    const sorted = (sort: string) => offsets.map((o, i) => `/api/v1/jobs?sort=${sort}&limit=100&offset=${i % 4 === 0 ? o : (i % 5) * 100}`);
+    const nextTimes = await timeGets(big, sorted('next_run'));
+    const lastTimes = await timeGets(big, sorted('-last_run'));
+    const createdTimes = await timeGets(big, sorted('-created_at'));
+    for (const [name, times] of [
+      ['?limit=100&offset=N', offsetTimes], ['?limit=100&q=...', qTimes],
+      ['?sort=next_run&limit=100', nextTimes], ['?sort=-last_run&limit=100', lastTimes], ['?sort=-created_at&limit=100', createdTimes],
+    ] as const) {
       const p50 = percentile(times, 50);
       const p99 = percentile(times, 99);
       console.log(`GET /api/v1/jobs${name.padEnd(20)} p50 ${fmt(p50, 2)} ms  p99 ${fmt(p99, 2)} ms  max ${fmt(times.at(-1)!, 2)} ms`);

@@ -124,11 +124,17 @@ export class Scheduler {
 
   /** The job's next slot, or null when it has none or is unknown. */
   nextRun(jobId: string): Date | null {
+    const ms = this.nextRunMs(jobId);
+    return ms === null ? null : new Date(ms);
+  }
+
+  /** nextRun() as epoch ms, without a Date: a sort by next run reads 100,000 of them per request. */
+  nextRunMs(jobId: string): number | null {
     const state = this.jobs.get(jobId);
     if (!state) return null;
     // Fired and waiting for its turn in the chunked recomputation: answer now rather than null.
     if (state.resumeFrom !== null) this.reschedule(state);
-    return state.next === null ? null : new Date(state.next);
+    return state.next;
   }
 
   /** Starts firing. Idempotent. */

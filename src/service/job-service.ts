@@ -292,7 +292,7 @@ export class JobService {
       const i = candidates[c]!;
       const job = index.jobs[i]!;
       if (sort === 'next_run') {
-        keys[i] = job.status === 'active' ? (this.o.scheduler.nextRun(job.id)?.getTime() ?? Infinity) : Infinity;
+        keys[i] = job.status === 'active' ? (this.o.scheduler.nextRunMs(job.id) ?? Infinity) : Infinity;
       } else {
         const last = this.lastRun(job);
         const at = last ? Date.parse(last.started_at ?? last.finished_at ?? '') : NaN;
