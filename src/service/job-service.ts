@@ -240,6 +240,12 @@ export class JobService {
       });
       return { items: page.map((j) => this.view(j)), total };
     }
+    if (sort === '-created_at' && !filtered) {
+      // Creation times change only with the job set, so the whole order is kept with the index: a deep page is a slice.
+      const index = this.index();
+      index.createdOrder ??= pageByKey(this.allPositions(), this.sortKeys(sort, []), 0, jobs.length);
+      return { items: index.createdOrder.slice(query.offset, query.offset + query.limit).map((i) => this.view(jobs[i]!)), total: jobs.length };
+    }
     let candidates: ArrayLike<number>;
     if (filtered) {
       const found: number[] = [];
@@ -639,7 +645,7 @@ export class JobService {
   private index(): ListIndex {
     if (!this.listIndex) {
       const ids = [...this.jobs.keys()].sort();
-      this.listIndex = { jobs: ids.map((id) => this.jobs.get(id)!), texts: null, positions: null, created: null };
+      this.listIndex = { jobs: ids.map((id) => this.jobs.get(id)!), texts: null, positions: null, created: null, createdOrder: null };
     }
     return this.listIndex;
   }
@@ -710,8 +716,9 @@ interface ListIndex {
   texts: string[] | null;
   /** 0..n-1, the candidates of an unfiltered list in another order. */
   positions: Uint32Array | null;
-  /** `sort=-created_at`'s keys, per position. */
+  /** `sort=-created_at`'s keys, per position, and every position in that order. */
   created: Float64Array | null;
+  createdOrder: number[] | null;
 }
 
 /** What `q=` matches: id, name, command and tags, lowercase; NUL between them, so a needle never spans two. */

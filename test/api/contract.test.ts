@@ -170,5 +170,8 @@ describe('API contract (black-box)', function () {
     // Unfiltered too (every job of the daemon).
     const all = (await d.api('GET', '/api/v1/jobs?sort=-last_run&limit=2')).body.data.map((j: Json) => j.id);
     expect(all).to.deep.equal(['s-a', 's-d']);
+    const newest = (await d.api('GET', '/api/v1/jobs?sort=-created_at&limit=2&offset=1')).body;
+    expect(newest.data.map((j: Json) => j.id)).to.deep.equal(byCreated.slice(1, 3));
+    expect(newest.pagination.total).to.equal(5);
   });
 });
