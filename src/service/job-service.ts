@@ -1,6 +1,8 @@
 /**
  * The operations on jobs that the API, signals and the scheduler share. It keeps the three
  * sources of truth in step: the job map (config + API jobs), the scheduler's queue, and the store.
+ * Past 500 lines because every operation needs that state; what does not lives beside it
+ * (job-view, job-order, execution-progress, log-follow, turn-slicer).
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
