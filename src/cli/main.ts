@@ -16,7 +16,7 @@ ${VERBS.map((v) => `  ${v.name.padEnd(WIDTH)}  ${v.summary}\n  ${' '.repeat(WIDT
   ${'version'.padEnd(WIDTH)}  print the version (also -v, --version)
 
 Client verbs (jobs, run, pause, resume, logs, executions, cancel) talk to a running daemon:
---url (or WATCHBELL_URL, default http://127.0.0.1:8080) and --token (or WATCHBELL_TOKEN).
+--url (or WATCHBELL_URL, default http://127.0.0.1:8080) and --token (or WATCHBELL_TOKEN, else WATCHBELL_ADMIN_TOKEN).
 "watchbell VERB --help" shows a verb's flags and examples.
 
 Examples:
