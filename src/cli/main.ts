@@ -5,7 +5,7 @@
 import { closest, distance } from 'fastest-levenshtein';
 import { VERSION } from '../version.js';
 import { parseFlags, UsageError } from './usage-error.js';
-import { findVerb, usageLine, verbHelp, VERBS, type Verb } from './verbs.js';
+import { findVerb, usageLine, verbHelp, VERBS } from './verbs.js';
 
 const WIDTH = Math.max(...VERBS.map((v) => v.name.length));
 
@@ -94,4 +94,3 @@ function unknownVerb(word: string): UsageError {
   return new UsageError(`unknown command ${JSON.stringify(word)}${hint}\ncommands: ${names.join(', ')}; "watchbell --help" shows their usage`);
 }
 
-export type { Verb };
