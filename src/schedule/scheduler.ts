@@ -128,6 +128,15 @@ export class Scheduler {
     return ms === null ? null : new Date(ms);
   }
 
+  /**
+   * Jobs with a next slot, soonest first (ties in id order). Jobs fired and still waiting for their next
+   * slot get it first, so none is missing.
+   */
+  byNextRun(): Iterable<string> {
+    while (this.pendingStart < this.pending.length) this.reschedule(this.pending[this.pendingStart++]!);
+    return this.queue.inSlotOrder();
+  }
+
   /** nextRun() as epoch ms, without a Date: a sort by next run reads 100,000 of them per request. */
   nextRunMs(jobId: string): number | null {
     const state = this.jobs.get(jobId);

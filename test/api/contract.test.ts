@@ -170,6 +170,11 @@ describe('API contract (black-box)', function () {
     // Unfiltered too (every job of the daemon).
     const all = (await d.api('GET', '/api/v1/jobs?sort=-last_run&limit=2')).body.data.map((j: Json) => j.id);
     expect(all).to.deep.equal(['s-a', 's-d']);
+    // Every job by next run (read from the scheduler's queue), then the ones without one in id order (busy is paused).
+    const byNext = (await d.api('GET', '/api/v1/jobs?sort=next_run')).body;
+    expect(byNext.data.map((j: Json) => j.id)).to.deep.equal(['s-c', 's-d', 's-a', 'busy', 's-b']);
+    expect(byNext.pagination.total).to.equal(5);
+    expect((await d.api('GET', '/api/v1/jobs?sort=next_run&offset=2&limit=2')).body.data.map((j: Json) => j.id)).to.deep.equal(['s-a', 'busy']);
     const newest = (await d.api('GET', '/api/v1/jobs?sort=-created_at&limit=2&offset=1')).body;
     expect(newest.data.map((j: Json) => j.id)).to.deep.equal(byCreated.slice(1, 3));
     expect(newest.pagination.total).to.equal(5);

@@ -84,4 +84,19 @@ describe('SlotQueue', () => {
     expect(queue.size).to.equal(0);
     expect(queue.pop()).to.equal(undefined);
   });
+
+  it('lists live jobs in slot order, one slot\'s in id order, without changing the queue', () => {
+    const q = new SlotQueue();
+    q.push('c', 2000);
+    q.push('b', 1000);
+    q.push('a', 2000);
+    q.push('d', 500);
+    q.push('d', 3000); // rescheduled: its entry at 500 is stale
+    q.push('e', 1500);
+    q.delete('e');
+    expect([...q.inSlotOrder()]).to.deep.equal(['b', 'a', 'c', 'd']);
+    expect(q.size).to.equal(4);
+    expect(q.popDue(2000).map((e) => e.jobId)).to.deep.equal(['b', 'c', 'a']);
+    expect([...q.inSlotOrder()]).to.deep.equal(['d']);
+  });
 });
