@@ -144,8 +144,9 @@ export class EventHub {
   /** Writes to one client, or drops it when what it has not taken yet passes the bound. */
   private send(res: ServerResponse, text: string): void {
     if (res.destroyed) return;
+    // Checked before writing, so one large event never drops a client that keeps up.
     const backlog = res.writableLength + (res.socket?.writableLength ?? 0);
-    if (backlog + text.length > this.maxBacklog) {
+    if (backlog > this.maxBacklog) {
       this.dropped++;
       this.clients.delete(res);
       res.destroy();
