@@ -10,7 +10,7 @@ export function DurationChart({ jobId, executions }: { jobId: string; executions
   const h = 120;
   const bar = w / Math.max(done.length, 10);
   return (
-    <svg class="chart" viewBox={`0 0 ${w} ${h + 14}`} role="img" aria-label={`durations of ${done.length} runs, longest ${seconds(max)}`}>
+    <svg class="chart" viewBox={`0 0 ${w} ${h + 14}`} role="group" aria-label={`durations of ${done.length} runs, longest ${seconds(max)}`}>
       <text x="0" y="10" class="axis">
         {seconds(max)}
       </text>

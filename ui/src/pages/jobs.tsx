@@ -163,16 +163,16 @@ export function JobsPage() {
                     </td>
                     {canWrite && (
                       <td class="actions">
-                        <button type="button" onClick={() => void act(job, 'run')} aria-label={`Run ${job.name} now`}>
+                        <button type="button" onClick={() => void act(job, 'run')} aria-label={`Run now: ${job.name}`}>
                           Run now
                         </button>
                         {job.status === 'active' && (
-                          <button type="button" onClick={() => void act(job, 'pause')} aria-label={`Pause ${job.name}`}>
+                          <button type="button" onClick={() => void act(job, 'pause')} aria-label={`Pause: ${job.name}`}>
                             Pause
                           </button>
                         )}
                         {job.status === 'paused' && (
-                          <button type="button" onClick={() => void act(job, 'resume')} aria-label={`Resume ${job.name}`}>
+                          <button type="button" onClick={() => void act(job, 'resume')} aria-label={`Resume: ${job.name}`}>
                             Resume
                           </button>
                         )}
