@@ -1,6 +1,7 @@
 /** The `watchbell` command: parses the verb and hands off to one small module per verb. */
 import { isClientVerb, runClientVerb } from './client.js';
 import { runDaemonCommand } from './daemon-command.js';
+import { runEvents } from './events.js';
 import { runNext } from './next.js';
 import { UsageError } from './usage-error.js';
 import { runValidate } from './validate.js';
@@ -15,6 +16,7 @@ Usage:
   watchbell jobs [--status S] [--tag T] [-q TEXT]
   watchbell run|pause|resume JOB_ID
   watchbell logs JOB_ID [EXECUTION_ID] [--tail N]
+  watchbell events [--json] [--last-event-id ID]
 
 Client verbs talk to a running daemon: --url (or WATCHBELL_URL, default http://127.0.0.1:8080)
 and --token (or WATCHBELL_TOKEN).
@@ -47,6 +49,8 @@ async function dispatch(argv: string[]): Promise<number> {
       return runValidate(rest);
     case 'next':
       return runNext(rest);
+    case 'events':
+      return runEvents(rest);
     case '--version':
     case 'version':
       process.stdout.write(`${VERSION}\n`);
