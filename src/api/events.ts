@@ -101,7 +101,7 @@ export class EventHub {
     });
     ctx.req.socket.setNoDelay(true);
     ctx.req.socket.setTimeout(0);
-    const lastId = ctx.get('last-event-id') || (typeof ctx.query.last_event_id === 'string' ? ctx.query.last_event_id : '');
+    const lastId = ctx.get('last-event-id');
     let first = 'retry: 2000\n\n';
     if (lastId) {
       const missed = this.since(lastId);

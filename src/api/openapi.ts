@@ -277,7 +277,6 @@ function paths(): Json {
     '/api/v1/events': {
       get: op('streamEvents', 'Live events as server-sent events (text/event-stream); Last-Event-ID resumes', {
         tag: 'operations',
-        parameters: [query('last_event_id', { type: 'string', maxLength: 40 }, 'resume after this id, like the Last-Event-ID header')],
         responses: {
           '200': { description: 'an endless event stream (docs/api.md, Live events)', content: { 'text/event-stream': { schema: { type: 'string' } } } },
           ...COMMON_ERRORS,

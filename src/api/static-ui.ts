@@ -85,8 +85,8 @@ export function serveUi(assets: Map<string, Asset> | null): Middleware {
     // A page of the dashboard (no file extension): its shell. A missing asset stays a 404.
     if (!asset && !/\.[a-z0-9]+$/i.test(path)) asset = assets.get('/ui/index.html');
     if (!asset) return next();
-    // Hashed names never change content: cached for good. The shell is revalidated each time.
-    ctx.set('Cache-Control', path.startsWith('/ui/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache');
+    // Hashed names never change content: cached for good. The shell, like every other answer, is not kept.
+    ctx.set('Cache-Control', path.startsWith('/ui/assets/') ? 'public, max-age=31536000, immutable' : 'no-store');
     ctx.set('ETag', asset.etag);
     ctx.set('Vary', 'Accept-Encoding');
     ctx.type = asset.type;
