@@ -1,6 +1,9 @@
 // The daemon's API as the dashboard uses it: same origin, the token (if any) sent as a Bearer header.
 // The token lives in sessionStorage: it goes with the tab, and no cookie is ever sent for it.
 
+// The daemon's own types where they stand alone (type-only: nothing of the daemon is bundled).
+import type { Attempt, Execution as CoreExecution, ExecutionStatus } from '../../src/jobs/execution.js';
+
 const TOKEN_KEY = 'watchbell.token';
 
 /** An error answer of the API, with its stable code. */
@@ -68,17 +71,9 @@ export const enc = encodeURIComponent;
 
 // Shapes of the API's answers (docs/api.md); only the fields the dashboard shows.
 
-export type ExecutionStatus = 'queued' | 'in_progress' | 'success' | 'failure' | 'cancelled' | 'skipped';
+export type { Attempt, ExecutionStatus };
 
-export interface Attempt {
-  started_at: string;
-  finished_at: string | null;
-  exit_code: number | null;
-  signal: string | null;
-  reason: string | null;
-  error: string | null;
-}
-
+/** A step of an execution (issue 15), where the job has steps; only the fields the dashboard shows. */
 export interface Step {
   name?: string;
   id?: string;
@@ -90,25 +85,8 @@ export interface Step {
   error?: string | null;
 }
 
-export interface Execution {
-  id: string;
-  job_id: string;
-  status: ExecutionStatus;
-  trigger: string;
-  scheduled_at: string | null;
-  started_at: string | null;
-  finished_at: string | null;
-  duration: number | null;
-  exit_code: number | null;
-  signal: string | null;
-  reason: string | null;
-  error: string | null;
-  retry_count: number;
-  attempts: Attempt[];
-  /** Present when the job has steps (issue 15). */
-  steps?: Step[];
-  log_route: string;
-}
+/** An execution as answered; live events leave `output` out. */
+export type Execution = Omit<CoreExecution, 'output'> & { output?: string; steps?: Step[] };
 
 export interface Job {
   id: string;
