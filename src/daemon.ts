@@ -155,7 +155,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
     let stopping: Promise<void> | undefined;
     const liveEvents = new EventHub({ events, jobView: (id) => service!.find(id) });
-    releasers.push(async () => liveEvents.close());
     const app = createApp({
       liveEvents,
       ui: settings.ui ? loadUiAssets() : undefined,
@@ -198,8 +197,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     });
     const url = await listen(server, address);
     releasers.push(() => closeServer(server, address));
-    // Upgraded sockets are no longer the server's: closed on their own, before it.
-    releasers.push(async () => closeLogSockets());
+    // Upgraded sockets are no longer the server's, and event streams never end by themselves: both closed before it.
+    releasers.push(async () => {
+      closeLogSockets();
+      liveEvents.close();
+    });
     log.info({ event: 'daemon.started', url, config: config.file, data_dir: settings.data_dir, jobs: service.counts().total, version: VERSION }, `watchbell listening on ${url}`);
 
     const daemon: Daemon = {
