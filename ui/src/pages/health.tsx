@@ -46,9 +46,24 @@ export function HealthPage() {
         )}
       </dl>
       <Section title="Config">
-        <pre class="yaml" tabIndex={0} aria-label="config status">
-          {JSON.stringify(h.config, null, 2)}
-        </pre>
+        <dl class="facts">
+          <dt>File</dt>
+          <dd>
+            <code>{h.config?.file}</code>
+            {h.config?.included?.length ? ` and ${h.config.included.length} included` : ''}
+            {h.config?.watch ? ' (watched for changes)' : ''}
+          </dd>
+          <dt>Loaded</dt>
+          <dd>
+            <RelTime iso={h.config?.loaded_at ?? null} />
+          </dd>
+          <dt>Last reload</dt>
+          <dd>
+            <RelTime iso={h.config?.last_reload ?? null} />
+          </dd>
+          <dt>Last reload error</dt>
+          <dd>{h.config?.last_error ? <pre class="error">{[h.config.last_error].flat().join('\n')}</pre> : <span class="muted">none</span>}</dd>
+        </dl>
       </Section>
       <Section title="Notifiers">
         {notifiers.length === 0 ? (

@@ -149,16 +149,16 @@ export function JobsPage() {
                         ))}
                       </div>
                     </td>
-                    <td>
+                    <td data-label="Schedule">
                       <span title={`${job.schedule} (${job.timezone})`}>{scheduleInWords(job.schedule)}</span>
                     </td>
-                    <td>
+                    <td data-label="Next run">
                       <RelTime iso={job.next_run} timeZone={job.timezone} />
                     </td>
-                    <td>
+                    <td data-label={`Last ${STRIP} runs`}>
                       <Strip jobId={job.id} executions={strips[job.id]} />
                     </td>
-                    <td>
+                    <td data-label="Status">
                       <Badge status={job.status} />
                     </td>
                     {canWrite && (
