@@ -217,6 +217,24 @@ describe('live events and the dashboard', function () {
     expect((await d.api('GET', '/api/v1/session', undefined, { authorization: 'Bearer wrong' })).status).to.equal(401);
   });
 
+  it('an execution that waits for a slot is execution.queued, then execution.started', async () => {
+    const one = await startDaemon({ config: configText('  slow:\n    schedule: "@every 1h"\n    command: sleep 0.5\n    concurrency: allow\n').replace('daemon:\n', 'daemon:\n  max_concurrency: 1\n') });
+    try {
+      const c = await SseClient.open(one.url);
+      open.push(c);
+      await one.api('POST', '/api/v1/jobs/slow/run');
+      const second = (await one.api('POST', '/api/v1/jobs/slow/run')).body.data.execution_id as string;
+      const queued = await c.next((e) => e.type === 'execution.queued');
+      expect(queued.data.execution).to.include({ id: second, status: 'queued' });
+      const started = await c.next((e) => e.type === 'execution.started' && e.data.execution.id === second);
+      expect(started.data.execution.status).to.equal('in_progress');
+      expect(c.events.indexOf(queued)).to.be.below(c.events.indexOf(started));
+    } finally {
+      await one.stop();
+      await removeDir(one.dir);
+    }
+  });
+
   it('daemon.ui: false serves no dashboard', async () => {
     const off = await startDaemon({ config: configText('  {}\n').replace('daemon:\n', 'daemon:\n  ui: false\n') });
     try {
