@@ -192,7 +192,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     const closeLogSockets = attachLogWebSocket(server, {
-      service, tokens: () => config.api.tokens, isStopping: () => stopping !== undefined,
+      service, tokens: () => hideTokensFromJobs(config.api.tokens), isStopping: () => stopping !== undefined,
       logError: (err, info) => log.error({ event: 'api.error', err, ...info }, 'request failed'),
     });
     const url = await listen(server, address);
