@@ -4,6 +4,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from './api/app.js';
+import { EventHub } from './api/events.js';
+import { attachLogWebSocket } from './api/log-websocket.js';
+import { loadUiAssets } from './api/static-ui.js';
 import { answerClientError } from './api/client-error.js';
 import { isLoopback, parseListen, type ListenAddress } from './config/listen.js';
 import { loadConfig, type Config } from './config/load-config.js';
@@ -152,7 +155,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     releasers.push(async () => reloader.close());
 
     let stopping: Promise<void> | undefined;
+    const liveEvents = new EventHub({ events, jobView: (id) => service!.find(id) });
     const app = createApp({
+      liveEvents,
+      ui: settings.ui ? loadUiAssets() : undefined,
       service,
       isStopping: () => stopping !== undefined,
       timezone: settings.timezone,
@@ -176,6 +182,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           config: reloader.status(),
           // A target that cannot be reached never makes the daemon DOWN: its last error is shown here.
           notifiers: notifications.status(),
+          events: liveEvents.status(),
         };
       },
     });
@@ -185,8 +192,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     // Slow or idle clients must not hold the daemon's sockets forever.
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
+    const closeLogSockets = attachLogWebSocket(server, {
+      service, tokens: () => hideTokensFromJobs(config.api.tokens), isStopping: () => stopping !== undefined,
+      logError: (err, info) => log.error({ event: 'api.error', err, ...info }, 'request failed'),
+    });
     const url = await listen(server, address);
     releasers.push(() => closeServer(server, address));
+    // Upgraded sockets are no longer the server's, and event streams never end by themselves: both closed before it.
+    releasers.push(async () => {
+      closeLogSockets();
+      liveEvents.close();
+    });
     log.info({ event: 'daemon.started', url, config: config.file, data_dir: settings.data_dir, jobs: service.counts().total, version: VERSION }, `watchbell listening on ${url}`);
 
     const daemon: Daemon = {

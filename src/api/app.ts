@@ -12,6 +12,7 @@ import { allowQuery } from './query.js';
 import { executionRoutes } from './routes/executions.js';
 import { jobReadShortcut, jobRoutes } from './routes/jobs.js';
 import { scheduleRoutes } from './routes/schedule.js';
+import { serveUi } from './static-ui.js';
 
 /** The Koa app, with the routers it serves (for the test that checks the OpenAPI document lists them all). */
 export type WatchbellApp = Koa & { readonly routers: readonly Router[] };
@@ -62,6 +63,17 @@ export function createApp(deps: ApiDeps): WatchbellApp {
     allowQuery(ctx, []);
     ctx.body = openApiDocument();
   });
+  // Who the caller is: the dashboard shows write buttons only to an admin token (no tokens configured: everyone is).
+  api.get('/session', (ctx) => {
+    allowQuery(ctx, []);
+    const open = deps.tokens().length === 0;
+    ctx.body = { data: { token: (ctx.state.token as string | undefined) ?? null, scope: open ? 'admin' : ((ctx.state.scope as string | undefined) ?? null) } };
+  });
+  api.get('/events', (ctx) => {
+    allowQuery(ctx, []);
+    if (!deps.liveEvents) throw new WatchbellError('ROUTE_NOT_FOUND', 'this server has no event stream');
+    deps.liveEvents.serve(ctx);
+  });
 
   // The two routes outside /api/v1, matched by the router only for their own paths.
   const rootRoutes = root.routes();
@@ -70,6 +82,7 @@ export function createApp(deps: ApiDeps): WatchbellApp {
     if (ctx.path !== '/health' && ctx.path !== '/metrics') return next();
     return rootMethods(ctx as Parameters<typeof rootMethods>[0], () => rootRoutes(ctx as Parameters<typeof rootRoutes>[0], next));
   });
+  if (deps.ui !== undefined) app.use(serveUi(deps.ui));
   app.use(guardApi(deps));
   app.use(jobReadShortcut(deps.service));
   app.use(api.routes());
@@ -91,7 +104,8 @@ function guardApi(deps: ApiDeps): Koa.Middleware {
     if (ctx.method === 'OPTIONS') return next();
     const tokens = deps.tokens();
     checkNotBrowser(ctx, tokens);
-    checkToken(ctx, tokens);
+    // The dashboard asks who it is before it has a token: answered (not signed in) rather than 401.
+    if (!(ctx.path === '/api/v1/session' && !ctx.get('authorization'))) checkToken(ctx, tokens);
     return body(ctx, next);
   };
 }

@@ -42,13 +42,15 @@ export function checkToken(ctx: Context, configured: readonly ApiToken[]): void 
     throw new WatchbellError('FORBIDDEN', `token ${JSON.stringify(match.name)} has scope "read" and cannot ${ctx.method} ${ctx.path}; use an admin token`);
   }
   ctx.state.token = match.name;
+  ctx.state.scope = match.scope;
 }
 
 /**
- * Browsers are not clients of this API: CORS is off, so no page on another origin may read its answers.
+ * Browsers on other origins are not clients of this API: CORS is off, so no page elsewhere may read its answers;
+ * the daemon's own dashboard (same origin) is.
  * Two browser attacks still reach a daemon that listens on loopback without tokens, and are refused here:
  * - a cross-site request (a page POSTing to http://127.0.0.1:8080/api/v1/jobs/x/run needs no CORS preflight):
- *   browsers mark it with an `Origin` header, which API clients (curl, the CLI, scripts) do not send;
+ *   browsers mark it with an `Origin` header naming the other site (API clients such as curl send none);
  * - DNS rebinding (a page whose own host name now resolves to 127.0.0.1, so its requests count as same-origin):
  *   its requests name that host in `Host`, so without tokens only requests addressed to a loopback name are answered.
  * With tokens configured a page cannot get one, so `Host` is not checked then (proxies may send any name).
@@ -56,7 +58,7 @@ export function checkToken(ctx: Context, configured: readonly ApiToken[]): void 
  */
 export function checkNotBrowser(ctx: Context, configured: readonly ApiToken[]): void {
   const origin = ctx.get('origin');
-  if (origin) {
+  if (origin && !isOwnOrigin(origin, ctx.get('host'))) {
     throw new WatchbellError(
       'FORBIDDEN',
       `requests from web pages (Origin ${quote(origin)}) are refused: the API does not serve browsers (CORS is off); see docs/security.md`,
@@ -72,6 +74,15 @@ export function checkNotBrowser(ctx: Context, configured: readonly ApiToken[]): 
         'are answered (protection against DNS rebinding); configure a token under api.tokens to serve other names',
     );
   }
+}
+
+/**
+ * True when a page's `Origin` is the daemon's own, i.e. the dashboard it serves: the same scheme-less
+ * Host the request is addressed to (http, or https behind a TLS proxy). A page elsewhere has another
+ * origin; one on a rebound name passes here but meets the Host and token checks as before.
+ */
+export function isOwnOrigin(origin: string, host: string): boolean {
+  return host !== '' && (origin === `http://${host}` || origin === `https://${host}`);
 }
 
 /** True for a Host header naming this machine's loopback: `localhost`, `127.x.x.x` or `[::1]`, with any port. */

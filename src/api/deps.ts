@@ -2,6 +2,8 @@
 import type { ReloadResult } from '../config/reloader.js';
 import type { ApiToken } from '../config/settings.js';
 import type { JobService } from '../service/job-service.js';
+import type { EventHub } from './events.js';
+import type { loadUiAssets } from './static-ui.js';
 
 export interface HealthReport {
   status: 'UP' | 'DOWN';
@@ -25,6 +27,10 @@ export interface ApiDeps {
   metrics?(): Promise<{ contentType: string; body: string }>;
   /** True when /metrics needs no token even with tokens configured (`api.metrics_public`). */
   metricsPublic?(): boolean;
+  /** `GET /api/v1/events`; without it that route answers 404. */
+  liveEvents?: EventHub;
+  /** The dashboard's built files, null when not built; undefined: no dashboard (`daemon.ui: false`). */
+  ui?: ReturnType<typeof loadUiAssets>;
   /** `POST /config/reload`: re-reads the config and applies it; rejects with ConfigError (nothing changed) when invalid. */
   reloadConfig?(): Promise<ReloadResult>;
 }

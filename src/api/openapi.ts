@@ -258,6 +258,32 @@ function paths(): Json {
         responses: { '200': json(pageOf(schemaRef('Execution')), 'a page of executions'), ...COMMON_ERRORS },
       }),
     },
+    '/api/v1/session': {
+      get: op('getSession', "The caller's token name and scope: scope admin when no tokens are configured, null when tokens are and none was sent", {
+        tag: 'operations',
+        responses: {
+          '200': json(
+            dataOf({
+              type: 'object',
+              additionalProperties: false,
+              required: ['token', 'scope'],
+              properties: { token: { type: ['string', 'null'] }, scope: { enum: ['admin', 'read', null] } },
+            }),
+            'the session',
+          ),
+          ...COMMON_ERRORS,
+        },
+      }),
+    },
+    '/api/v1/events': {
+      get: op('streamEvents', 'Live events as server-sent events (text/event-stream); Last-Event-ID resumes', {
+        tag: 'operations',
+        responses: {
+          '200': { description: 'an endless event stream (docs/api.md, Live events)', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+          ...COMMON_ERRORS,
+        },
+      }),
+    },
     '/api/v1/config/reload': {
       post: op('reloadConfig', 'Re-read the config file and its includes and apply them as a diff, like SIGHUP', {
         tag: 'operations',

@@ -201,6 +201,24 @@ Examples:
     load: () => import('./job-actions.js').then((m) => m.runCancel),
   },
   {
+    name: 'events',
+    args: '[--json] [--last-event-id ID]',
+    summary: "print the daemon's live events, one line each, until stopped",
+    help: `Follows GET /api/v1/events. A dropped connection is resumed with Last-Event-ID, so nothing recent is
+missed; a "reset" line says the daemon no longer had some of what was missed. Exits 1 when the token is refused.
+
+Examples:
+  watchbell events
+  watchbell events --json | jq -c 'select(.type == "execution.finished")'`,
+    flags: {
+      'last-event-id': { type: 'string', value: 'ID', help: 'resume after this event id' },
+      ...CLIENT_FLAGS,
+    },
+    positionals: [0, 0],
+    client: true,
+    load: () => import('./events.js').then((m) => m.runEvents),
+  },
+  {
     name: 'completion',
     args: 'bash|zsh',
     summary: 'print a shell completion script',

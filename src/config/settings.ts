@@ -32,6 +32,8 @@ export interface DaemonSettings {
   public_url: string | null;
   /** Follow the container engine for jobs declared by `watchbell.*` labels of running containers (docs/containers.md). */
   docker_labels: boolean;
+  /** Serve the dashboard at `/` and `/ui/...` (docs/dashboard.md). */
+  ui: boolean;
 }
 
 /** Every `daemon:` key's default; `data_dir` is resolved against the config file's folder. */
@@ -48,6 +50,7 @@ export const DAEMON_DEFAULTS: Readonly<DaemonSettings> = Object.freeze({
   watch: false,
   public_url: null,
   docker_labels: false,
+  ui: true,
 });
 
 
@@ -67,6 +70,7 @@ export const DAEMON_SCHEMA: SchemaObject = {
     watch: { type: 'boolean' },
     public_url: { type: ['string', 'null'], minLength: 1, maxLength: 2048 },
     docker_labels: { type: 'boolean' },
+    ui: { type: 'boolean' },
   },
 };
 

@@ -9,9 +9,13 @@ export interface WatchbellEvents {
   /** An active job was (re)scheduled: created, changed, resumed, loaded; nextRun null when it has no slot left. */
   /** `bulk`: one of many at start or on a config reload (logged at debug, so 100,000 jobs are not 100,000 info lines). */
   'job:scheduled': { jobId: string; nextRun: Date | null; bulk?: boolean };
+  /** An execution waits for a free slot (daemon.max_concurrency); `execution:started` follows when it gets one. */
+  'execution:queued': { execution: Execution };
   'execution:started': { execution: Execution };
   'execution:finished': { execution: Execution };
   'execution:skipped': { execution: Execution };
+  /** An API job was created, changed, deleted, paused or resumed (config jobs change through `config:reloaded`). */
+  'job:changed': { jobId: string; change: JobChange };
   'schedule:late': { jobId: string; slot: Date; lateMs: number };
   /** A slot missed while the daemon was down that will not run. */
   'schedule:missed': { jobId: string; slot: Date; reason: 'catch_up_none' | 'past_deadline' };
@@ -61,6 +65,9 @@ export interface NotifyAttempt {
   error: string | null;
   retryInMs: number | null;
 }
+
+/** What happened to a job, as `job:changed` and the live events (`job.created`, ...) tell it. */
+export type JobChange = 'created' | 'changed' | 'deleted' | 'paused' | 'resumed';
 
 /** What started a config reload. */
 export type ReloadTrigger = 'signal' | 'api' | 'watch';

@@ -312,7 +312,7 @@ export class Runner {
     if (runNow) {
       this.events.emit('execution:started', { execution: snapshot(execution) });
       void this.execute(entry);
-    }
+    } else this.events.emit('execution:queued', { execution: snapshot(execution) });
     return snapshot(execution);
   }
 

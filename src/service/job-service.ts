@@ -406,6 +406,7 @@ export class JobService {
     this.jobs.set(id, job);
     this.listIndex = null;
     this.reschedule(job);
+    this.o.events.emit('job:changed', { jobId: id, change: 'created' });
     return this.view(job);
   }
 
@@ -437,6 +438,7 @@ export class JobService {
     this.jobs.set(id, job);
     this.listIndex = null;
     this.reschedule(job);
+    this.o.events.emit('job:changed', { jobId: id, change: 'changed' });
     return this.view(job);
   }
 
@@ -452,6 +454,7 @@ export class JobService {
     this.listIndex = null;
     await this.o.runner.cancelJob(id);
     await this.o.store.deleteJob(id);
+    this.o.events.emit('job:changed', { jobId: id, change: 'deleted' });
   }
 
   /** Runs a job now, paused or not. */
@@ -479,6 +482,7 @@ export class JobService {
     await this.o.store.saveJobState(id, { paused });
     job.status = paused ? 'paused' : 'active';
     this.reschedule(job);
+    this.o.events.emit('job:changed', { jobId: id, change: paused ? 'paused' : 'resumed' });
     return this.view(job);
   }
 

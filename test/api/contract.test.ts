@@ -72,7 +72,8 @@ describe('API contract (black-box)', function () {
     // Every GET path, spelt with a trailing slash, is answered as without one.
     const eid = (await d.api('GET', '/api/v1/jobs/busy/executions?limit=1')).body.data[0]?.id ?? 'exec-00000000000000000000';
     for (const [template, item] of Object.entries<Json>(doc.paths)) {
-      if (!item.get || template === '/health' || template === '/metrics') continue;
+      // The event stream never ends, so it cannot be compared whole; test/api/live-events.test.ts covers it.
+      if (!item.get || template === '/health' || template === '/metrics' || template === '/api/v1/events') continue;
       const path = template.replace('{id}', 'busy').replace('{eid}', eid);
       const query = template === '/api/v1/schedule/next' ? '?schedule=%40daily' : '';
       const plain = await d.api('GET', `${path}${query}`);

@@ -311,7 +311,7 @@ describe('watchbell CLI', function () {
         expect(r.code, r.stderr).to.equal(0);
         return r.stdout.trimEnd().split('\n').sort();
       };
-      expect(await complete(['watchbell', 'e'])).to.deep.equal(['executions']);
+      expect(await complete(['watchbell', 'e'])).to.deep.equal(['events', 'executions']);
       expect(await complete(['watchbell', 'jobs', '--s'])).to.deep.equal(['--sort', '--status']);
       expect(await complete(['watchbell', 'jobs', '--sort', '-'])).to.deep.equal(['-created_at', '-last_run']);
       expect(await complete(['watchbell', 'executions', '--status', 'in'])).to.deep.equal(['in_progress']);

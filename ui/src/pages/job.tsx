@@ -1,0 +1,152 @@
+// Job: its definition as YAML, where it comes from, its next runs, a chart of recent durations, its executions.
+import { dump } from 'js-yaml';
+import { useEffect } from 'preact/hooks';
+import { useLocation, useRoute } from 'preact-iso';
+import { enc, getJson, post, type Execution, type Job, type Page } from '../api';
+import { Badge, ErrorNote, RelTime, Section, useLoad } from '../components';
+import { scheduleInWords } from '../cron-words';
+import { subscribe } from '../live';
+import { useCanWrite } from '../session';
+import { exact, seconds } from '../time';
+import { DurationChart } from './duration-chart';
+
+const READ_ONLY = new Set(['id', 'source', 'status', 'created_at', 'updated_at', 'next_run', 'last_run']);
+const SOURCES: Record<string, string> = { config: 'the config file', api: 'the API', label: 'container labels' };
+
+export function JobPage() {
+  const { params } = useRoute();
+  const { route } = useLocation();
+  const id = params.id!;
+  const canWrite = useCanWrite();
+  const job = useLoad(() => getJson<{ data: Job }>(`/api/v1/jobs/${enc(id)}`).then((r) => r.data), [id]);
+  const runs = useLoad(() => getJson<Page<Execution>>(`/api/v1/jobs/${enc(id)}/executions?limit=50`), [id]);
+  const j = job.data;
+  const next = useLoad(
+    async () => (j && j.status === 'active' ? (await getJson<{ data: { next_runs: string[] } }>(`/api/v1/schedule/next?schedule=${enc(j.schedule)}&timezone=${enc(j.timezone)}&n=5`)).data.next_runs : []),
+    [j?.schedule, j?.timezone, j?.status],
+  );
+
+  useEffect(
+    () =>
+      subscribe(({ type, data }) => {
+        if (type === 'reset' || type === 'config.reloaded') return (job.reload(), runs.reload());
+        if (data?.job_id !== id) return;
+        if (type.startsWith('execution.')) runs.reload();
+        else job.reload();
+      }),
+    [id],
+  );
+
+  const act = async (action: 'run' | 'pause' | 'resume') => {
+    const data = await post<{ execution_id?: string }>(`/api/v1/jobs/${enc(id)}/${action}`);
+    if (action === 'run' && data.execution_id) route(`/ui/jobs/${enc(id)}/executions/${data.execution_id}`);
+    else job.reload();
+  };
+
+  if (!j) return <ErrorNote error={job.error} />;
+  const definition = Object.fromEntries(Object.entries(j).filter(([k, v]) => !READ_ONLY.has(k) && v !== null && !(Array.isArray(v) && v.length === 0)));
+  const executions = runs.data?.data ?? [];
+  return (
+    <>
+      <p class="crumbs">
+        <a href="/ui/jobs">Jobs</a> /
+      </p>
+      <h1>
+        {j.name} <Badge status={j.status} />
+      </h1>
+      {canWrite && (
+        <p class="actions">
+          <button type="button" onClick={() => void act('run')}>
+            Run now
+          </button>
+          {j.status === 'active' && (
+            <button type="button" onClick={() => void act('pause')}>
+              Pause
+            </button>
+          )}
+          {j.status === 'paused' && (
+            <button type="button" onClick={() => void act('resume')}>
+              Resume
+            </button>
+          )}
+        </p>
+      )}
+      <dl class="facts">
+        <dt>Schedule</dt>
+        <dd>
+          {scheduleInWords(j.schedule)} <code>{j.schedule}</code> ({j.timezone})
+        </dd>
+        <dt>Next run</dt>
+        <dd>
+          <RelTime iso={j.next_run} timeZone={j.timezone} />
+        </dd>
+        <dt>Defined in</dt>
+        <dd>{SOURCES[j.source] ?? j.source}</dd>
+        <dt>Last change</dt>
+        <dd>
+          <RelTime iso={j.updated_at} />
+        </dd>
+      </dl>
+      <div class="cols">
+        <Section title="Definition">
+          <pre class="yaml" tabIndex={0} aria-label="job definition as YAML">
+            {dump({ [j.id]: definition }, { lineWidth: 100, noRefs: true })}
+          </pre>
+        </Section>
+        <Section title="Next 5 runs">
+          {j.status !== 'active' ? (
+            <p class="muted">None while {j.status}.</p>
+          ) : (
+            <ol class="next">
+              {(next.data ?? []).map((t) => (
+                <li key={t}>
+                  <RelTime iso={t} timeZone={j.timezone} /> <span class="muted small">{exact(t)}</span>
+                </li>
+              ))}
+            </ol>
+          )}
+        </Section>
+      </div>
+      <Section title={`Durations of the last ${executions.length} runs`}>
+        <DurationChart jobId={j.id} executions={executions} />
+      </Section>
+      <Section title="Executions">
+        <ErrorNote error={runs.error} />
+        {executions.length === 0 ? (
+          <p class="muted">No runs yet.</p>
+        ) : (
+          <div class="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Started</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Trigger</th>
+                  <th scope="col">Duration</th>
+                  <th scope="col">Exit</th>
+                  <th scope="col">Steps</th>
+                </tr>
+              </thead>
+              <tbody>
+                {executions.map((e) => (
+                  <tr key={e.id} data-execution={e.id}>
+                    <td>
+                      <a href={`/ui/jobs/${enc(j.id)}/executions/${e.id}`}>{e.started_at ? <RelTime iso={e.started_at} /> : e.id}</a>
+                    </td>
+                    <td>
+                      <Badge status={e.status} />
+                    </td>
+                    <td>{e.trigger}</td>
+                    <td>{seconds(e.duration)}</td>
+                    <td>{e.exit_code ?? e.signal ?? '–'}</td>
+                    <td>{e.steps ? e.steps.map((s, i) => <span key={i} class={`dot s-${s.status}`} title={`${s.name ?? s.id ?? i + 1}: ${s.status}`} />) : <span class="muted">–</span>}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Section>
+    </>
+  );
+}
