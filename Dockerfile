@@ -11,6 +11,16 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.build.json
 
+# The dashboard (ui/, its own package): built by Vite into ui/dist, which the daemon serves at /.
+# It imports types only from src/jobs/, which the build erases; the file is copied so the import resolves.
+FROM node:24.11.1-bookworm-slim AS ui
+WORKDIR /src/ui
+COPY ui/package.json ui/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY ui ./
+COPY src/jobs/execution.ts /src/src/jobs/execution.ts
+RUN npm run build
+
 FROM node:24.11.1-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -37,6 +47,7 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
+COPY --from=ui /src/ui/dist ./ui/dist
 COPY package.json ./
 COPY bin ./bin
 COPY schema ./schema

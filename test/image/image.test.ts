@@ -235,6 +235,16 @@ describe('the container image (Dockerfile built with podman on a stand-in base)'
       expect(logs, 'the data dir is 0700, so no warning').not.to.include('data_dir.permissions');
     });
 
+    it('serves the dashboard, built into the image', async function () {
+      const page = await fetch(`${url}/`);
+      expect(page.status).to.equal(200);
+      expect(page.headers.get('content-type')).to.match(/^text\/html/);
+      const html = await page.text();
+      const script = /src="(\/[^"]+\.js)"/.exec(html)?.[1];
+      expect(script, html).to.be.a('string');
+      expect((await fetch(`${url}${script}`)).status).to.equal(200);
+    });
+
     it('`podman healthcheck run` passes', async function () {
       const r = await podman.run(['healthcheck', 'run', name]);
       expect(r.code, r.stdout + r.stderr).to.equal(0);
