@@ -23,6 +23,7 @@ import { Dispatcher } from './notify/dispatcher.js';
 import { checkNotifiersInUse, secretsOf } from './notify/notifier-config.js';
 import { previousOutcomeIn } from './notify/recovery.js';
 import { execRecordPath } from './run/container/exec-record.js';
+import { loadEngineClient } from './run/container/docker-engine.js';
 import { dockerLabelEngine } from './run/container/label-engine.js';
 import { stopContainerLeftovers } from './run/container/leftovers.js';
 import { Runner } from './run/runner.js';
@@ -33,7 +34,6 @@ import { acquireDataDirLock } from './store/data-dir-lock.js';
 import { prepareDataDir } from './store/data-dir-writable.js';
 import { LowdbStore } from './store/lowdb-store.js';
 import { recoverInterrupted } from './store/recover.js';
-
 import { VERSION } from './version.js';
 
 export { VERSION };
@@ -80,10 +80,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const store = new LowdbStore(settings.data_dir);
     await store.open();
     releasers.push(() => store.close());
+    // The engine client is loaded only where a job runs in a container (docs/benchmarks.md: lean start).
+    const usesEngine = settings.docker_labels || hasContainerJob(config.jobs.map((j) => j.spec)) || hasContainerJob(store.apiJobs());
+    if (usesEngine) void loadEngineClient().catch(() => undefined);
     const recovered = await recoverInterrupted(store, {
       killGraceMs: settings.kill_grace * 1000,
       // The engine does not stop a dead daemon's containers and exec'd processes: they are found and stopped here.
-      stopLeftovers: (unfinished) => stopContainerLeftovers(unfinished, {
+      stopLeftovers: !usesEngine ? undefined : (unfinished) => stopContainerLeftovers(unfinished, {
         known: (jobId, executionId) => store.getExecution(jobId, executionId) !== undefined,
         execRecordPath: (jobId, executionId) => execRecordPath(store.logPath(jobId, executionId)),
         graceMs: settings.kill_grace * 1000,
@@ -143,6 +146,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       load: () => loadConfig(options.configFile, loadOptions),
       apply: async (next) => {
         checkNotifiersInUse(() => store.apiJobs(), config.notifiers, next.notifiers);
+        if (hasContainerJob(next.jobs.map((j) => j.spec))) void loadEngineClient().catch(() => undefined);
         const diff = await service!.applyConfig(next.jobs);
         config = { ...next, jobs: [], daemon: config.daemon };
         compactHeapAfterLoad(next.jobs.length);
@@ -224,6 +228,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     await release();
     throw err;
   }
+}
+
+/** True when a job runs in a container (a job's steps reach the engine client at their first run). */
+function hasContainerJob(jobs: ReadonlyArray<{ container?: unknown }>): boolean {
+  return jobs.some((j) => j.container);
 }
 
 function checkListen(listen: string, tokenCount: number): ListenAddress {

@@ -1,6 +1,7 @@
 /** Logs: pino JSON lines on stdout (one event a line), or pretty lines for people; fed by core events. */
+import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import type { DaemonSettings } from './config/settings.js';
 import type { Events } from './jobs/events.js';
 
@@ -23,6 +24,8 @@ export function createLogger(settings: Pick<DaemonSettings, 'log_format' | 'log_
     redact: { paths: REDACTED_PATHS, censor: '******' },
   };
   if (settings.log_format === 'pretty') {
+    // Required here, not imported with the logger: only `--log-format pretty` needs it (a CommonJS module, so sync).
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
     return pino(options, pretty({ sync: true, colorize: false, translateTime: 'SYS:standard' }));
   }
   // Buffered: a sync write per line would stall the event loop whenever the reader of stdout lags

@@ -1,5 +1,5 @@
 /** Email notifications through an SMTP server (nodemailer): a subject with the job and its outcome, the facts and the log tail. */
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import { attemptSignal, untilAborted } from './attempt-signal.js';
 import type { EmailNotifier } from './notifier-config.js';
 import { facts, jobTitle, outcomeWords, outputTail, type Notification } from './notification.js';
@@ -28,10 +28,17 @@ export function emailMessage(n: Notification): EmailMessage {
   return { subject: `[watchbell] ${jobTitle(n.job)} ${outcomeWords(n)}`, text: `${lines.join('\n')}\n` };
 }
 
-/** Sends notifications as mail through the notifier's SMTP server; one connection per mail (no pool to keep alive). */
+let nodemailer: Promise<typeof import('nodemailer')> | undefined;
+
+/**
+ * Sends notifications as mail through the notifier's SMTP server; one connection per mail (no pool to keep alive).
+ * nodemailer is imported when the first email notifier is made (at start, or by the reload that brings one), not
+ * with the daemon: most daemons send no mail.
+ */
 export function emailSender(n: EmailNotifier): Sender {
   const ms = n.timeout * 1000;
-  const transport = nodemailer.createTransport({
+  nodemailer ??= import('nodemailer');
+  const transport: Promise<Transporter> = nodemailer.then((m) => m.default.createTransport({
     host: n.host,
     port: n.port,
     secure: n.tls === 'implicit',
@@ -43,18 +50,20 @@ export function emailSender(n: EmailNotifier): Sender {
     greetingTimeout: ms,
     socketTimeout: ms,
     logger: false,
-  });
+  }));
+  // A failed import surfaces at the first send, as that attempt's error.
+  transport.catch(() => undefined);
   return {
     kind: 'email',
     async send(notification, signal): Promise<SendResult> {
       const { subject, text } = emailMessage(notification);
-      const sending = transport.sendMail({
+      const sending = transport.then((t) => t.sendMail({
         from: n.from,
         to: n.to,
         subject,
         text,
         headers: { 'X-Watchbell-Event': notification.event, 'X-Watchbell-Execution': notification.execution.id },
-      });
+      }));
       // nodemailer's timeouts are per step (connect, greeting, each reply); this one bounds the whole attempt. It
       // takes no AbortSignal: an attempt given up on is left to end by those timeouts.
       const deadline = attemptSignal(signal, ms);

@@ -1,8 +1,8 @@
 /** One attempt of a command: spawn it as its own process group, stream its output, stop it on timeout or cancel. */
 import { statSync } from 'node:fs';
-import { execa, type Result } from 'execa';
 import type { EndReason } from '../jobs/execution.js';
 import { daemonUid, lookupUser, PASSWD_FILE, type SystemUser } from '../jobs/system-user.js';
+import { spawnChild, type ChildRun, type ProcessEnd } from './child-process.js';
 import type { LogSink } from './log-sink.js';
 import { removePidFile, writePidFile } from './pid-file.js';
 import { stopProcessGroup, trackGroup, untrackGroup } from './process-tree.js';
@@ -62,21 +62,12 @@ export async function runAttempt(options: RunAttemptOptions): Promise<AttemptRes
     log.note(`--- ${runAs.error} ---`);
     return { started_at: startedAt, finished_at: new Date().toISOString(), exit_code: null, signal: null, reason: 'spawn_error', error: runAs.error };
   }
-  const subprocess = execa(file, args, {
+  // Its own process group (detached), so a timeout or cancel reaches every process it started; process-tree.ts tracks it.
+  const subprocess = spawnChild(file, args, {
     env: runAs.user ? { ...userEnvironment(runAs.user), ...options.environment } : options.environment,
-    extendEnv: true,
     // Node then also drops root's supplementary groups (setgroups(0)) before it sets these.
     ...(runAs.user ? { uid: runAs.user.uid, gid: runAs.user.gid } : {}),
     cwd: options.workingDirectory ?? undefined,
-    stdin: 'ignore',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    buffer: false,
-    reject: false,
-    // Its own process group, so a timeout or cancel reaches every process it started.
-    detached: true,
-    // execa's cleanup ignores detached children; process-tree.ts tracks them instead.
-    cleanup: false,
   });
   const pid = subprocess.pid;
   // Errors of our own (a broken log sink or pid file, a failed kill) are kept and thrown once the process is over.
@@ -133,7 +124,7 @@ export async function runAttempt(options: RunAttemptOptions): Promise<AttemptRes
   // Unwatched after a crash is worse than not run: a group whose pid file cannot be written is stopped at once.
   if (pidFileError !== undefined) stop('pid_file');
 
-  let result: Result;
+  let result: ProcessEnd;
   try {
     result = await subprocess;
     // A stop in progress must finish before the attempt counts as over, so nothing of it outlives the result.
@@ -193,7 +184,7 @@ function userEnvironment(user: SystemUser): Record<string, string> {
 }
 
 /** Gives the pipes DRAIN_MS to close by themselves, then closes them. */
-async function closePipesUnlessDrained(subprocess: ReturnType<typeof execa>): Promise<void> {
+async function closePipesUnlessDrained(subprocess: ChildRun): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const drained = await Promise.race([
     subprocess.then(() => true),
@@ -207,7 +198,7 @@ async function closePipesUnlessDrained(subprocess: ReturnType<typeof execa>): Pr
 }
 
 /** One line: `spawn /nonexistent ENOENT`, naming the working directory when that is what is missing. */
-function spawnError(result: Result, workingDirectory: string | null): string {
+function spawnError(result: ProcessEnd, workingDirectory: string | null): string {
   const cause = result.cause instanceof Error ? result.cause.message : result.originalMessage || result.shortMessage;
   const line = (cause || 'spawn failed').split('\n').pop()!.trim();
   if (workingDirectory !== null && !isDirectory(workingDirectory)) {

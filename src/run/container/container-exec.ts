@@ -39,7 +39,7 @@ const CANNOT_RUN = new Set([126, 127]);
 /** Runs the attempt as an exec in a running container and resolves with its exit code. */
 export async function execInContainer(ctx: ContainerDriverContext): Promise<ContainerExit> {
   const spec = ctx.container as ContainerExecSpec;
-  const docker = engineClient();
+  const docker = await engineClient();
   const target = docker.getContainer(spec.exec);
   const info = await engineCall(`looking for container ${spec.exec}`, () => target.inspect(), { signal: ctx.stop }).catch((err: unknown) => {
     if (engineStatus(err) === 404) throw new WatchbellError('ENGINE_FAILED', `no container named ${spec.exec} to exec into`, { cause: err });
@@ -147,8 +147,8 @@ export async function stopExecLeftover(
   graceMs: number,
 ): Promise<'stopped' | 'gone' | 'not_ours' | 'unverified' | { error: string }> {
   const spec = { exec: record.container, user: record.user, working_dir: null };
-  const target = engineClient().getContainer(record.container);
   try {
+    const target = (await engineClient()).getContainer(record.container);
     const verdict = await runScript(target, spec, VERIFY_SCRIPT, [String(record.pid), marker]);
     if (verdict === 3) return 'gone';
     if (verdict === 1) return 'not_ours';

@@ -17,7 +17,7 @@ const DRAIN_MS = 2000;
 /** Runs the attempt in a new container and resolves with its exit code; throws WatchbellError for engine failures. */
 export async function runInNewContainer(ctx: ContainerDriverContext): Promise<ContainerExit> {
   const spec = ctx.container as ContainerRunSpec;
-  const docker = engineClient();
+  const docker = await engineClient();
   await ensureImage(docker, spec, ctx);
   const argv = commandArgv(ctx.command);
   const container = await engineCall(

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { WatchbellError } from '../../jobs/errors.js';
 
 /** The socket used when DOCKER_HOST is not set. */
@@ -29,11 +29,26 @@ export function engineConfigured(env: NodeJS.ProcessEnv = process.env): boolean 
 
 const clients = new Map<string, Docker>();
 
-/** The client for the engine at engineAddress() (one per address); throws ENGINE_UNAVAILABLE for a malformed DOCKER_HOST. */
-export function engineClient(env: NodeJS.ProcessEnv = process.env): Docker {
+let dockerode: Promise<typeof Docker> | undefined;
+
+/**
+ * Loads dockerode (once). It is imported here, at the first need, not with the daemon: with ssh2, protobufjs and
+ * @grpc/grpc-js it costs ~0.2 s and ~30 MB, which a daemon without container jobs should not pay.
+ */
+export function loadEngineClient(): Promise<typeof Docker> {
+  dockerode ??= import('dockerode').then((m) => m.default);
+  return dockerode;
+}
+
+/** The client for the engine at engineAddress() (one per address); rejects with ENGINE_UNAVAILABLE for a malformed DOCKER_HOST. */
+export async function engineClient(env: NodeJS.ProcessEnv = process.env): Promise<Docker> {
   const address = engineAddress(env);
   let client = clients.get(address);
   if (!client) {
+    const Docker = await loadEngineClient();
+    // Another caller may have made it while this one waited for the import.
+    client = clients.get(address);
+    if (client) return client;
     try {
       const host = env.DOCKER_HOST;
       // For tcp:// and ssh:// (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) dockerode reads the process environment itself.

@@ -18,7 +18,7 @@ export function dockerLabelEngine(env: NodeJS.ProcessEnv = process.env) {
 
     /** The running containers labelled `watchbell.enabled=true`, with their names (no leading `/`) and labels. */
     async list(): Promise<Array<{ id: string; name: string; labels: Record<string, string> }>> {
-      const docker = engineClient(env);
+      const docker = await engineClient(env);
       const found = await engineCall('listing containers labelled watchbell.enabled=true', () =>
         docker.listContainers({ filters: { label: [ENABLED_FILTER], status: ['running'] } }),
       );
@@ -27,7 +27,7 @@ export function dockerLabelEngine(env: NodeJS.ProcessEnv = process.env) {
 
     /** Subscribes to the events of those containers; `ended` settles when the stream ends (rejects when it fails). */
     async follow(onChange: () => void, signal: AbortSignal): Promise<{ ended: Promise<void> }> {
-      const docker = engineClient(env);
+      const docker = await engineClient(env);
       const stream = await engineCall(
         'following container events',
         (abortSignal) => docker.getEvents({ filters: { type: ['container'], label: [ENABLED_FILTER] }, abortSignal } as Docker.GetEventsOptions),

@@ -68,7 +68,7 @@ export async function stopContainerLeftovers(unfinished: readonly Execution[], o
 async function removeContainers(pending: ReadonlySet<string>, options: ContainerLeftoverOptions, notes: Map<string, string>): Promise<void> {
   let found;
   try {
-    const docker = engineClient(options.env);
+    const docker = await engineClient(options.env);
     found = await engineCall(
       'listing containers left by a previous daemon',
       () => docker.listContainers({ all: true, filters: { label: [CONTAINER_LABELS.execution] } }),
@@ -81,7 +81,7 @@ async function removeContainers(pending: ReadonlySet<string>, options: Container
     );
     return;
   }
-  const docker = engineClient(options.env);
+  const docker = await engineClient(options.env);
   await Promise.all(
     found.map(async (info) => {
       const jobId = info.Labels?.[CONTAINER_LABELS.job] ?? '';
