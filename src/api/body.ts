@@ -1,6 +1,6 @@
 /** Request bodies: JSON (at most 1 MiB), or YAML with `Content-Type: application/yaml` or `text/yaml` (at most 256 KiB). */
 import type { Context, Next } from 'koa';
-import bodyParser from 'koa-bodyparser';
+import type bodyParser from 'koa-bodyparser';
 import { LineCounter, parseDocument } from 'yaml';
 import { firstDuplicateKey } from '../config/yaml-source.js';
 import { WatchbellError } from '../jobs/errors.js';
@@ -34,7 +34,10 @@ function hasBody(ctx: Context): boolean {
 
 /** Middleware: rejects bodies of other types (415) or too large (413), then parses JSON or YAML. */
 export function parseBody() {
-  const parse = bodyParser({
+  // koa-bodyparser (with co-body, qs, ...) is imported at the first request with a body, not with the daemon:
+  // it was a sixth of an empty daemon's start and 6 MiB (docs/benchmarks.md).
+  let parser: Promise<ReturnType<typeof bodyParser>> | undefined;
+  const options: bodyParser.Options = {
     enableTypes: ['json', 'text'],
     extendTypes: { json: JSON_TYPES, text: YAML_TYPES },
     jsonLimit: `${BODY_LIMIT}b`,
@@ -47,7 +50,7 @@ export function parseBody() {
       if (typeof text === 'string' && isJsonScalar(text)) throw notAnObject(text.trim());
       throw new WatchbellError('INVALID_JSON', `request body is not valid JSON: ${err.message}`);
     },
-  });
+  };
 
   return function body(ctx: Context, next: Next): Promise<void> {
     if (!hasBody(ctx)) {
@@ -67,6 +70,7 @@ export function parseBody() {
         `Content-Type ${JSON.stringify(ctx.get('content-type') || '(none)')} is not supported; send application/json, application/yaml or text/yaml`,
       );
     }
+    const parse = await (parser ??= import('koa-bodyparser').then((m) => m.default(options)));
     await parse(ctx, async () => undefined);
     if (isYaml) ctx.request.body = parseYamlBody(String(ctx.request.body ?? ''));
     checkDepth(ctx.request.body);

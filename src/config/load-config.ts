@@ -11,7 +11,7 @@ import { parseDuration } from '../jobs/duration.js';
 import { WatchbellError, type FieldError } from '../jobs/errors.js';
 import type { JobSpec } from '../jobs/job.js';
 import { isValidTimezone } from '../jobs/schedule-spec.js';
-import { addSchema, checkSchema, compile, isAboutKey, label, showValue } from '../jobs/schema-validator.js';
+import { addSchema, checkSchema, compileLater, isAboutKey, label, showValue } from '../jobs/schema-validator.js';
 import { FIELD_EXPECTATIONS } from '../jobs/job-schema.js';
 import { checkJobDefaults, validateJob } from '../jobs/validate-job.js';
 import { CONFIG_SCHEMA, INCLUDE_FILE_SCHEMA } from './config-schema.js';
@@ -23,8 +23,8 @@ import { describeNotifierPath, parseNotifiers, type NotifierConfig } from '../no
 
 addSchema(CONFIG_SCHEMA);
 addSchema(INCLUDE_FILE_SCHEMA);
-const validateConfigShape = compile(CONFIG_SCHEMA);
-const validateIncludeShape = compile(INCLUDE_FILE_SCHEMA);
+const validateConfigShape = compileLater(CONFIG_SCHEMA);
+const validateIncludeShape = compileLater(INCLUDE_FILE_SCHEMA);
 
 /** Where something is defined: an absolute file path and a position in it. */
 export interface Place extends Position {
@@ -164,7 +164,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   const doc = value as Record<string, unknown>;
   const problems = main.found;
   problems.push(...envErrors);
-  const shapeErrors = checkSchema(validateConfigShape, doc, { describe: describeConfigPath });
+  const shapeErrors = checkSchema(validateConfigShape(), doc, { describe: describeConfigPath });
   problems.push(...shapeErrors);
 
   const daemon = daemonSettings(doc.daemon, file, options.overrides ?? {}, problems);
@@ -248,7 +248,7 @@ function readIncludedFile(f: SourceFile, env: NodeJS.ProcessEnv): unknown {
     const path = `/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
     f.found.push({ path, message: `${label(path)}: not allowed in an included file; it holds only a jobs: map (version, daemon, api, defaults and include belong in the config file)` });
   }
-  f.found.push(...checkSchema(validateIncludeShape, 'jobs' in doc ? { jobs: doc.jobs } : {}, { describe: describeConfigPath }));
+  f.found.push(...checkSchema(validateIncludeShape(), 'jobs' in doc ? { jobs: doc.jobs } : {}, { describe: describeConfigPath }));
   return doc.jobs;
 }
 

@@ -20,6 +20,15 @@ export function compile(schema: SchemaObject): ValidateFunction {
   return ajv.compile(schema);
 }
 
+/**
+ * A validator compiled at its first use, not when its module loads: compiling costs tens of ms and MiBs
+ * (a fifth of an empty daemon's start, docs/benchmarks.md), and many runs need only some of them.
+ */
+export function compileLater(schema: SchemaObject): () => ValidateFunction {
+  let validate: ValidateFunction | undefined;
+  return () => (validate ??= compile(schema));
+}
+
 /** How checkSchema phrases messages: what is expected at a path, and which values are secret. */
 export interface MessageOptions {
   /** What is expected at a field path (e.g. `a duration such as "90s"`), where ajv's words would be vague. */

@@ -9,13 +9,13 @@ import { JOB_DEFAULTS, type JobSpec, type JobStatus } from './job.js';
 import { FIELD_EXPECTATIONS, JOB_DEFAULTS_SCHEMA, JOB_INPUT_SCHEMA } from './job-schema.js';
 import { normalizeNotify, unknownNotifiers } from './notify-rule.js';
 import { isValidTimezone, parseSchedule, ScheduleError } from './schedule-spec.js';
-import { addSchema, checkSchema, compile, label, showValue } from './schema-validator.js';
+import { addSchema, checkSchema, compileLater, label, showValue } from './schema-validator.js';
 import { daemonUid, lookupUser, PASSWD_FILE } from './system-user.js';
 
 addSchema(JOB_INPUT_SCHEMA);
 addSchema(JOB_DEFAULTS_SCHEMA);
-const validateInput = compile(JOB_INPUT_SCHEMA);
-const validateDefaults = compile(JOB_DEFAULTS_SCHEMA);
+const validateInput = compileLater(JOB_INPUT_SCHEMA);
+const validateDefaults = compileLater(JOB_DEFAULTS_SCHEMA);
 
 /** The value a secret has in every response. */
 export const SECRET_MASK = '******';
@@ -49,7 +49,7 @@ const describeField = {
 
 /** Checks `defaults:` of a config (its `notify:` entries against `notifiers` when given); returns its bad fields. */
 export function checkJobDefaults(defaults: unknown, path = '/defaults', notifiers?: readonly string[]): FieldError[] {
-  const errors = checkSchema(validateDefaults, defaults, describeField).map((e) => prefixed(e, path));
+  const errors = checkSchema(validateDefaults(), defaults, describeField).map((e) => prefixed(e, path));
   const notify = (defaults as { notify?: unknown } | null)?.notify;
   if (notifiers && !errors.some((e) => e.path.startsWith(`${path}/notify`))) errors.push(...unknownNotifiers(normalizeNotify(notify), notifiers, path));
   return errors;
@@ -73,7 +73,7 @@ export function validateJob(input: unknown, options: ValidateJobOptions): Valida
   if (existing && input !== null && typeof input === 'object' && !Array.isArray(input)) {
     input = { schedule: existing.schedule, command: existing.command, ...input };
   }
-  const errors = checkSchema(validateInput, input, describeField).map((e) => prefixed(e, prefix));
+  const errors = checkSchema(validateInput(), input, describeField).map((e) => prefixed(e, prefix));
   if (input === null || typeof input !== 'object' || Array.isArray(input)) throw invalid(errors);
   // Fields that failed the schema are not checked further, so each gets one message; the rest still are.
   const failed = new Set(errors.map((e) => e.path.slice(prefix.length).split('/')[1]));
