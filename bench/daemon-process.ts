@@ -21,6 +21,8 @@ export interface BenchJob {
 export interface RunningDaemon {
   url: string;
   pid: number;
+  /** Its config file, for benches that rewrite it and reload. */
+  configFile: string;
   /** ms from spawn to the `daemon.started` line. */
   startedAfterMs: number;
   /** ms from spawn to the first 200 from /health. */
@@ -30,7 +32,8 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
-function yamlConfig(jobs: readonly BenchJob[], extra: string): string {
+/** The config text the benches' daemons run: `jobs` under `jobs:`, `extra` lines under `daemon:`. */
+export function yamlConfig(jobs: readonly BenchJob[], extra: string): string {
   const lines = [
     'version: 1',
     'daemon:',
@@ -55,8 +58,8 @@ export async function readRssMiB(pid: number): Promise<number> {
   return kb / 1024;
 }
 
-/** Starts a daemon with `jobs`; rejects if it has not answered /health within `timeoutMs`. */
-export async function startDaemon(jobs: readonly BenchJob[], options: { timeoutMs?: number; extraYaml?: string } = {}): Promise<RunningDaemon> {
+/** Starts a daemon with `jobs` (of `bin`, default ours: a baseline build for before/after); rejects if it has not answered /health within `timeoutMs`. */
+export async function startDaemon(jobs: readonly BenchJob[], options: { timeoutMs?: number; extraYaml?: string; bin?: string } = {}): Promise<RunningDaemon> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const dir = await mkdtemp(join(tmpdir(), 'watchbell-bench-daemon-'));
   const file = join(dir, 'watchbell.yaml');
@@ -64,7 +67,7 @@ export async function startDaemon(jobs: readonly BenchJob[], options: { timeoutM
   const t0 = performance.now();
   // WATCHBELL_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p" profiles the daemon (NODE_OPTIONS refuses --cpu-prof).
   const nodeArgs = (process.env.WATCHBELL_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, BIN, 'daemon', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, options.bin ?? BIN, 'daemon', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   const cleanup = async () => {
@@ -108,7 +111,7 @@ export async function startDaemon(jobs: readonly BenchJob[], options: { timeoutM
     }
     if (!Number.isFinite(firstHealthMs)) throw new Error(`/health did not answer 200 within ${timeoutMs} ms`);
     const pid = child.pid!;
-    return { url, pid, startedAfterMs: at, firstHealthMs, rssMiB: () => readRssMiB(pid), stop: cleanup };
+    return { url, pid, configFile: file, startedAfterMs: at, firstHealthMs, rssMiB: () => readRssMiB(pid), stop: cleanup };
   } catch (error) {
     await cleanup();
     throw error;
