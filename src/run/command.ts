@@ -4,7 +4,7 @@ import type { EndReason } from '../jobs/execution.js';
 import { daemonUid, lookupUser, PASSWD_FILE, type SystemUser } from '../jobs/system-user.js';
 import { spawnChild, type ChildRun, type ProcessEnd } from './child-process.js';
 import type { LogSink } from './log-sink.js';
-import { removePidFile, writePidFile } from './pid-file.js';
+import { createPidFile, type PidFile } from './pid-file.js';
 import { stopProcessGroup, trackGroup, untrackGroup } from './process-tree.js';
 import { formatSeconds, setLongTimeout } from './timers.js';
 
@@ -47,9 +47,13 @@ const DRAIN_MS = 1000;
 
 /** Runs one attempt. Never throws for a failing command: a failure is a result. */
 export async function runAttempt(options: RunAttemptOptions): Promise<AttemptResult> {
-  const startedAt = new Date().toISOString();
   const { log, signal } = options;
+  // Created before the spawn, through the thread pool; only the pid is written after it (see pid-file.ts). First, so that
+  // from the cancel check below to the spawn nothing awaits.
+  const pidFile = options.pidFile === undefined ? undefined : await createPidFile(options.pidFile).then((file) => ({ file }), (error: unknown) => ({ error }));
+  const startedAt = new Date().toISOString();
   if (signal.aborted) {
+    removePidFileOf(pidFile, log);
     log.note('--- cancelled before it started ---');
     return { started_at: startedAt, finished_at: startedAt, exit_code: null, signal: null, reason: 'cancelled', error: 'cancelled' };
   }
@@ -59,6 +63,7 @@ export async function runAttempt(options: RunAttemptOptions): Promise<AttemptRes
   // Resolved at each attempt, so a user removed since the job was saved fails this attempt, not the daemon.
   const runAs = options.user === undefined || options.user === null ? { user: null } : resolveRunAs(options.user);
   if ('error' in runAs) {
+    removePidFileOf(pidFile, log);
     log.note(`--- ${runAs.error} ---`);
     return { started_at: startedAt, finished_at: new Date().toISOString(), exit_code: null, signal: null, reason: 'spawn_error', error: runAs.error };
   }
@@ -74,14 +79,13 @@ export async function runAttempt(options: RunAttemptOptions): Promise<AttemptRes
   let sinkError: unknown;
   let stopError: unknown;
   let pidFileError: unknown;
-  let pidFileWritten = false;
   if (pid !== undefined) {
     trackGroup(pid);
-    if (options.pidFile !== undefined) {
+    if (pidFile !== undefined) {
       // Before anything awaits: a daemon killed from here on leaves the file for the next start to find.
       try {
-        writePidFile(options.pidFile, pid);
-        pidFileWritten = true;
+        if ('error' in pidFile) throw pidFile.error;
+        pidFile.file.write(pid);
       } catch (err) {
         pidFileError = err;
       }
@@ -133,14 +137,7 @@ export async function runAttempt(options: RunAttemptOptions): Promise<AttemptRes
     cancelTimer();
     signal.removeEventListener('abort', onAbort);
     if (pid !== undefined) untrackGroup(pid);
-    if (pidFileWritten) {
-      try {
-        removePidFile(options.pidFile!);
-      } catch (err) {
-        // Harmless: recovery checks the execution id in the environment of that pid before it kills anything.
-        log.note(`--- cannot remove the pid file ${options.pidFile}: ${errorMessage(err)} ---`);
-      }
-    }
+    removePidFileOf(pidFile, log);
   }
   if (pidFileError !== undefined) throw pidFileError;
   if (stopError !== undefined) throw stopError;
@@ -162,6 +159,17 @@ export async function runAttempt(options: RunAttemptOptions): Promise<AttemptRes
   }
   const error = exitSignal !== null ? `killed by signal ${exitSignal}` : exitCode !== 0 ? `exited with code ${exitCode}` : null;
   return { ...base, exit_code: exitCode, signal: exitSignal, reason: 'exit', error };
+}
+
+/** Removes the attempt's pid file, if it was created; a failure is noted in the log. */
+function removePidFileOf(pidFile: { file: PidFile } | { error: unknown } | undefined, log: LogSink): void {
+  if (pidFile === undefined || !('file' in pidFile)) return;
+  try {
+    pidFile.file.remove();
+  } catch (err) {
+    // Harmless: recovery checks the execution id in the environment of that pid before it kills anything.
+    log.note(`--- cannot remove the pid file ${pidFile.file.path}: ${errorMessage(err)} ---`);
+  }
 }
 
 /** Whom to run as, or why that cannot be done. */

@@ -53,7 +53,7 @@ const STREAM_TAG = { stdout: 'o', stderr: 'e' } as const;
 const NEWLINE = 0x0a;
 const BLOCK = 64 * 1024;
 
-/** A writer appending to the log at `path` and its index (created at the first byte), creating the directory now. */
+/** A writer appending to the log at `path` and its index, both created (with their directory) at the first byte. */
 export function createLogWriter(path: string, options: LogWriterOptions): LogWriter {
   return new LogFileWriter(path, options.maxBytes);
 }
@@ -74,11 +74,12 @@ class LogFileWriter implements LogWriter {
   constructor(path: string, maxBytes: number) {
     this.path = path;
     this.maxBytes = Math.max(0, Math.floor(maxBytes));
-    // Sync, once per execution: the streams open asynchronously and would fail on a missing dir.
-    mkdirSync(dirname(path), { recursive: true });
   }
 
   private open(): { log: WriteStream; idx: WriteStream } {
+    // Sync: the streams open asynchronously and would fail on a missing dir. At the first byte, not when the writer is
+    // made: by then the runner's pid file has usually made the dir off the event loop (run/pid-file.ts).
+    mkdirSync(dirname(this.path), { recursive: true });
     const log = createWriteStream(this.path, { flags: 'a' });
     const idx = createWriteStream(indexPath(this.path), { flags: 'a' });
     // Without listeners a full disk would crash the daemon; close() reports the error instead.

@@ -173,17 +173,19 @@ describe('run/command runAttempt', () => {
       return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
     };
 
-    it('holds the group id while the attempt runs, written before runAttempt first waits, and is gone after', async () => {
+    it('holds the group id while the attempt runs, created before the process exists, and is gone after', async () => {
       // In a dir that does not exist yet, as when the log sink is not a log file.
       const pidFile = join(dir, 'logs', 'exec.log.pid');
       const pids = join(dir, 'pids');
       const go = join(dir, 'go');
-      const result = run(`sleep 1000 & echo $! >> '${pids}'; echo $$ >> '${pids}'; while [ ! -f '${go}' ]; do sleep 0.02; done; kill $!`, {
+      const seen = join(dir, 'seen');
+      // The job's first act looks for the file: it exists before the process does (the pid goes in synchronously
+      // after the spawn), so a daemon killed at any moment the process runs leaves the file behind.
+      const result = run(`[ -f '${pidFile}' ] && echo present > '${seen}'; sleep 1000 & echo $! >> '${pids}'; echo $$ >> '${pids}'; while [ ! -f '${go}' ]; do sleep 0.02; done; kill $!`, {
         pidFile,
       });
-      // Synchronously after the call: a daemon killed at any later moment leaves the file behind.
-      expect(existsSync(pidFile)).to.equal(true);
       leftovers = await readPids(pids, 2);
+      expect(readFileSync(seen, 'utf8')).to.equal('present\n');
       const [child, shell] = leftovers as [number, number];
       expect(readFileSync(pidFile, 'utf8')).to.equal(`${shell}
 `);
