@@ -1,8 +1,7 @@
 /** Request bodies: JSON (at most 1 MiB), or YAML with `Content-Type: application/yaml` or `text/yaml` (at most 256 KiB). */
 import type { Context, Next } from 'koa';
 import type bodyParser from 'koa-bodyparser';
-import { LineCounter, parseDocument } from 'yaml';
-import { firstDuplicateKey } from '../config/yaml-source.js';
+import { firstDuplicateKey, yaml } from '../config/yaml-source.js';
 import { WatchbellError } from '../jobs/errors.js';
 
 const YAML_TYPES = ['application/yaml', 'text/yaml', 'application/x-yaml', 'text/x-yaml'];
@@ -107,6 +106,7 @@ function parseYamlBody(text: string): unknown {
     const message = `body: nested deeper than ${MAX_YAML_NESTING} levels of indentation and brackets (line ${deep.line}); a job needs at most 3`;
     throw new WatchbellError('VALIDATION_FAILED', message, { details: [{ path: '', message }] });
   }
+  const { LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   // Unique keys are checked below, in linear time: the parser's own check is quadratic (15 s for 40,000 keys).
   // logLevel: a client's YAML must not write warnings to the daemon's stderr.

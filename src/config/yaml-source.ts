@@ -1,6 +1,18 @@
 /** YAML text -> plain data, keeping where each value stood so errors can say FILE:LINE:COL. */
 import { blockKeyPositions, fastYamlValue } from './fast-yaml.js';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+import type { Document, Node, Pair, YAMLMap } from 'yaml';
+
+let yamlModule: typeof Yaml | undefined;
+
+/**
+ * The `yaml` package, loaded at its first use: most configs are read by js-yaml alone (fast-yaml.ts), and it
+ * cost ~30 ms and 2-6 MiB at every start. Required (it is CommonJS for Node, the same instance an import gets).
+ */
+export function yaml(): typeof Yaml {
+  return (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml);
+}
 
 export interface Position {
   line: number;
@@ -42,6 +54,7 @@ export function parseYaml(text: string): YamlSource {
 
 /** Parses YAML with the `yaml` package, which knows where every node stood. */
 export function parsePositioned(text: string): YamlSource {
+  const { LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   // Unique keys are checked below, in linear time: the parser's own check is quadratic (a config of
   // 20,000 jobs spent 3 s in it).
@@ -59,6 +72,7 @@ export function parsePositioned(text: string): YamlSource {
 
 /** The first key given twice in one mapping (compared as the strings they become), with its offset. */
 export function firstDuplicateKey(root: unknown): { key: string; offset: number } | undefined {
+  const { isMap, isScalar, isSeq } = yaml();
   const stack: unknown[] = [root];
   while (stack.length) {
     const node = stack.pop();
@@ -86,6 +100,7 @@ const pairIndexes = new WeakMap<YAMLMap, Map<string, Pair>>();
 function pairByKey(map: YAMLMap, key: string): Pair | undefined {
   let index = pairIndexes.get(map);
   if (!index) {
+    const { isPair, isScalar } = yaml();
     index = new Map();
     for (const p of map.items) {
       // The first of duplicate keys, as a linear find would (duplicates are a syntax error anyway).
@@ -97,6 +112,7 @@ function pairByKey(map: YAMLMap, key: string): Pair | undefined {
 }
 
 function offsetOf(doc: Document, path: string, at: 'key' | 'value'): number {
+  const { isMap, isScalar, isSeq } = yaml();
   let node: unknown = doc.contents;
   let offset = (node as Node | null)?.range?.[0] ?? 0;
   const parts = path === '' ? [] : path.slice(1).split('/').map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));

@@ -224,6 +224,11 @@ describe('jobs API (black-box)', function () {
     await d.api('POST', '/api/v1/jobs', { id: 'doomed', schedule: '@yearly', command: `echo $$ > ${pidFile}; exec sleep 60` });
     const eid = (await d.api('POST', '/api/v1/jobs/doomed/run')).body.data.execution_id;
     await d.waitFor((l) => l.event === 'execution.started' && l.execution_id === eid);
+    // Started is recorded just before the spawn: the process is there once it has written its pid.
+    for (let i = 0; !(await readFile(pidFile, 'utf8').catch(() => '')).endsWith('\n'); i++) {
+      if (i > 500) throw new Error(`the job never wrote ${pidFile}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const del = await d.api('DELETE', '/api/v1/jobs/doomed');
     expect(del.status).to.equal(200);
     const finished = await d.finished(eid);
