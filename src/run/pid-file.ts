@@ -22,26 +22,13 @@
  *
  * A pid file left behind by a crash is therefore a claim to verify, never proof.
  */
-import { closeSync, mkdirSync, open, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, open, unlinkSync, writeSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { dirname } from 'node:path';
 
 // One definition of the contract's names, in store/ (which must not import run/); the runner uses it.
 export { EXECUTION_ID_ENV, pidFilePath } from '../store/orphans.js';
-
-/** Writes `pid` and a newline to `path`, creating its directory if needed; synchronous on purpose (see above). */
-export function writePidFile(path: string, pid: number): void {
-  const text = `${pid}\n`;
-  try {
-    writeFileSync(path, text);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    // The log writer normally made the dir already; only an unusual LogSink leaves it missing.
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, text);
-  }
-}
 
 /** Removes a pid file; a missing one (its job was deleted meanwhile) is fine. */
 export function removePidFile(path: string): void {
