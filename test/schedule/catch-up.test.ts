@@ -31,6 +31,12 @@ describe('catch-up after downtime', function () {
       expect(latestMissedSlot(once, 'UTC', at('2026-03-01T00:00:00Z'), at('2026-03-01T04:00:00Z'))).to.equal(null);
       expect(latestMissedSlot(once, 'UTC', at('2026-03-01T05:00:00Z'), at('2026-03-01T06:00:00Z'))).to.equal(null);
     });
+
+    it('counts a one-shot instant exactly at now as missed', function () {
+      const once = parseSchedule('2026-03-01T05:00:00Z', 'UTC');
+      expect(latestMissedSlot(once, 'UTC', at('2026-03-01T00:00:00Z'), at('2026-03-01T05:00:00Z'))).to.deep.equal(at('2026-03-01T05:00:00Z'));
+      expect(latestMissedSlot(once, 'UTC', at('2026-03-01T00:00:00Z'), at('2026-03-01T04:59:59.999Z'))).to.equal(null);
+    });
   });
 
   describe('catchUpDecision', function () {
@@ -44,6 +50,12 @@ describe('catch-up after downtime', function () {
 
     it('skips a slot older than starting_deadline', function () {
       expect(catchUpDecision({ catch_up: 'latest', starting_deadline: 600, timezone: 'UTC' }, spec, since, now)).to.deep.equal({ action: 'skip', slot: at('2026-03-01T05:00:00Z'), reason: 'past_deadline' });
+    });
+
+    it('skips a slot missed by exactly starting_deadline, and runs one missed by a millisecond less', function () {
+      const job = { catch_up: 'latest' as const, starting_deadline: 1200, timezone: 'UTC' };
+      expect(catchUpDecision(job, spec, since, now)).to.deep.equal({ action: 'skip', slot: at('2026-03-01T05:00:00Z'), reason: 'past_deadline' });
+      expect(catchUpDecision(job, spec, since, at('2026-03-01T05:19:59.999Z'))).to.deep.equal({ action: 'run', slot: at('2026-03-01T05:00:00Z') });
     });
 
     it('skips with catch_up: none, and does nothing when nothing was missed', function () {
