@@ -132,18 +132,14 @@ describe('run/retry runWithRetries', () => {
       const controller = new AbortController();
       const started = join(dir, 'started');
       const run = attempts(exitsZeroOnTerm(started), controller.signal);
-      const out = await runWithRetries({
-        retries: 2,
-        retryDelayMs: 10,
-        log: sink,
-        signal: controller.signal,
-        attempt: async (n) => {
-          const result = run(n);
-          await waitFor(() => existsSync(started), 'the shell to set its trap');
-          controller.abort();
-          return result;
-        },
-      });
+      /** Cancels the attempt once its shell has set the trap. */
+      const cancelledOnceTrapped: RetryOptions['attempt'] = async (n) => {
+        const result = run(n);
+        await waitFor(() => existsSync(started), 'the shell to set its trap');
+        controller.abort();
+        return result;
+      };
+      const out = await runWithRetries({ retries: 2, retryDelayMs: 10, log: sink, signal: controller.signal, attempt: cancelledOnceTrapped });
       expect(out.attempts.map((a) => [a.reason, a.exit_code])).to.deep.equal([['cancelled', 0]]);
       expect(out.cancelled).to.equal(true);
       expect(statusOf(out)).to.equal('cancelled');
