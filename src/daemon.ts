@@ -111,7 +111,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       notifiers: () => Object.keys(config.notifiers),
     });
     // Subscribed before the service starts, so catch-up runs are counted too.
-    const metrics = new Metrics({ events, source: daemonMetricsSource({ service: () => service, store, runner }) });
+    const metrics = new Metrics({
+      events,
+      source: daemonMetricsSource({ service: () => service, store, runner, notifiers: () => Object.keys(config.notifiers) }),
+    });
     // Also before: catch-up runs notify too. Released after the runner (pushed before it), so the last runs' notifications go out.
     const notifications = new Dispatcher({
       events,

@@ -1,4 +1,4 @@
-/** What the daemon's metrics read at scrape time: the job service, the store's history and the runner. */
+/** What the daemon's metrics read at scrape time: the job service, the store's job states and history, the runner, the notifiers. */
 import type { Runner } from '../run/runner.js';
 import type { JobService } from '../service/job-service.js';
 import type { Store } from '../store/store.js';
@@ -7,8 +7,10 @@ import type { JobMetrics, MetricsSource } from './metrics.js';
 export interface DaemonParts {
   /** A getter, since the daemon subscribes the metrics before the service has loaded its jobs. */
   service: () => JobService | undefined;
-  store: Pick<Store, 'latestExecution'>;
+  store: Pick<Store, 'jobState' | 'latestExecution'>;
   runner: Pick<Runner, 'running' | 'queued'>;
+  /** Names of the configured notifiers, as of the last config load. */
+  notifiers: () => string[];
 }
 
 /** A MetricsSource over the daemon's service, store and runner. */
@@ -19,8 +21,10 @@ export function daemonMetricsSource(parts: DaemonParts): MetricsSource {
       if (!service) return [];
       const page = service.list({ limit: Number.MAX_SAFE_INTEGER, offset: 0 });
       return page.items.map((job) => {
-        const success = parts.store.latestExecution(job.id, (e) => e.status === 'success');
-        const ended = success?.finished_at ?? null;
+        // The history is read only for data written before job state kept the last success.
+        const ended = parts.store.jobState(job.id).last_success
+          ?? parts.store.latestExecution(job.id, (e) => e.status === 'success')?.finished_at
+          ?? null;
         return {
           id: job.id,
           nextRun: job.next_run === null ? null : new Date(job.next_run),
@@ -30,5 +34,6 @@ export function daemonMetricsSource(parts: DaemonParts): MetricsSource {
     },
     running: () => parts.runner.running().length,
     queued: () => parts.runner.queued().length,
+    notifiers: parts.notifiers,
   };
 }

@@ -4,7 +4,7 @@
  *
  * Counters and histograms are fed by the typed events; gauges are read at scrape time (the runner's
  * running and queued executions, each job's last success and next run), so a job that is gone has
- * no series. The `job` label is the job id: one series per job and status, and a job's series are
+ * no series. The `job_id` label is the job id: one series per job and status, and a job's series are
  * dropped at the first scrape after it is deleted or removed from the config.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -16,7 +16,7 @@ export interface JobMetrics {
   id: string;
   /** Null when paused, completed, or without a further slot. */
   nextRun: Date | null;
-  /** The newest successful execution's end still in the store's history, or null. */
+  /** When the job's newest successful execution ended (kept in its state, so trimmed history does not lose it), or null. */
   lastSuccess: Date | null;
 }
 
@@ -27,6 +27,8 @@ export interface MetricsSource {
   running(): number;
   /** Executions waiting for one. */
   queued(): number;
+  /** Names of the configured notifiers. */
+  notifiers(): string[];
 }
 
 export interface MetricsOptions {
@@ -38,6 +40,13 @@ export interface MetricsOptions {
 
 /** Statuses every current job has a series for, even at 0, so `increase()` sees the first failure. */
 const ZERO_STATUSES = ['success', 'failure'] as const;
+/** Outcomes every configured notifier has a series for, even at 0, for the same reason. */
+const NOTIFY_OUTCOMES = ['sent', 'retry', 'failed', 'dropped'] as const;
+/**
+ * prom-client's gauges that promtool's lint refuses (a `_total` suffix is for counters). Each is the sum of
+ * a by-type gauge that stays: `sum(nodejs_active_handles)` gives the same number.
+ */
+const LINT_FAILING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 /**
  * Seconds; from quick jobs to multi-hour backups. Few on purpose: every job has one series per bucket,
@@ -60,6 +69,9 @@ export class Metrics {
   private readonly duration: Histogram<'job_id'>;
   private readonly lastSuccess: Gauge<'job_id'>;
   private readonly nextRun: Gauge<'job_id'>;
+  private readonly notifications: Counter<'notifier' | 'outcome'>;
+  /** Notifiers already given their series at 0. */
+  private readonly notifiersSeen = new Set<string>();
   /** Label values given to the per-job counter and histogram, to drop them when their job is gone. */
   private readonly seen = new Map<string, Set<string>>();
 
@@ -104,7 +116,7 @@ export class Metrics {
     });
     this.lastSuccess = new Gauge({
       name: 'watchbell_job_last_success_timestamp_seconds',
-      help: 'Unix time at which the newest successful execution of the job ended (absent if none is in its history).',
+      help: 'Unix time at which the newest successful execution of the job ended (absent until it first succeeds).',
       labelNames: ['job_id'],
       registers,
     });
@@ -114,18 +126,21 @@ export class Metrics {
       labelNames: ['job_id'],
       registers,
     });
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    if (options.defaultMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry });
+      for (const name of LINT_FAILING_DEFAULTS) this.registry.removeSingleMetric(name);
+    }
 
     const ended = (e: Execution) => {
       this.count(e.job_id, e.status);
       if (e.started_at !== null && typeof e.duration === 'number') this.duration.observe({ job_id: e.job_id }, e.duration);
     };
-    const notifications = new Counter({
+    const notifications = (this.notifications = new Counter({
       name: 'watchbell_notifications_total',
       help: 'Notification delivery attempts by notifier and outcome (sent, retry, failed), and notifications dropped unsent (dropped).',
       labelNames: ['notifier', 'outcome'],
       registers,
-    });
+    }));
     options.events.on('notify:attempt', ({ notifier, outcome }) => notifications.inc({ notifier, outcome }));
     options.events.on('execution:finished', ({ execution }) => ended(execution));
     options.events.on('execution:skipped', ({ execution }) => ended(execution));
@@ -138,6 +153,7 @@ export class Metrics {
   /** The metrics in Prometheus text format, with the per-job gauges read now. */
   async scrape(): Promise<Scrape> {
     this.refreshJobs();
+    this.refreshNotifiers();
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 
@@ -176,6 +192,18 @@ export class Metrics {
       for (const status of statuses) this.executions.remove({ job_id: job, status });
       this.duration.remove({ job_id: job });
       this.seen.delete(job);
+    }
+  }
+
+  /**
+   * Gives every configured notifier its series at 0. A removed notifier keeps its series: the notifications
+   * dropped with it are counted after its removal, and an alert must still see them.
+   */
+  private refreshNotifiers(): void {
+    for (const notifier of this.source.notifiers()) {
+      if (this.notifiersSeen.has(notifier)) continue;
+      for (const outcome of NOTIFY_OUTCOMES) this.notifications.inc({ notifier, outcome }, 0);
+      this.notifiersSeen.add(notifier);
     }
   }
 }

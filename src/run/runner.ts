@@ -445,10 +445,15 @@ export class Runner {
     this.finish(entry, final);
   }
 
-  /** Stores the final record of an execution; a failure is reported, not thrown. */
+  /** Stores the final record of an execution, and a success's end in its job's state; a failure is reported, not thrown. */
   private async record(final: Execution): Promise<void> {
     try {
-      await this.store.updateExecution(snapshot(final));
+      const writes = [this.store.updateExecution(snapshot(final))];
+      // Still stored = its job was not deleted meanwhile (state saved for a deleted job would bring it back).
+      if (final.status === 'success' && final.finished_at !== null && this.store.getExecution(final.job_id, final.id)) {
+        writes.push(this.store.saveJobState(final.job_id, { last_success: final.finished_at }));
+      }
+      await Promise.all(writes);
     } catch (err) {
       // The record stays unfinished on disk; the next start marks it interrupted.
       this.report(`recording execution ${final.id} of job ${final.job_id}`, err);

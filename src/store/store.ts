@@ -10,6 +10,8 @@ export interface JobState {
   completed?: boolean;
   /** RFC 3339 time of the newest slot that was fired (for catch-up after downtime). */
   last_slot?: string | null;
+  /** RFC 3339 end of the job's newest successful execution; kept here because history_limit may trim that execution. */
+  last_success?: string;
   /** When the daemon first saw a config job, and when its definition last changed. */
   created_at?: string;
   updated_at?: string;

@@ -82,7 +82,7 @@ describe('API tokens and scopes (black-box)', function () {
   });
 
   it('answers 401 to another scheme and to a malformed header', async function () {
-    for (const header of [`Basic ${Buffer.from(`x:${ADMIN}`).toString('base64')}`, 'Bearer', `Bearer ${ADMIN} extra`, ADMIN]) {
+    for (const header of [`Basic ${Buffer.from(`x:${ADMIN}`).toString('base64')}`, 'Bearer', `Bearer ${ADMIN} extra`, ADMIN, `xBearer ${ADMIN}`]) {
       const res = await call('GET', '/api/v1/jobs', null, undefined, { authorization: header });
       expectError(res, 401, 'UNAUTHORIZED');
       expect(res.headers['www-authenticate']).to.match(/^Bearer realm="watchbell"/);
@@ -98,11 +98,12 @@ describe('API tokens and scopes (black-box)', function () {
     }
   });
 
-  it('lets a read token GET (token from a file:, trailing newline removed)', async function () {
+  it('lets a read token GET and HEAD (token from a file:, trailing newline removed)', async function () {
     expect((await call('GET', '/api/v1/jobs', READ)).status).to.equal(200);
     expect((await call('GET', '/api/v1/jobs/cfg', READ)).status).to.equal(200);
     expect((await call('GET', '/api/v1/executions', READ)).status).to.equal(200);
     expect((await call('GET', '/api/v1/schedule/next?schedule=@daily', READ)).status).to.equal(200);
+    expect((await call('HEAD', '/api/v1/jobs/cfg', READ)).status).to.equal(200);
   });
 
   it('answers 403 to a read token on every write route, naming the token but not its secret', async function () {
@@ -159,8 +160,9 @@ describe('API tokens and scopes (black-box)', function () {
     expect((await call('GET', '/api/v1/jobs/cfg', ADMIN)).body.data.status).to.equal('active');
   });
 
-  it('takes the scheme in any case (RFC 7235)', async function () {
+  it('takes the scheme in any case, and more than one space after it (RFC 7235: 1*SP)', async function () {
     expect((await call('GET', '/api/v1/jobs', null, undefined, { authorization: `bearer ${ADMIN}` })).status).to.equal(200);
+    expect((await call('GET', '/api/v1/jobs', null, undefined, { authorization: `Bearer  ${ADMIN}` })).status).to.equal(200);
   });
 
   it('refuses requests from web pages (an Origin header), even with an admin token', async function () {
@@ -211,14 +213,14 @@ describe('without tokens: loopback only, and only for loopback names (black-box)
 
   it('answers requests addressed to 127.0.0.1, localhost and [::1]', async function () {
     const port = new URL(d.url).port;
-    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'LOCALHOST', `[::1]:${port}`, '127.1.2.3']) {
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'LOCALHOST', `[::1]:${port}`, '127.1.2.3', '127.0.0.53']) {
       const res = await rawRequest(d.url, { method: 'GET', path: '/api/v1/jobs', headers: { host } });
       expect(res.status, `${host}: ${res.text}`).to.equal(200);
     }
   });
 
   it('refuses other Host names (DNS rebinding), saying how to serve them', async function () {
-    for (const host of ['evil.example', 'evil.example:8080', '127.0.0.1.evil.example', '10.0.0.1:8080', '']) {
+    for (const host of ['evil.example', 'evil.example:8080', '127.0.0.1.evil.example', '10.0.0.1:8080', '', 'x.127.0.0.1', 'evil:127.0.0.1', '127.0.0.1:evil.example']) {
       const res = await rawRequest(d.url, { method: 'GET', path: '/api/v1/jobs', headers: { host } });
       expectError(res, 403, 'FORBIDDEN');
       expect(res.body.error.message).to.include('DNS rebinding').and.include('api.tokens');

@@ -1,9 +1,10 @@
 /** Black-box: the real daemon over real HTTP, the job routes of DESIGN.md §4 with their exact shapes. */
 import { expect } from 'chai';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeDir, startWithJobs, type DaemonProcess } from '../helpers/daemon-process.js';
 import { rawRequest, type RawReply } from '../helpers/raw-request.js';
+import { readPids } from '../run/helpers.js';
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
@@ -224,17 +225,15 @@ describe('jobs API (black-box)', function () {
     await d.api('POST', '/api/v1/jobs', { id: 'doomed', schedule: '@yearly', command: `echo $$ > ${pidFile}; exec sleep 60` });
     const eid = (await d.api('POST', '/api/v1/jobs/doomed/run')).body.data.execution_id;
     await d.waitFor((l) => l.event === 'execution.started' && l.execution_id === eid);
-    // Started is recorded just before the spawn: the process is there once it has written its pid.
-    for (let i = 0; !(await readFile(pidFile, 'utf8').catch(() => '')).endsWith('\n'); i++) {
-      if (i > 500) throw new Error(`the job never wrote ${pidFile}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    // Started is not enough: the shell may not have written its pid yet, and an empty file reads as pid 0,
+    // which process.kill(0, 0) takes for this test's own process group.
+    const [pid] = await readPids(pidFile, 1);
+    expect(pid).to.be.greaterThan(1);
     const del = await d.api('DELETE', '/api/v1/jobs/doomed');
     expect(del.status).to.equal(200);
     const finished = await d.finished(eid);
     expect(finished.status).to.equal('cancelled');
-    const pid = Number(await readFile(pidFile, 'utf8'));
-    expect(() => process.kill(pid, 0), `process ${pid} is still alive`).to.throw();
+    expect(() => process.kill(pid!, 0), `process ${pid} is still alive`).to.throw();
     expect((await d.api('GET', `/api/v1/jobs/doomed/executions/${eid}`)).status).to.equal(404);
     expect((await d.api('GET', '/api/v1/executions?status=in_progress')).body.data.map((e: { id: string }) => e.id)).not.to.include(eid);
   });

@@ -51,6 +51,22 @@ function like(actual: unknown, documented: unknown, where: string): void {
   }
 }
 
+/**
+ * A documented plain-text answer (Prometheus metrics): comment lines appear as they are, and each sample
+ * line's metric name and labels appear in the answer (the value may differ).
+ */
+function textLike(actual: string, documented: string, where: string): void {
+  const answered = actual.split('\n');
+  for (const line of documented.split('\n')) {
+    if (line.startsWith('#')) {
+      expect(answered, `${where}: ${line}`).to.include(line);
+      continue;
+    }
+    const series = line.slice(0, line.lastIndexOf(' ') + 1);
+    expect(answered.some((l) => l.startsWith(series)), `${where}: no sample ${series.trim()} in\n${actual}`).to.equal(true);
+  }
+}
+
 describe('docs examples', function () {
   describe('docs/api.md, executed in order', function () {
     let d: DaemonProcess;
@@ -84,6 +100,9 @@ describe('docs examples', function () {
         if (expected) {
           expect(res.status, res.text).to.equal(Number(expected[1]));
           like(res.body, JSON.parse(next!.text), 'body');
+        } else if (next?.lang === 'text') {
+          expect(res.status, res.text).to.be.within(200, 299);
+          textLike(res.text, next.text, `docs/api.md:${next.line}`);
         } else {
           expect(res.status, res.text).to.be.within(200, 299);
         }

@@ -66,6 +66,13 @@ describe('notification messages', function () {
       expect(verifySignature('{"a":1}', 's3cret', signBody('{"a":2}', 's3cret'))).to.equal(false);
       expect(verifySignature('{"a":1}', 's3cret', undefined)).to.equal(false);
     });
+
+    it('answers false, never throws, for a header of the wrong length', function () {
+      const right = signBody('{"a":1}', 's3cret');
+      for (const header of ['', 'sha256=', right.slice(0, -1), `${right}0`, `${right} `]) {
+        expect(verifySignature('{"a":1}', 's3cret', header), JSON.stringify(header)).to.equal(false);
+      }
+    });
   });
 
   describe('slackMessage', function () {

@@ -1,6 +1,6 @@
 /** Catch-up after downtime, as pure computation at fixed instants. */
 import { expect } from 'chai';
-import { parseSchedule } from '../../src/jobs/schedule-spec.js';
+import { parseSchedule, type ScheduleSpec } from '../../src/jobs/schedule-spec.js';
 import { catchUpDecision, latestMissedSlot } from '../../src/schedule/catch-up.js';
 
 const at = (iso: string) => new Date(iso);
@@ -31,10 +31,20 @@ describe('catch-up after downtime', function () {
       expect(latestMissedSlot(once, 'UTC', at('2026-03-01T00:00:00Z'), at('2026-03-01T04:00:00Z'))).to.equal(null);
       expect(latestMissedSlot(once, 'UTC', at('2026-03-01T05:00:00Z'), at('2026-03-01T06:00:00Z'))).to.equal(null);
     });
+
+    it('counts a one-shot instant exactly at now as missed', function () {
+      const once = parseSchedule('2026-03-01T05:00:00Z', 'UTC');
+      expect(latestMissedSlot(once, 'UTC', at('2026-03-01T00:00:00Z'), at('2026-03-01T05:00:00Z'))).to.deep.equal(at('2026-03-01T05:00:00Z'));
+      expect(latestMissedSlot(once, 'UTC', at('2026-03-01T00:00:00Z'), at('2026-03-01T04:59:59.999Z'))).to.equal(null);
+    });
   });
 
   describe('catchUpDecision', function () {
-    const spec = parseSchedule('0 * * * *', 'UTC');
+    // Parsed in before(), not while mocha loads the file: a parser bug then fails these tests, not the whole run.
+    let spec: ScheduleSpec;
+    before(function () {
+      spec = parseSchedule('0 * * * *', 'UTC');
+    });
     const since = at('2026-03-01T00:00:00Z');
     const now = at('2026-03-01T05:20:00Z');
 
@@ -44,6 +54,12 @@ describe('catch-up after downtime', function () {
 
     it('skips a slot older than starting_deadline', function () {
       expect(catchUpDecision({ catch_up: 'latest', starting_deadline: 600, timezone: 'UTC' }, spec, since, now)).to.deep.equal({ action: 'skip', slot: at('2026-03-01T05:00:00Z'), reason: 'past_deadline' });
+    });
+
+    it('skips a slot missed by exactly starting_deadline, and runs one missed by a millisecond less', function () {
+      const job = { catch_up: 'latest' as const, starting_deadline: 1200, timezone: 'UTC' };
+      expect(catchUpDecision(job, spec, since, now)).to.deep.equal({ action: 'skip', slot: at('2026-03-01T05:00:00Z'), reason: 'past_deadline' });
+      expect(catchUpDecision(job, spec, since, at('2026-03-01T05:19:59.999Z'))).to.deep.equal({ action: 'run', slot: at('2026-03-01T05:00:00Z') });
     });
 
     it('skips with catch_up: none, and does nothing when nothing was missed', function () {
