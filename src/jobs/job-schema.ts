@@ -3,6 +3,7 @@ import type { SchemaObject } from 'ajv';
 import { CONTAINER_EXPECTATIONS, CONTAINER_SCHEMA } from './container-spec.js';
 import { JOB_ID_PATTERN } from './ids.js';
 import { NOTIFY_EXPECTATION, NOTIFY_SCHEMA } from './notify-rule.js';
+import { STEP_EXPECTATIONS, stepSchema } from './step.js';
 
 /**
  * Integer seconds or a duration string such as `90s`, `5m`, `1h30m`, `1d`. The pattern must stay linear: ajv
@@ -21,7 +22,7 @@ export const DURATION_SCHEMA: SchemaObject = {
 export const FIELD_EXPECTATIONS: Readonly<Record<string, string>> = {
   id: 'a job id: 1..63 lowercase letters, digits, "_", "." or "-", starting with a letter or digit, without ".."',
   name: 'a non-empty string of at most 200 characters',
-  schedule: 'a cron expression, @daily-style macro, "@every <duration>" or ISO-8601 instant',
+  schedule: 'a cron expression, @daily-style macro, "@every <duration>", ISO-8601 instant, or "@manual" (runs only when triggered)',
   timezone: 'an IANA time zone name such as "Europe/Berlin"',
   command: 'a non-empty string, or a non-empty array of strings',
   tags: 'an array of at most 50 strings of 1..64 characters',
@@ -39,6 +40,9 @@ export const FIELD_EXPECTATIONS: Readonly<Record<string, string>> = {
   user: 'a user name or numeric uid from /etc/passwd, or null for the daemon\'s own user',
   notify: NOTIFY_EXPECTATION,
   ...CONTAINER_EXPECTATIONS,
+  ...STEP_EXPECTATIONS,
+  on_success: 'a list of job ids run (trigger "chain") when an execution of this job succeeds',
+  on_failure: 'a list of job ids run (trigger "chain") when an execution of this job fails',
 };
 
 /** Every job field's schema; the config's `defaults:` reuses them. */
@@ -78,6 +82,13 @@ export const JOB_PROPERTIES: Record<string, SchemaObject> = {
   notify: NOTIFY_SCHEMA,
   container: CONTAINER_SCHEMA,
 };
+JOB_PROPERTIES.steps = { type: 'array', minItems: 1, maxItems: 100, items: stepSchema(JOB_PROPERTIES) };
+const JOB_LIST: SchemaObject = { type: 'array', maxItems: 100, uniqueItems: true, items: { type: 'string', pattern: JOB_ID_PATTERN } };
+JOB_PROPERTIES.on_success = JOB_LIST;
+JOB_PROPERTIES.on_failure = JOB_LIST;
+
+/** Fields that belong to one job only, never to `defaults:`. */
+const OWN_FIELDS = new Set(['name', 'schedule', 'command', 'steps', 'on_success', 'on_failure']);
 
 /** A job in YAML (its id is its key) or in a request body (`id` optional, `status` to create it paused). */
 export const JOB_INPUT_SCHEMA: SchemaObject = {
@@ -85,7 +96,6 @@ export const JOB_INPUT_SCHEMA: SchemaObject = {
   title: 'watchbell job',
   type: 'object',
   additionalProperties: false,
-  required: ['schedule', 'command'],
   properties: {
     id: { type: 'string', pattern: JOB_ID_PATTERN },
     ...JOB_PROPERTIES,
@@ -99,6 +109,6 @@ export const JOB_DEFAULTS_SCHEMA: SchemaObject = {
   type: 'object',
   additionalProperties: false,
   properties: Object.fromEntries(
-    Object.entries(JOB_PROPERTIES).filter(([k]) => k !== 'name' && k !== 'schedule' && k !== 'command'),
+    Object.entries(JOB_PROPERTIES).filter(([k]) => !OWN_FIELDS.has(k)),
   ),
 };

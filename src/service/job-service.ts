@@ -755,12 +755,16 @@ interface ListIndex {
 
 /** What `q=` matches: id, name, command and tags, lowercase; NUL between them, so a needle never spans two. */
 function searchText(job: Job): string {
-  const command = Array.isArray(job.command) ? job.command.join(' ') : job.command;
+  const commands = job.steps ? job.steps.map((s) => s.command ?? '') : [job.command ?? ''];
+  const command = commands.map((c) => (Array.isArray(c) ? c.join(' ') : c)).join(' ');
   return [job.id, job.name, command, ...job.tags].join('\u0000').toLowerCase();
 }
 
+const LATER_FIELDS = new Set<string>(['steps', 'on_success', 'on_failure']);
+
 /** A stable digest of a job's definition (JobSpec fields only, in a fixed order). */
 function digest(job: JobSpec): string {
-  const fields = JOB_SPEC_FIELDS.map((k) => [k, job[k]]);
+  // Fields added with steps count only when set, so jobs without them keep the digest they had.
+  const fields = JOB_SPEC_FIELDS.filter((k) => !(LATER_FIELDS.has(k) && job[k] === undefined)).map((k) => [k, job[k]]);
   return createHash('sha256').update(JSON.stringify(fields)).digest('hex').slice(0, 16);
 }
