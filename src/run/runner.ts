@@ -294,7 +294,7 @@ export class Runner {
             `job ${job.id} is already ${oldest.state} (execution ${oldest.execution.id}) and its concurrency is "forbid"`,
           );
         }
-        return this.skip(job, trigger, scheduledAt, oldest);
+        return this.skip(job, trigger, scheduledAt, oldest, extra);
       }
       if (job.concurrency === 'replace') {
         await this.cancelJob(job.id);
@@ -350,9 +350,19 @@ export class Runner {
     return snapshot(execution);
   }
 
-  private async skip(job: Job, trigger: Trigger, scheduledAt: Date | null, busy: Entry): Promise<Execution> {
+  /** Records a chained execution of a paused job as `skipped` (reason `paused`), without running it. */
+  async skipPaused(job: Job, extra: TriggerExtra): Promise<Execution> {
+    const skipped = skippedExecution(job, 'chain', null, '', new Date());
+    const execution = { ...withSteps(skipped, { ...job, steps: undefined }, extra), reason: 'paused' as const, error: `skipped: job ${job.id} is paused` };
+    await this.store.addExecution(execution, job.history_limit);
+    this.events.emit('execution:skipped', { execution });
+    return execution;
+  }
+
+  private async skip(job: Job, trigger: Trigger, scheduledAt: Date | null, busy: Entry, extra: TriggerExtra): Promise<Execution> {
+    const skipped = skippedExecution(job, trigger, scheduledAt, busy.execution.id, new Date());
     const execution = {
-      ...skippedExecution(job, trigger, scheduledAt, busy.execution.id, new Date()),
+      ...withSteps(skipped, { ...job, steps: undefined }, extra),
       error: `skipped: execution ${busy.execution.id} still ${busy.state}`,
     };
     // Never changed again: the store freezes it, and the event and the caller share it (no copies,

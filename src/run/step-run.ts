@@ -12,6 +12,7 @@ import type { AttemptResult } from './command.js';
 import type { LogSink } from './log-sink.js';
 import { runWithRetries, succeeded } from './retry.js';
 import { MAX_OUTPUTS_BYTES, parseOutputs, type OutputsResult } from './step-outputs.js';
+import { stepHeader } from '../store/log-steps.js';
 import { formatSeconds } from './timers.js';
 
 /** The variable holding the path of a step's outputs file. */
@@ -108,7 +109,7 @@ export async function runSteps(ctx: StepsContext): Promise<StepsOutcome> {
     const runs = step.if === 'always' || (step.if === 'success' ? failed === null : failed !== null);
     if (!runs) {
       const why = failed ? `skipped: step ${failed.name} failed` : 'skipped: no step failed (if: failure)';
-      log.note(`--- step ${step.name}: ${why} ---`);
+      log.note(stepHeader(step.name, why));
       await set(i, { ...rec, status: 'skipped', error: why }, false);
       continue;
     }
@@ -146,7 +147,7 @@ async function commandStep(ctx: StepsContext, records: readonly StepRecord[], st
     log: ctx.log,
     signal: ctx.signal,
     attempt: async (n) => {
-      ctx.log.note(`--- step ${step.name}: attempt ${n} of ${total} ---`);
+      ctx.log.note(stepHeader(step.name, `attempt ${n} of ${total}`));
       // Container steps get no outputs file: the path is the host's, which the container cannot see.
       const withOutputs = step.container === null;
       if (withOutputs) await writeFile(ctx.outputsPath, '');
@@ -159,7 +160,7 @@ async function commandStep(ctx: StepsContext, records: readonly StepRecord[], st
       const read = await readOutputs(ctx.outputsPath);
       if (!succeeded(result)) return result;
       if (!read.ok) {
-        ctx.log.note(`--- step ${step.name}: ${read.error} ---`);
+        ctx.log.note(stepHeader(step.name, read.error));
         const bad = { ...result, error: read.error };
         badOutputs.add(bad);
         return bad;
@@ -184,7 +185,7 @@ async function commandStep(ctx: StepsContext, records: readonly StepRecord[], st
 async function waitStep(ctx: StepsContext, records: StepRecord[], i: number, rec: StepRecord, timeoutSeconds: number): Promise<StepRecord> {
   records[i] = rec;
   const left = Date.parse(rec.started_at!) + timeoutSeconds * 1000 - Date.now();
-  ctx.log.note(`--- step ${rec.name}: waiting for advance (up to ${formatSeconds(Math.max(0, left))}) ---`);
+  ctx.log.note(stepHeader(rec.name, `waiting for advance (up to ${formatSeconds(Math.max(0, left))})`));
   const end = await ctx.gate(records.map((x) => ({ ...x })), i, Math.max(0, left));
   if (end.kind === 'detached') return rec;
   const finishedAt = new Date().toISOString();
@@ -195,7 +196,7 @@ async function waitStep(ctx: StepsContext, records: StepRecord[], i: number, rec
     cancelled: ['cancelled', 'cancelled', 'cancelled while waiting'],
   };
   const [status, reason, error] = ending[end.kind];
-  ctx.log.note(`--- step ${rec.name}: ${end.kind === 'advanced' ? 'advanced' : error} ---`);
+  ctx.log.note(stepHeader(rec.name, end.kind === 'advanced' ? 'advanced' : error!));
   return { ...base, status, reason, error, outputs: end.kind === 'advanced' ? { ...end.outputs } : {} };
 }
 

@@ -6,23 +6,29 @@
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { WatchbellError } from '../jobs/errors.js';
+import { chainedFrom, describeCycle, findCycles, unknownTargets, type ChainNode } from '../jobs/chains.js';
+import { WatchbellError, type FieldError } from '../jobs/errors.js';
 import type { Events } from '../jobs/events.js';
 import { FINISHED_STATUSES, type Execution } from '../jobs/execution.js';
 import { isValidExecutionId, isValidJobId, newJobId } from '../jobs/ids.js';
 import { JOB_SPEC_FIELDS, type Job, type JobSort, type JobSpec, type JobStatus } from '../jobs/job.js';
 import type { NotifyRule } from '../jobs/notify-rule.js';
 import { isOneShot, parseSchedule } from '../jobs/schedule-spec.js';
+import { parseAdvanceRequest, parseRunRequest } from '../jobs/run-request.js';
+import { envName } from '../jobs/step.js';
 import { validateJob } from '../jobs/validate-job.js';
-import type { Runner } from '../run/runner.js';
+import type { Runner, TriggerExtra } from '../run/runner.js';
+import { restartRecords } from '../run/step-run.js';
 import { catchUpDecision } from '../schedule/catch-up.js';
 import type { Scheduler } from '../schedule/scheduler.js';
 import { openLog, readLog } from '../store/log-file.js';
+import { readStepLog } from '../store/log-steps.js';
 import type { ExecutionQuery, Page, Store } from '../store/store.js';
 import { cannotHaveOutput, fileSize, outputSoFar } from './execution-progress.js';
 import { pageByKey } from './job-order.js';
 import { toJobView, type JobView } from './job-view.js';
 import { followLog } from './log-follow.js';
+import { followStepLog } from './step-log-follow.js';
 import { TurnSlicer } from './turn-slicer.js';
 
 /**
@@ -89,6 +95,7 @@ export class JobService {
 
   constructor(options: JobServiceOptions) {
     this.o = options;
+    options.events.on('execution:finished', ({ execution }) => this.chain(execution));
   }
 
   private now(): Date {
@@ -104,7 +111,17 @@ export class JobService {
     }
     for (const job of this.jobs.values()) this.reschedule(job, true);
     await this.applyConfig(configJobs);
+    this.resumeWaiting();
     this.catchUp();
+  }
+
+  /** Executions a previous daemon left held at a wait step wait on (their gate's timeout counts from when it began). */
+  private resumeWaiting(): void {
+    const { items } = this.o.store.listAllExecutions({ status: 'waiting', limit: Number.MAX_SAFE_INTEGER, offset: 0 });
+    for (const e of items) {
+      const job = this.jobs.get(e.job_id);
+      if (job) this.o.runner.resumeWaiting(job, e);
+    }
   }
 
   /**
@@ -129,6 +146,7 @@ export class JobService {
    */
   async applyConfig(configJobs: ConfigJobInput[]): Promise<{ added: string[]; changed: string[]; removed: string[] }> {
     this.checkNoClashWithApiJobs(configJobs);
+    this.checkConfigChains(configJobs);
     return this.applyOwned('config', configJobs);
   }
 
@@ -223,6 +241,48 @@ export class JobService {
     if (details.length) {
       throw new WatchbellError('JOB_EXISTS', details.map((d) => d.message).join('\n'), { details });
     }
+  }
+
+  /**
+   * Chains across the config and the other jobs: a config job may chain to any job, and API jobs to config jobs,
+   * so only here are unknown targets, cycles through both, and API jobs chaining to a config job the reload
+   * removes (JOB_CHAINED, as a delete) seen. Throws before anything changes.
+   */
+  private checkConfigChains(configJobs: ConfigJobInput[]): void {
+    const graph = new Map<string, ChainNode>();
+    for (const job of this.jobs.values()) if (job.source !== 'config') graph.set(job.id, job);
+    for (const c of configJobs) graph.set(c.id, c.spec);
+    const configIds = new Set(configJobs.map((c) => c.id));
+    const places = new Map(configJobs.map((c) => [c.id, placeOf(c, this.o.configFile)]));
+    const orphaned = unknownTargets(graph).filter((e) => !configIds.has(e.from) && this.jobs.get(e.to)?.source === 'config');
+    if (orphaned.length) {
+      const details = orphaned.map((e) => ({ path: `/jobs/${e.to}`, message: `job ${e.to} is removed from the config, but job ${e.from} chains to it (${e.field}); remove it from job ${e.from}'s ${e.field} first` }));
+      throw new WatchbellError('JOB_CHAINED', details.map((d) => d.message).join('\n'), { details });
+    }
+    const details: FieldError[] = unknownTargets(graph).filter((e) => configIds.has(e.from)).map((e) => ({
+      path: `/jobs/${e.from}/${e.field}`,
+      message: `${places.get(e.from)}: jobs.${e.from}.${e.field}: no job ${JSON.stringify(e.to)}; expected the id of a job in the config or created through the API`,
+    }));
+    for (const cycle of findCycles(graph)) {
+      const first = cycle.find((e) => configIds.has(e.from)) ?? cycle[0]!;
+      details.push({ path: `/jobs/${first.from}/${first.field}`, message: `${places.get(first.from) ?? first.from}: jobs.${first.from}.${first.field}: chain cycle ${describeCycle(cycle)}; a job must not trigger itself through on_success / on_failure` });
+    }
+    if (details.length) throw new WatchbellError('CONFIG_INVALID', details.map((d) => d.message).join('\n'), { details });
+  }
+
+  /** An API job's chains, as it would be saved: no unknown target, no cycle. Throws VALIDATION_FAILED. */
+  private checkChains(id: string, spec: JobSpec): void {
+    if (!spec.on_success && !spec.on_failure) return;
+    const graph = new Map<string, ChainNode>(this.jobs);
+    graph.set(id, spec);
+    const details: FieldError[] = unknownTargets(graph).filter((e) => e.from === id).map((e) => ({
+      path: `/${e.field}`, message: `${e.field}: no job ${JSON.stringify(e.to)}; expected the id of an existing job`,
+    }));
+    for (const cycle of findCycles(graph)) {
+      const mine = cycle.find((e) => e.from === id) ?? cycle[0]!;
+      details.push({ path: `/${mine.field}`, message: `${mine.field}: chain cycle ${describeCycle(cycle)}; a job must not trigger itself through on_success / on_failure` });
+    }
+    if (details.length) throw new WatchbellError('VALIDATION_FAILED', details[0]!.message + (details.length > 1 ? ` (and ${details.length - 1} more)` : ''), { details });
   }
 
   /** Jobs filtered, in the order `sort` asks (id order by default), and paged. */
@@ -390,6 +450,7 @@ export class JobService {
     const spec = { ...v.spec, name: v.spec.name || id };
     this.checkNameFree(spec.name, id);
     this.checkNotPast(spec);
+    this.checkChains(id, spec);
     this.checkRoomForOneMore();
     // Claimed before anything awaits, so concurrent creates see this one (its id, its name, the cap).
     this.creating.set(id, spec.name);
@@ -426,6 +487,7 @@ export class JobService {
     const v = validateJob(rest, { timezone: this.o.timezone, existing: old, notifiers: this.o.notifiers?.() });
     const spec = { ...v.spec, name: typeof rest.name === 'string' ? rest.name : old.name };
     this.checkNameFree(spec.name, id);
+    this.checkChains(id, spec);
     const scheduleChanged = spec.schedule !== old.schedule || spec.timezone !== old.timezone;
     if (scheduleChanged) this.checkNotPast(spec);
     // As pause/resume refuse: an `active` one-shot job with no slot left would sit there with next_run null.
@@ -449,6 +511,10 @@ export class JobService {
 
   private async deleteNow(id: string): Promise<void> {
     this.ownedByApi(id, 'delete');
+    const from = chainedFrom(this.jobs, id);
+    if (from.length) {
+      throw new WatchbellError('JOB_CHAINED', `job ${id} is chained to by ${from.map((j) => `job ${j}`).join(', ')} (on_success / on_failure); remove it from their chains first`);
+    }
     this.o.scheduler.remove(id);
     this.jobs.delete(id);
     this.listIndex = null;
@@ -457,9 +523,59 @@ export class JobService {
     this.o.events.emit('job:changed', { jobId: id, change: 'deleted' });
   }
 
-  /** Runs a job now, paused or not. */
-  async run(id: string): Promise<Execution> {
-    return this.o.runner.trigger(this.job(id), 'manual', null);
+  /** Runs a job now, paused or not; a body's `environment` overrides the job's for this execution. */
+  async run(id: string, body?: unknown): Promise<Execution> {
+    const job = this.job(id);
+    const parameters = parseRunRequest(body);
+    return this.o.runner.trigger(job, 'manual', null, parameters ? { parameters } : {});
+  }
+
+  /**
+   * A new execution (`trigger: restart`) of a failed, cancelled or interrupted one, reusing the steps that
+   * succeeded (and did not change since) with their outputs; a job without steps runs its command again.
+   */
+  async restart(id: string, executionId: string): Promise<Execution> {
+    const job = this.job(id);
+    const e = this.execution(id, executionId);
+    if (e.status !== 'failure' && e.status !== 'cancelled') {
+      const why = e.status === 'success' ? 'it succeeded' : FINISHED_STATUSES.has(e.status) ? `it was ${e.status}` : `it is still ${e.status}`;
+      throw new WatchbellError('EXECUTION_NOT_RESTARTABLE', `execution ${executionId} cannot be restarted: ${why}; only a failed, cancelled or interrupted execution can`);
+    }
+    const extra: TriggerExtra = { restartedFrom: executionId };
+    if (job.steps) extra.steps = restartRecords(job, e.steps ?? []);
+    return this.o.runner.trigger(job, 'restart', null, extra);
+  }
+
+  /** Completes the wait step an execution is held at, with the body's `outputs`. */
+  advance(id: string, executionId: string, body?: unknown): Execution {
+    const e = this.execution(id, executionId);
+    const outputs = parseAdvanceRequest(body);
+    if (e.status !== 'waiting') {
+      throw new WatchbellError('EXECUTION_NOT_WAITING', `execution ${executionId} is ${e.status}, not waiting at a wait step; only a waiting execution can be advanced`);
+    }
+    return this.o.runner.advance(id, executionId, outputs);
+  }
+
+  /** Starts the executions an ended one chains to (on_success / on_failure), with its outputs as WATCHBELL_UPSTREAM_<KEY>. */
+  private chain(e: Execution): void {
+    const job = this.jobs.get(e.job_id);
+    const targets = e.status === 'success' ? job?.on_success : e.status === 'failure' ? job?.on_failure : undefined;
+    if (!targets?.length) return;
+    const environment: Record<string, string> = {};
+    // Every step's outputs, in step order: a key written by two steps has the later one's value.
+    for (const s of e.steps ?? []) for (const [k, v] of Object.entries(s.outputs)) environment[envName('WATCHBELL_UPSTREAM', k)] = v;
+    const extra: TriggerExtra = { triggeredBy: { job_id: e.job_id, execution_id: e.id }, environment };
+    const report = (where: string) => (error: unknown) => this.o.events.emit('error', { where, error });
+    for (const id of targets) {
+      const target = this.jobs.get(id);
+      if (!target) {
+        report(`chaining job ${e.job_id} to job ${id}`)(new WatchbellError('JOB_NOT_FOUND', `job ${e.job_id} chains to job ${id}, which does not exist`));
+      } else if (target.status === 'paused') {
+        this.o.runner.skipPaused(target, extra).catch(report(`chaining job ${e.job_id} to job ${id}`));
+      } else {
+        this.o.runner.trigger(target, 'chain', null, extra).catch(report(`chaining job ${e.job_id} to job ${id}`));
+      }
+    }
   }
 
   /** Stops scheduling a job until it is resumed; survives restarts and reloads. */
@@ -518,9 +634,13 @@ export class JobService {
   }
 
   /** An execution's log text, whole, one stream, or its last lines. */
-  async log(id: string, executionId: string, options: { stream?: 'stdout' | 'stderr'; tail?: number }): Promise<string | Readable> {
-    this.execution(id, executionId);
+  async log(id: string, executionId: string, options: { stream?: 'stdout' | 'stderr'; tail?: number; step?: string }): Promise<string | Readable> {
+    const e = this.execution(id, executionId);
     const path = this.o.store.logPath(id, executionId);
+    if (options.step !== undefined) {
+      checkStep(e, options.step);
+      return readStepLog(path, options.step, options);
+    }
     // The whole log is streamed from the file; a stream or a tail is a selection read into memory.
     if (options.stream === undefined && options.tail === undefined) return openLog(path);
     return readLog(path, options);
@@ -697,7 +817,7 @@ export class JobService {
   async followLog(
     id: string,
     executionId: string,
-    options: { stream?: 'stdout' | 'stderr'; tail?: number; signal: AbortSignal; stopping?: () => boolean },
+    options: { stream?: 'stdout' | 'stderr'; tail?: number; step?: string; signal: AbortSignal; stopping?: () => boolean },
   ): Promise<string | Readable | AsyncGenerator<string, void, undefined>> {
     const execution = this.execution(id, executionId);
     if (FINISHED_STATUSES.has(execution.status)) return this.log(id, executionId, options);
@@ -708,6 +828,19 @@ export class JobService {
       const now = this.o.store.getExecution(id, executionId);
       return now === undefined || FINISHED_STATUSES.has(now.status);
     };
+    if (options.step !== undefined) {
+      checkStep(execution, options.step);
+      const path = this.o.store.logPath(id, executionId);
+      const step = options.step;
+      return followStepLog({
+        read: () => readStepLog(path, step, { stream: options.stream }),
+        tail: options.tail,
+        ended: this.o.runner.whenFinished(executionId),
+        isEnded,
+        stopping: options.stopping,
+        signal: options.signal,
+      });
+    }
     return followLog({
       path: this.o.store.logPath(id, executionId),
       stream: options.stream,
@@ -724,6 +857,14 @@ export class JobService {
 function placeOf(c: ConfigJobInput, configFile: string): string {
   if (c.where !== undefined) return c.where;
   return c.place ? `${c.place.file}:${c.place.line}:${c.place.col}` : configFile;
+}
+
+/** Throws EXECUTION_NOT_FOUND-style 404 when the execution has no step of that name. */
+function checkStep(e: Execution, step: string): void {
+  if (e.steps?.some((s) => s.name === step)) return;
+  const names = e.steps?.map((s) => s.name).join(', ');
+  const message = names ? `step: execution ${e.id} has no step ${clipped(step)}; its steps are ${names}` : `step: execution ${e.id} has no steps; leave out step=`;
+  throw new WatchbellError('VALIDATION_FAILED', message, { details: [{ path: '/step', message }] });
 }
 
 /** What a job id is, for messages. */

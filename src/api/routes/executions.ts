@@ -3,9 +3,9 @@ import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import type { ExecutionStatus } from '../../jobs/execution.js';
 import type { ApiDeps } from '../deps.js';
-import { allowQuery, enumParam, intParam, MAX_LIMIT } from '../query.js';
+import { allowQuery, enumParam, intParam, MAX_LIMIT, textParam } from '../query.js';
 
-const STATUSES: readonly ExecutionStatus[] = ['queued', 'in_progress', 'success', 'failure', 'cancelled', 'skipped'];
+const STATUSES: readonly ExecutionStatus[] = ['queued', 'in_progress', 'waiting', 'success', 'failure', 'cancelled', 'skipped'];
 const MAX_TAIL = 100_000;
 
 /** Routes on executions and their logs. */
@@ -27,13 +27,14 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
   });
 
   router.get('/jobs/:id/executions/:eid/log', async (ctx) => {
-    allowQuery(ctx, ['stream', 'tail', 'follow']);
+    allowQuery(ctx, ['stream', 'tail', 'follow', 'step']);
     const stream = enumParam(ctx, 'stream', ['stdout', 'stderr'] as const);
+    const step = textParam(ctx, 'step', 63);
     const tail = ctx.query.tail === undefined ? undefined : intParam(ctx, 'tail', 0, 0, MAX_TAIL);
     const follow = enumParam(ctx, 'follow', ['true', 'false'] as const) === 'true';
     ctx.type = 'text/plain; charset=utf-8';
     if (!follow) {
-      ctx.body = await service.log(ctx.params.id!, ctx.params.eid!, { stream, tail });
+      ctx.body = await service.log(ctx.params.id!, ctx.params.eid!, { stream, tail, step });
       return;
     }
     // Ends the follow when the client goes away, so no timer or file handle outlives the request.
@@ -44,6 +45,7 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
     const text = await service.followLog(ctx.params.id!, ctx.params.eid!, {
       stream,
       tail,
+      step,
       signal: gone.signal,
       stopping: deps.isStopping,
     });
@@ -65,6 +67,20 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
     const execution = await service.cancel(ctx.params.id!, ctx.params.eid!);
     ctx.status = 202;
     ctx.body = { data: { message: 'Execution cancelled successfully', execution_id: execution.id, status: execution.status } };
+  });
+
+  router.post('/jobs/:id/executions/:eid/restart', async (ctx) => {
+    allowQuery(ctx, []);
+    const execution = await service.restart(ctx.params.id!, ctx.params.eid!);
+    ctx.status = 202;
+    ctx.body = { data: { message: 'Execution restarted', execution_id: execution.id, restarted_from: ctx.params.eid } };
+  });
+
+  router.post('/jobs/:id/executions/:eid/advance', (ctx) => {
+    allowQuery(ctx, []);
+    const execution = service.advance(ctx.params.id!, ctx.params.eid!, ctx.request.body);
+    ctx.status = 202;
+    ctx.body = { data: { message: 'Execution advanced', execution_id: execution.id } };
   });
 
   router.get('/jobs/:id/tail', async (ctx) => {
