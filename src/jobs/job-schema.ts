@@ -22,7 +22,7 @@ export const DURATION_SCHEMA: SchemaObject = {
 export const FIELD_EXPECTATIONS: Readonly<Record<string, string>> = {
   id: 'a job id: 1..63 lowercase letters, digits, "_", "." or "-", starting with a letter or digit, without ".."',
   name: 'a non-empty string of at most 200 characters',
-  schedule: 'a cron expression, @daily-style macro, "@every <duration>", ISO-8601 instant, or "@manual" (runs only when triggered)',
+  schedule: 'a cron expression, @daily-style macro, "@every <duration>" or ISO-8601 instant',
   timezone: 'an IANA time zone name such as "Europe/Berlin"',
   command: 'a non-empty string, or a non-empty array of strings',
   tags: 'an array of at most 50 strings of 1..64 characters',
@@ -94,7 +94,9 @@ const OWN_FIELDS = new Set(['name', 'schedule', 'command', 'steps', 'on_success'
 export const JOB_INPUT_SCHEMA: SchemaObject = {
   $id: 'watchbell:job',
   title: 'watchbell job',
+  description: 'A job has `command` or `steps`, exactly one of the two. Without `schedule` (or with "@manual") it runs only by run-now, chains or restart.',
   type: 'object',
+  required: [],
   additionalProperties: false,
   properties: {
     id: { type: 'string', pattern: JOB_ID_PATTERN },

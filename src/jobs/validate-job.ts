@@ -8,6 +8,7 @@ import { JOB_DEFAULTS, MANUAL_SCHEDULE, type JobSpec, type JobStatus } from './j
 import { FIELD_EXPECTATIONS, JOB_DEFAULTS_SCHEMA, JOB_INPUT_SCHEMA } from './job-schema.js';
 import { normalizeNotify, unknownNotifiers } from './notify-rule.js';
 import { isValidTimezone, parseSchedule, ScheduleError } from './schedule-spec.js';
+import type { StepSpec } from './step.js';
 import { checkSteps, isDirectory, normalizeSteps } from './validate-steps.js';
 import { addSchema, checkSchema, compileLater, label, showValue } from './schema-validator.js';
 import { daemonUid, lookupUser, PASSWD_FILE } from './system-user.js';
@@ -69,6 +70,11 @@ function prefixed(e: FieldError, prefix: string): FieldError {
  */
 export function validateJob(input: unknown, options: ValidateJobOptions): ValidatedJob {
   const prefix = options.path ?? '';
+  // A job read back answers `command: null` (with steps) or `steps: null` (with a command): sent back, they mean "none".
+  if (input !== null && typeof input === 'object' && !Array.isArray(input)) {
+    const { command, steps, ...rest } = input as Record<string, unknown>;
+    input = { ...rest, ...(command !== null && command !== undefined ? { command } : {}), ...(steps !== null && steps !== undefined ? { steps } : {}) };
+  }
   // An update needs only the fields that change; the required ones come from the stored job.
   const existing = options.existing;
   if (existing && input !== null && typeof input === 'object' && !Array.isArray(input)) {
@@ -182,7 +188,7 @@ export function validateJob(input: unknown, options: ValidateJobOptions): Valida
     notify,
     container: normalizeContainer(merged.container),
   };
-  if (hasSteps) spec.steps = normalizeSteps(raw.steps);
+  if (hasSteps) spec.steps = keepMaskedStepSecrets(normalizeSteps(raw.steps), options.existing?.steps);
   for (const k of ['on_success', 'on_failure'] as const) {
     const list = merged[k] as string[] | undefined;
     if (list && list.length > 0) spec[k] = [...list];
@@ -191,6 +197,17 @@ export function validateJob(input: unknown, options: ValidateJobOptions): Valida
   if (typeof raw.id === 'string') out.id = raw.id;
   if (raw.status === 'active' || raw.status === 'paused') out.status = raw.status;
   return out;
+}
+
+/** A step environment value sent as the mask keeps the stored value of the same step's same variable. */
+function keepMaskedStepSecrets(steps: StepSpec[], stored: StepSpec[] | undefined): StepSpec[] {
+  if (!stored) return steps;
+  return steps.map((step) => {
+    const old = stored.find((s) => s.name === step.name)?.environment;
+    if (!step.environment || !old) return step;
+    const env = Object.fromEntries(Object.entries(step.environment).map(([k, v]) => [k, v === SECRET_MASK && Object.hasOwn(old, k) ? old[k]! : v]));
+    return { ...step, environment: env };
+  });
 }
 
 function invalid(details: FieldError[]): WatchbellError {

@@ -366,7 +366,13 @@ describe('parseConfig', () => {
     });
 
     it('points a missing field of a job at the job', () => {
-      expect(problems(yaml('version: 1', 'jobs:', '  a:', '    command: x'))).to.deep.equal([`${FILE}:4:5: jobs.a.schedule: is required`]);
+      expect(problems(yaml('version: 1', 'jobs:', '  a:', '    schedule: "@daily"'))).to.deep.equal([`${FILE}:4:5: jobs.a.command: is required (or steps); expected a command, or steps: a list of steps`]);
+    });
+
+    it('refuses a chain cycle, naming the whole cycle at the first arrow', () => {
+      expect(problems(yaml('version: 1', 'jobs:', '  a:', '    command: x', '    on_success: [b]', '  b:', '    command: x', '    on_failure: [c]', '  c:', '    command: x', '    on_success: [a]'))).to.deep.equal([
+        `${FILE}:5:17: jobs.a.on_success: chain cycle a -> b -> c -> a; a job must not trigger itself through on_success / on_failure`,
+      ]);
     });
 
     it('checks `defaults:` against the job fields', () => {
