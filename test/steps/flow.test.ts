@@ -5,7 +5,20 @@
 import { expect } from 'chai';
 import { writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { configText, removeDir, startDaemon, type DaemonProcess } from '../helpers/daemon-process.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { BIN, configText, removeDir, startDaemon, type DaemonProcess } from '../helpers/daemon-process.js';
+
+/** Runs the `watchbell` CLI against a daemon: exit code and output. */
+async function cli(d: DaemonProcess, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args, '--url', d.url]);
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
 
 describe('restart, gates, chains and parameters (black-box)', function () {
   this.timeout(90_000);
@@ -201,6 +214,31 @@ describe('restart, gates, chains and parameters (black-box)', function () {
       expect(q.reason).to.equal('timeout');
       expect(q.steps[0].error).to.equal('not advanced within 1s (wait.timeout)');
       expect(q.steps[1].status).to.equal('success');
+    });
+
+    it('is advanced with `watchbell advance JOB EXEC key=value`, and restarted with `watchbell restart JOB EXEC`', async function () {
+      const d = await start(GATED.replace('echo "approved by $WATCHBELL_STEP_APPROVE_BY"', 'echo "approved by $WATCHBELL_STEP_APPROVE_BY"; test -f ./fixed'));
+      const id = await trigger(d, 'gated');
+      await waiting(d, id);
+      const adv = await cli(d, ['advance', 'gated', id, 'by=carol=c', 'ticket=OPS-1']);
+      expect(adv.code, adv.stderr).to.equal(0);
+      expect(adv.stdout).to.equal(`Execution advanced (execution ${id})\n`);
+      const e = await finished(d, 'gated', id);
+      expect(e.status).to.equal('failure');
+      expect(e.steps[1].outputs).to.deep.equal({ by: 'carol=c', ticket: 'OPS-1' });
+      const bad = await cli(d, ['advance', 'gated', id, 'novalue']);
+      expect(bad.code).to.equal(2);
+      expect(bad.stderr).to.contain('"novalue": expected key=value');
+      await writeFile(join(d.dir, 'fixed'), '');
+      const restarted = await cli(d, ['restart', 'gated', id, '--json']);
+      expect(restarted.code, restarted.stderr).to.equal(0);
+      const again = JSON.parse(restarted.stdout) as { execution_id: string; restarted_from: string };
+      expect(again.restarted_from).to.equal(id);
+      const e2 = await finished(d, 'gated', again.execution_id);
+      expect(e2.status).to.equal('success');
+      // The advanced gate is reused with its outputs: the restart does not wait again.
+      expect(e2.steps.map((s: any) => s.reused)).to.deep.equal([true, true, false]);
+      expect(e2.output).to.equal('--- step after: attempt 1 of 1 ---\napproved by carol=c\n');
     });
 
     it('stays waiting across SIGTERM and a restart of the daemon, and is advanced after it', async function () {
