@@ -4,9 +4,12 @@
  * to the runner (which releases the execution's slot meanwhile). Records are replaced, never mutated, and stored
  * after each step, so a crash or a restart sees which steps are done.
  */
-import { open, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Attempt, EndReason, StepRecord } from '../jobs/execution.js';
 import type { Job } from '../jobs/job.js';
+import { lookupUser } from '../jobs/system-user.js';
 import { envName, resolveStep, stepDigest, type ResolvedStep, type StepSpec } from '../jobs/step.js';
 import type { AttemptResult } from './command.js';
 import type { LogSink } from './log-sink.js';
@@ -149,15 +152,14 @@ async function commandStep(ctx: StepsContext, records: readonly StepRecord[], st
     attempt: async (n) => {
       ctx.log.note(stepHeader(step.name, `attempt ${n} of ${total}`));
       // Container steps get no outputs file: the path is the host's, which the container cannot see.
-      const withOutputs = step.container === null;
-      if (withOutputs) await writeFile(ctx.outputsPath, '');
+      const file = step.container === null ? await outputsFile(ctx.outputsPath, ctx.job.user ?? null) : null;
       const environment = {
         ...step.environment, ...ctx.overrides, ...upstream,
-        ...(withOutputs ? { [OUTPUT_ENV]: ctx.outputsPath } : {}), ...ctx.reserved,
+        ...(file ? { [OUTPUT_ENV]: file.path } : {}), ...ctx.reserved,
       };
       const result = await ctx.attempt({ step, environment });
-      if (!withOutputs) return result;
-      const read = await readOutputs(ctx.outputsPath);
+      if (!file) return result;
+      const read = await readOutputs(file.path).finally(file.remove);
       if (!succeeded(result)) return result;
       if (!read.ok) {
         ctx.log.note(stepHeader(step.name, read.error));
@@ -200,6 +202,24 @@ async function waitStep(ctx: StepsContext, records: StepRecord[], i: number, rec
   return { ...base, status, reason, error, outputs: end.kind === 'advanced' ? { ...end.outputs } : {} };
 }
 
+/**
+ * An empty outputs file for one attempt: beside the log, or, for a job run as another user (who cannot reach the
+ * data dir), in a directory of its own under the temp dir, owned by that user.
+ */
+async function outputsFile(besideLog: string, user: string | number | null): Promise<{ path: string; remove: () => Promise<void> }> {
+  const runAs = user === null ? null : lookupUser(user);
+  if (runAs === null) {
+    await writeFile(besideLog, '');
+    return { path: besideLog, remove: () => rm(besideLog, { force: true }).catch(() => undefined) };
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'watchbell-outputs-'));
+  const path = join(dir, 'outputs');
+  await writeFile(path, '');
+  await chown(dir, runAs.uid, runAs.gid);
+  await chown(path, runAs.uid, runAs.gid);
+  return { path, remove: () => rm(dir, { recursive: true, force: true }).catch(() => undefined) };
+}
+
 /** The outputs file a step left, read no further than the limit; a missing one is no outputs. */
 async function readOutputs(path: string): Promise<OutputsResult> {
   try {
@@ -216,7 +236,5 @@ async function readOutputs(path: string): Promise<OutputsResult> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, outputs: {} };
     return { ok: false, error: `outputs file could not be read: ${(err as Error).message}` };
-  } finally {
-    await rm(path, { force: true }).catch(() => undefined);
   }
 }

@@ -55,6 +55,8 @@ export async function recoverInterrupted(store: Store, options: RecoverOptions =
       attempts: e.attempts.map((a) =>
         a.finished_at ? a : { ...a, finished_at: now.toISOString(), reason: 'interrupted', error: 'interrupted: the daemon stopped' },
       ),
+      // The step in progress failed with it; the ones after it never ran. A restart reruns from that step.
+      ...(e.steps ? { steps: e.steps.map((st) => st.status === 'in_progress' ? { ...st, status: 'failure' as const, reason: 'interrupted' as const, error: 'interrupted: the daemon stopped', finished_at: now.toISOString() } : st.status === 'pending' ? { ...st, status: 'skipped' as const, error: 'skipped: the daemon stopped' } : st) } : {}),
     };
     await store.updateExecution(fixed);
     interrupted.push(e.id);

@@ -118,6 +118,25 @@ describe('multi-step jobs (black-box)', function () {
     expect(log.text).to.contain('--- step retried: attempt 3 of 3 ---');
   });
 
+  it('gives a job run as another user an outputs file that user can write', async function () {
+    if (process.getuid?.() !== 0) {
+      console.log('      (skipped: needs a daemon running as root)');
+      this.skip();
+    }
+    const d = await start(
+      '  as-nobody:\n' +
+      '    user: nobody\n' +
+      '    steps:\n' +
+      '      - name: one\n' +
+      '        command: echo "who=$(id -un)" >> "$WATCHBELL_OUTPUT"\n' +
+      '      - name: two\n' +
+      '        command: echo "one ran as $WATCHBELL_STEP_ONE_WHO"\n',
+    );
+    const e = await runAndWait(d, 'as-nobody');
+    expect(e.status, JSON.stringify(e.steps)).to.equal('success');
+    expect(e.steps[0].outputs).to.deep.equal({ who: 'nobody' });
+  });
+
   it('fails a step whose outputs file is malformed, naming the line', async function () {
     const d = await start(
       '  bad:\n' +
