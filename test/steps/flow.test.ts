@@ -8,11 +8,13 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { BIN, configText, removeDir, startDaemon, type DaemonProcess } from '../helpers/daemon-process.js';
+import { SseClient } from '../helpers/sse-client.js';
 
 /** Runs the `watchbell` CLI against a daemon: exit code and output. */
 async function cli(d: DaemonProcess, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args, '--url', d.url]);
+    const url = args[0] === 'validate' ? [] : ['--url', d.url];
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args, ...url]);
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -179,8 +181,12 @@ describe('restart, gates, chains and parameters (black-box)', function () {
 
     it('holds the execution `waiting` without a slot until advanced with outputs that the next step sees', async function () {
       const d = await start(GATED, '  max_concurrency: 1\n');
+      const events = await SseClient.open(d.url);
       const id = await trigger(d, 'gated');
       await waiting(d, id);
+      const live = await events.next((e) => e.type === 'execution.waiting' && e.data.execution.id === id);
+      events.close();
+      expect(live.data.execution.steps[1].status).to.equal('waiting');
       const held = await execution(d, 'gated', id);
       expect(held.status).to.equal('waiting');
       expect(held.steps.map((s: any) => s.status)).to.deep.equal(['success', 'waiting', 'pending']);
@@ -324,6 +330,15 @@ describe('restart, gates, chains and parameters (black-box)', function () {
       const reload = await d.api('POST', '/api/v1/config/reload');
       expect(reload.status).to.equal(409);
       expect(reload.body.error.message).to.equal('job c is removed from the config, but job x chains to it (on_success); remove it from job x\'s on_success first');
+    });
+
+    it('`watchbell validate` refuses a cycle with its FILE:LINE:COL', async function () {
+      const d = await start(CHAINED);
+      const file = join(d.dir, 'cyclic.yaml');
+      await writeFile(file, configText(CHAINED.replace('    command: echo "c ran"\n', '    command: echo "c ran"\n    on_failure: [a]\n')));
+      const r = await cli(d, ['validate', file]);
+      expect(r.code).to.equal(1);
+      expect(r.stderr + r.stdout).to.contain(`${file}:10:17: jobs.a.on_failure: chain cycle a -> c -> a; a job must not trigger itself through on_success / on_failure`);
     });
 
     it('refuses a cycle in the config file with its FILE:LINE:COL, naming the whole cycle', async function () {

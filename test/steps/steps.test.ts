@@ -3,7 +3,7 @@
  * `if:` after a failure, per-step attempts and timeouts, and one step's part of the log.
  */
 import { expect } from 'chai';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeDir, startWithJobs, type DaemonProcess } from '../helpers/daemon-process.js';
 
@@ -135,6 +135,36 @@ describe('multi-step jobs (black-box)', function () {
     const e = await runAndWait(d, 'as-nobody');
     expect(e.status, JSON.stringify(e.steps)).to.equal('success');
     expect(e.steps[0].outputs).to.deep.equal({ who: 'nobody' });
+  });
+
+  it('follows one step\'s part of the log live with ?step=NAME&follow=true', async function () {
+    const d = await start(
+      '  live:\n' +
+      '    steps:\n' +
+      '      - name: first\n' +
+      '        command: echo not this\n' +
+      '      - name: second\n' +
+      '        command: echo begin; while [ ! -f ./go ]; do sleep 0.05; done; echo end\n' +
+      '      - name: third\n' +
+      '        command: echo nor this\n',
+    );
+    const run = await d.api('POST', '/api/v1/jobs/live/run');
+    const id = run.body.data.execution_id as string;
+    const res = await fetch(`${d.url}/api/v1/jobs/live/executions/${id}/log?step=second&follow=true&stream=stdout`);
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes('begin\n')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString();
+    }
+    await writeFile(join(d.dir, 'go'), '');
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString();
+    }
+    expect(text).to.equal('begin\nend\n');
   });
 
   it('fails a step whose outputs file is malformed, naming the line', async function () {
