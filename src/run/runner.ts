@@ -7,6 +7,10 @@
  * a queued execution counts as in progress: `forbid` skips or refuses beside it, `replace` cancels it.
  * Each attempt's process group is written to a pid file, and every job process gets
  * WATCHBELL_EXECUTION_ID in its environment, for crash recovery: see pid-file.ts.
+ *
+ * A job with steps runs them through step-run.ts; a wait step is `gated` here (no slot held, see gate()).
+ * Past 500 lines because slots, the queue and gates share the entries' state; what does not (records,
+ * retries, steps, outputs) lives beside it.
  */
 import { WatchbellError } from '../jobs/errors.js';
 import type { Events } from '../jobs/events.js';

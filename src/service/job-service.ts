@@ -6,8 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { chainedFrom, describeCycle, findCycles, unknownTargets, type ChainNode } from '../jobs/chains.js';
-import { WatchbellError, type FieldError } from '../jobs/errors.js';
+import { chainedFrom } from '../jobs/chains.js';
+import { WatchbellError } from '../jobs/errors.js';
 import type { Events } from '../jobs/events.js';
 import { FINISHED_STATUSES, type Execution } from '../jobs/execution.js';
 import { isValidExecutionId, isValidJobId, newJobId } from '../jobs/ids.js';
@@ -15,7 +15,6 @@ import { JOB_SPEC_FIELDS, type Job, type JobSort, type JobSpec, type JobStatus }
 import type { NotifyRule } from '../jobs/notify-rule.js';
 import { isOneShot, parseSchedule } from '../jobs/schedule-spec.js';
 import { parseAdvanceRequest, parseRunRequest } from '../jobs/run-request.js';
-import { envName } from '../jobs/step.js';
 import { validateJob } from '../jobs/validate-job.js';
 import type { Runner, TriggerExtra } from '../run/runner.js';
 import { restartRecords } from '../run/step-run.js';
@@ -24,6 +23,7 @@ import type { Scheduler } from '../schedule/scheduler.js';
 import { openLog, readLog } from '../store/log-file.js';
 import { readStepLog } from '../store/log-steps.js';
 import type { ExecutionQuery, Page, Store } from '../store/store.js';
+import { chainExtra, checkApiJobChains, checkConfigChains } from './chain-checks.js';
 import { cannotHaveOutput, fileSize, outputSoFar } from './execution-progress.js';
 import { pageByKey } from './job-order.js';
 import { toJobView, type JobView } from './job-view.js';
@@ -243,46 +243,14 @@ export class JobService {
     }
   }
 
-  /**
-   * Chains across the config and the other jobs: a config job may chain to any job, and API jobs to config jobs,
-   * so only here are unknown targets, cycles through both, and API jobs chaining to a config job the reload
-   * removes (JOB_CHAINED, as a delete) seen. Throws before anything changes.
-   */
+  /** Chains of the config as it would be applied (chain-checks.ts); throws before anything changes. */
   private checkConfigChains(configJobs: ConfigJobInput[]): void {
-    const graph = new Map<string, ChainNode>();
-    for (const job of this.jobs.values()) if (job.source !== 'config') graph.set(job.id, job);
-    for (const c of configJobs) graph.set(c.id, c.spec);
-    const configIds = new Set(configJobs.map((c) => c.id));
-    const places = new Map(configJobs.map((c) => [c.id, placeOf(c, this.o.configFile)]));
-    const orphaned = unknownTargets(graph).filter((e) => !configIds.has(e.from) && this.jobs.get(e.to)?.source === 'config');
-    if (orphaned.length) {
-      const details = orphaned.map((e) => ({ path: `/jobs/${e.to}`, message: `job ${e.to} is removed from the config, but job ${e.from} chains to it (${e.field}); remove it from job ${e.from}'s ${e.field} first` }));
-      throw new WatchbellError('JOB_CHAINED', details.map((d) => d.message).join('\n'), { details });
-    }
-    const details: FieldError[] = unknownTargets(graph).filter((e) => configIds.has(e.from)).map((e) => ({
-      path: `/jobs/${e.from}/${e.field}`,
-      message: `${places.get(e.from)}: jobs.${e.from}.${e.field}: no job ${JSON.stringify(e.to)}; expected the id of a job in the config or created through the API`,
-    }));
-    for (const cycle of findCycles(graph)) {
-      const first = cycle.find((e) => configIds.has(e.from)) ?? cycle[0]!;
-      details.push({ path: `/jobs/${first.from}/${first.field}`, message: `${places.get(first.from) ?? first.from}: jobs.${first.from}.${first.field}: chain cycle ${describeCycle(cycle)}; a job must not trigger itself through on_success / on_failure` });
-    }
-    if (details.length) throw new WatchbellError('CONFIG_INVALID', details.map((d) => d.message).join('\n'), { details });
+    checkConfigChains(this.jobs, configJobs.map((c) => ({ id: c.id, spec: c.spec, place: placeOf(c, this.o.configFile) })));
   }
 
-  /** An API job's chains, as it would be saved: no unknown target, no cycle. Throws VALIDATION_FAILED. */
+  /** An API job's chains, as it would be saved (chain-checks.ts). */
   private checkChains(id: string, spec: JobSpec): void {
-    if (!spec.on_success && !spec.on_failure) return;
-    const graph = new Map<string, ChainNode>(this.jobs);
-    graph.set(id, spec);
-    const details: FieldError[] = unknownTargets(graph).filter((e) => e.from === id).map((e) => ({
-      path: `/${e.field}`, message: `${e.field}: no job ${JSON.stringify(e.to)}; expected the id of an existing job`,
-    }));
-    for (const cycle of findCycles(graph)) {
-      const mine = cycle.find((e) => e.from === id) ?? cycle[0]!;
-      details.push({ path: `/${mine.field}`, message: `${mine.field}: chain cycle ${describeCycle(cycle)}; a job must not trigger itself through on_success / on_failure` });
-    }
-    if (details.length) throw new WatchbellError('VALIDATION_FAILED', details[0]!.message + (details.length > 1 ? ` (and ${details.length - 1} more)` : ''), { details });
+    checkApiJobChains(this.jobs, id, spec);
   }
 
   /** Jobs filtered, in the order `sort` asks (id order by default), and paged. */
@@ -561,20 +529,13 @@ export class JobService {
     const job = this.jobs.get(e.job_id);
     const targets = e.status === 'success' ? job?.on_success : e.status === 'failure' ? job?.on_failure : undefined;
     if (!targets?.length) return;
-    const environment: Record<string, string> = {};
-    // Every step's outputs, in step order: a key written by two steps has the later one's value.
-    for (const s of e.steps ?? []) for (const [k, v] of Object.entries(s.outputs)) environment[envName('WATCHBELL_UPSTREAM', k)] = v;
-    const extra: TriggerExtra = { triggeredBy: { job_id: e.job_id, execution_id: e.id }, environment };
-    const report = (where: string) => (error: unknown) => this.o.events.emit('error', { where, error });
+    const extra = chainExtra(e);
+    const report = (id: string) => (error: unknown) => this.o.events.emit('error', { where: `chaining job ${e.job_id} to job ${id}`, error });
     for (const id of targets) {
       const target = this.jobs.get(id);
-      if (!target) {
-        report(`chaining job ${e.job_id} to job ${id}`)(new WatchbellError('JOB_NOT_FOUND', `job ${e.job_id} chains to job ${id}, which does not exist`));
-      } else if (target.status === 'paused') {
-        this.o.runner.skipPaused(target, extra).catch(report(`chaining job ${e.job_id} to job ${id}`));
-      } else {
-        this.o.runner.trigger(target, 'chain', null, extra).catch(report(`chaining job ${e.job_id} to job ${id}`));
-      }
+      if (!target) report(id)(new WatchbellError('JOB_NOT_FOUND', `job ${e.job_id} chains to job ${id}, which does not exist`));
+      else if (target.status === 'paused') this.o.runner.skipPaused(target, extra).catch(report(id));
+      else this.o.runner.trigger(target, 'chain', null, extra).catch(report(id));
     }
   }
 
