@@ -111,16 +111,26 @@ export class JobService {
     }
     for (const job of this.jobs.values()) this.reschedule(job, true);
     await this.applyConfig(configJobs);
-    this.resumeWaiting();
+    await this.resumeWaiting();
     this.catchUp();
   }
 
   /** Executions a previous daemon left held at a wait step wait on (their gate's timeout counts from when it began). */
-  private resumeWaiting(): void {
+  private async resumeWaiting(): Promise<void> {
     const { items } = this.o.store.listAllExecutions({ status: 'waiting', limit: Number.MAX_SAFE_INTEGER, offset: 0 });
     for (const e of items) {
       const job = this.jobs.get(e.job_id);
-      if (job) this.o.runner.resumeWaiting(job, e);
+      if (job) {
+        this.o.runner.resumeWaiting(job, e);
+        continue;
+      }
+      // Its job left the config while the daemon was down: nothing could advance it any more.
+      const now = this.now();
+      const steps = e.steps?.map((s) => (s.status === 'waiting' || s.status === 'pending' ? { ...s, status: 'cancelled' as const, reason: 'cancelled' as const } : s));
+      await this.o.store.updateExecution({
+        ...e, status: 'cancelled', reason: 'cancelled', error: `cancelled: job ${e.job_id} no longer exists`, finished_at: now.toISOString(),
+        duration: e.started_at ? (now.getTime() - Date.parse(e.started_at)) / 1000 : null, ...(steps ? { steps } : {}),
+      });
     }
   }
 

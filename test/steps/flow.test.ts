@@ -247,6 +247,19 @@ describe('restart, gates, chains and parameters (black-box)', function () {
       expect(e2.output).to.equal('--- step after: attempt 1 of 1 ---\napproved by carol=c\n');
     });
 
+    it('cancels, at the next start, a waiting execution whose job left the config meanwhile', async function () {
+      const d = await start(GATED);
+      const id = await trigger(d, 'gated');
+      await waiting(d, id);
+      await d.stop('SIGTERM');
+      cleanup.pop();
+      const d2 = await start(GATED.replace(/  gated:[\s\S]*?(?=  other:)/, ''), '', d.dir);
+      const r = await d2.api('GET', `/api/v1/executions?status=cancelled`);
+      const e = r.body.data.find((x: any) => x.id === id);
+      expect(e, r.text).to.include({ status: 'cancelled', error: 'cancelled: job gated no longer exists' });
+      expect(e.steps.map((s: any) => s.status)).to.deep.equal(['success', 'cancelled', 'cancelled']);
+    });
+
     it('stays waiting across SIGTERM and a restart of the daemon, and is advanced after it', async function () {
       const d = await start(GATED);
       const id = await trigger(d, 'gated');
