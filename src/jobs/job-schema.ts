@@ -29,7 +29,7 @@ export const FIELD_EXPECTATIONS: Readonly<Record<string, string>> = {
   timeout: 'a duration of at least 1s: integer seconds or a string such as "90s", "5m", "1h30m"',
   retries: 'an integer from 0 to 100',
   retry_delay: 'a duration: integer seconds or a string such as "90s", "5m", "1h30m"',
-  environment: 'a map of variable names (letters, digits, _) to string values',
+  environment: 'a map of variable names (letters, digits, _) to string values (without NUL)',
   working_directory: 'an absolute path to an existing directory',
   concurrency: 'one of "forbid", "allow", "replace"',
   catch_up: 'one of "none", "latest"',
@@ -64,7 +64,8 @@ export const JOB_PROPERTIES: Record<string, SchemaObject> = {
     type: 'object',
     maxProperties: 200,
     propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 128 },
-    additionalProperties: { type: 'string', maxLength: 65536 },
+    // NUL cannot be in an environment variable: the spawn would fail, naming the value in its error.
+    additionalProperties: { type: 'string', maxLength: 65536, pattern: '^[^\\u0000]*$' },
   },
   working_directory: { type: ['string', 'null'], maxLength: 4096 },
   concurrency: { enum: ['forbid', 'allow', 'replace'] },

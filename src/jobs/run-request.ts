@@ -22,7 +22,7 @@ export const ADVANCE_REQUEST_SCHEMA: SchemaObject = {
       type: 'object',
       maxProperties: 200,
       propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 128 },
-      additionalProperties: { type: 'string', maxLength: 65536 },
+      additionalProperties: { type: 'string', maxLength: 65536, pattern: '^[^\\u0000]*$' },
     },
   },
 };
@@ -33,8 +33,8 @@ const validateRun = compileLater(RUN_REQUEST_SCHEMA);
 const validateAdvance = compileLater(ADVANCE_REQUEST_SCHEMA);
 
 const EXPECT: Record<string, string> = {
-  environment: 'a map of variable names (letters, digits, _) to string values',
-  outputs: 'a map of output keys (letters, digits, _, not starting with a digit) to string values',
+  environment: 'a map of variable names (letters, digits, _) to string values (without NUL)',
+  outputs: 'a map of output keys (letters, digits, _, not starting with a digit) to string values (without NUL)',
 };
 
 /** The parameters of a run-now, or undefined for no body; throws VALIDATION_FAILED naming each bad field. */

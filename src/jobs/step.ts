@@ -80,11 +80,12 @@ export function resolveStep(step: StepSpec, job: StepDefaults): ResolvedStep {
 
 /**
  * A digest of what a resolved step does, kept in its record: a restart reuses a step that succeeded only while
- * its definition is the same. Environment values are part of it but never shown.
+ * its definition is the same. The API shows it, so environment values (secrets) are not part of it, only the
+ * names: a step whose only change is a variable's value is reused.
  */
 export function stepDigest(step: ResolvedStep): string {
   const fields = [step.name, step.command, step.container, step.wait, step.timeout, step.retries, step.retry_delay,
-    Object.entries(step.environment).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), step.working_directory, step.if, step.continue_on_error];
+    Object.keys(step.environment).sort(), step.working_directory, step.if, step.continue_on_error];
   return createHash('sha256').update(JSON.stringify(fields)).digest('hex').slice(0, 16);
 }
 

@@ -232,7 +232,7 @@ describe('validateJob', () => {
       const err = rejection({ ...minimal, environment: { 'BAD-KEY': 'v', PGPASSWORD: 's3cret' } });
       expect(err.details).to.have.length(1);
       expect(err.details![0]!.path).to.equal('/environment/BAD-KEY');
-      expect(err.details![0]!.message).to.equal('environment.BAD-KEY: the key "BAD-KEY" is invalid; expected a map of variable names (letters, digits, _) to string values');
+      expect(err.details![0]!.message).to.equal('environment.BAD-KEY: the key "BAD-KEY" is invalid; expected a map of variable names (letters, digits, _) to string values (without NUL)');
       expect(err.message).not.to.include('s3cret');
       expect(JSON.stringify(err.details)).not.to.include('s3cret');
     });

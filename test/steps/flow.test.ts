@@ -76,6 +76,10 @@ describe('restart, gates, chains and parameters (black-box)', function () {
       const badKey = await d.api('POST', '/api/v1/jobs/greet/run', { environment: { 'NOT-OK': 'sekrit-43' } });
       expect(badKey.status).to.equal(400);
       expect(badKey.text).not.to.contain('sekrit-43');
+      // A NUL would fail the spawn with an error that names the value: refused before, without showing it.
+      const nul = await d.api('POST', '/api/v1/jobs/greet/run', { environment: { OK: 'sekrit\u000044' } });
+      expect(nul.status).to.equal(400);
+      expect(nul.text).not.to.contain('sekrit');
       const badValue = await d.api('POST', '/api/v1/jobs/greet/run', { environment: { OK: 5 } });
       expect(badValue.status).to.equal(400);
       expect(badValue.body.error.details[0].path).to.equal('/environment/OK');
