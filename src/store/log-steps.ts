@@ -27,7 +27,8 @@ export async function readStepLog(path: string, step: string, options: { stream?
   try {
     const size = (await fh.stat()).size;
     const want = options.stream === undefined ? null : options.stream === 'stdout' ? 'o' : 'e';
-    const parts: Buffer[] = [];
+    // Adjacent chunks of the step are read as one range: a step's output is mostly thousands of small chunks.
+    const ranges: Array<{ start: number; end: number }> = [];
     let pos = 0;
     let current: string | null = null;
     for (const line of index.split('\n')) {
@@ -38,13 +39,16 @@ export async function readStepLog(path: string, step: string, options: { stream?
       const start = pos;
       pos += n;
       if (tag === 'w' && n < 4096) {
-        const note = await readAt(fh, start, n);
-        const m = HEADER_RE.exec(note.toString('utf8'));
+        const m = HEADER_RE.exec((await readAt(fh, start, n)).toString('utf8'));
         if (m) current = m[1]!;
       }
       if (current !== step || (want !== null && tag !== want)) continue;
-      parts.push(await readAt(fh, start, n));
+      const last = ranges[ranges.length - 1];
+      if (last && last.end === start) last.end = pos;
+      else ranges.push({ start, end: pos });
     }
+    const parts: Buffer[] = [];
+    for (const r of ranges) parts.push(await readAt(fh, r.start, r.end - r.start));
     const text = Buffer.concat(parts).toString('utf8');
     return options.tail === undefined ? text : lastLines(text, Math.floor(options.tail));
   } finally {
