@@ -224,7 +224,7 @@ export class Runner {
     const entries = this.entries(jobId);
     // Queued ones first, or a slot freed by a stopped one could start one of them.
     for (const e of entries) if (e.state === 'queued') void this.stopEntry(e, CANCELLED_QUEUED);
-    for (const e of entries) if (e.state === 'running') void this.stopEntry(e, CANCELLED_QUEUED);
+    for (const e of entries) if (e.state !== 'queued') void this.stopEntry(e, CANCELLED_QUEUED);
     return Promise.all(entries.map((e) => e.done));
   }
 

@@ -251,6 +251,22 @@ describe('restart, gates, chains and parameters (black-box)', function () {
       expect(e2.output).to.equal('--- step after: attempt 1 of 1 ---\napproved by carol=c\n');
     });
 
+    it('is cancelled by a run of a `concurrency: replace` job, and by deleting its job', async function () {
+      const d = await start(GATED.replace('  gated:\n', '  gated:\n    concurrency: replace\n'));
+      const first = await trigger(d, 'gated');
+      await waiting(d, first);
+      const second = await trigger(d, 'gated');
+      expect((await finished(d, 'gated', first)).status).to.equal('cancelled');
+      await waiting(d, second);
+      const steps = [{ name: 'hold', wait: { timeout: '1h' } }];
+      expect((await d.api('POST', '/api/v1/jobs', { id: 'held', steps })).status).to.equal(201);
+      const held = await trigger(d, 'held');
+      await waiting(d, held);
+      const del = await d.api('DELETE', '/api/v1/jobs/held');
+      expect(del.status, del.text).to.equal(200);
+      await d.finished(held);
+    });
+
     it('cancels, at the next start, a waiting execution whose job left the config meanwhile', async function () {
       const d = await start(GATED);
       const id = await trigger(d, 'gated');
