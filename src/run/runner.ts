@@ -533,6 +533,8 @@ export class Runner {
       this.releaseSlot();
     }
     this.events.emit('execution:waiting', { execution: snapshot(entry.execution) });
+    // Reached while the daemon stops: left waiting for the next start, as the gates shutdown() found.
+    if (this.closing) return { kind: 'detached' };
     const signal = entry.controller.signal;
     const end = await new Promise<GateEnd>((resolve) => {
       const stopTimer = setLongTimeout(() => done({ kind: 'timeout' }), timeoutMs);
