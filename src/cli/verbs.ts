@@ -145,7 +145,7 @@ Examples:
   })),
   {
     name: 'logs',
-    args: 'JOB_ID [EXECUTION_ID] [--tail N] [--stream stdout|stderr] [--follow]',
+    args: 'JOB_ID [EXECUTION_ID] [--tail N] [--stream stdout|stderr] [--step NAME] [--follow]',
     summary: "print an execution's log, or follow it live",
     help: `Without EXECUTION_ID: the newest execution that has output (with --follow: the newest one that ran).
 --follow prints new output as it is written until the execution ends, like tail -f.
@@ -153,11 +153,13 @@ Examples:
 Examples:
   watchbell logs backup-database --tail 20
   watchbell logs backup-database --follow
-  watchbell logs backup-database exec-01m8352h2e0000avfzps --stream stderr`,
+  watchbell logs backup-database exec-01m8352h2e0000avfzps --stream stderr
+  watchbell logs nightly-export --step upload --follow`,
     flags: {
       tail: { type: 'string', value: 'N', help: 'only the last N lines (--follow: then new output)' },
       stream: { type: 'string', value: 'stdout|stderr', help: 'only this stream (default: both, in the order written)', completes: ['stdout', 'stderr'] },
       follow: { type: 'boolean', short: 'f', help: 'keep printing new output until the execution ends' },
+      step: { type: 'string', value: 'NAME', help: "only this step's part of the log (a job with steps)" },
       url: CLIENT_FLAGS.url,
       token: CLIENT_FLAGS.token,
     },

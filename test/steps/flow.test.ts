@@ -236,6 +236,8 @@ describe('restart, gates, chains and parameters (black-box)', function () {
       const e = await finished(d, 'gated', id);
       expect(e.status).to.equal('failure');
       expect(e.steps[1].outputs).to.deep.equal({ by: 'carol=c', ticket: 'OPS-1' });
+      const logs = await cli(d, ['logs', 'gated', id, '--step', 'after', '--stream', 'stdout']);
+      expect(logs.stdout).to.equal('approved by carol=c\n');
       const bad = await cli(d, ['advance', 'gated', id, 'novalue']);
       expect(bad.code).to.equal(2);
       expect(bad.stderr).to.contain('"novalue": expected key=value');
