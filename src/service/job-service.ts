@@ -637,7 +637,7 @@ export class JobService {
    */
   async withProgress(executions: readonly Execution[]): Promise<Execution[]> {
     return Promise.all(executions.map(async (e) => {
-      if (e.status !== 'in_progress') return e;
+      if (e.status !== 'in_progress' && e.status !== 'waiting') return e;
       const live = this.o.runner.progress(e.id) ?? e;
       return { ...live, output: await outputSoFar(this.o.store.logPath(e.job_id, e.id)) };
     }));

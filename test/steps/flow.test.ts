@@ -194,6 +194,7 @@ describe('restart, gates, chains and parameters (black-box)', function () {
       const held = await execution(d, 'gated', id);
       expect(held.status).to.equal('waiting');
       expect(held.steps.map((s: any) => s.status)).to.deep.equal(['success', 'waiting', 'pending']);
+      expect(held.output).to.equal('--- step before: attempt 1 of 1 ---\nbefore\n--- step approve: waiting for advance (up to 3600s) ---\n');
       // max_concurrency is 1 and the gate holds no slot: another job runs meanwhile.
       const other = await finished(d, 'other', await trigger(d, 'other'));
       expect(other.status).to.equal('success');
