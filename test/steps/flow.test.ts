@@ -368,6 +368,22 @@ describe('restart, gates, chains and parameters (black-box)', function () {
       expect(reload.body.error.message).to.equal('job c is removed from the config, but job x chains to it (on_success); remove it from job x\'s on_success first');
     });
 
+    it('chains a config job to an API job (after a reload), and refuses an unknown target in the config', async function () {
+      const d = await start(CHAINED);
+      expect((await d.api('POST', '/api/v1/jobs', { id: 'api-target', command: 'echo "api got $WATCHBELL_UPSTREAM_RESULT"' })).status).to.equal(201);
+      const bad = CHAINED.replace('  b:\n', '  b:\n    on_success: [nowhere]\n');
+      await writeFile(d.configFile, configText(bad));
+      const refused = await d.api('POST', '/api/v1/config/reload');
+      expect(refused.status).to.equal(400);
+      expect(refused.body.error.message).to.equal(`${d.configFile}:16:3: jobs.b.on_success: no job "nowhere"; expected the id of a job in the config or created through the API`);
+      await writeFile(d.configFile, configText(CHAINED.replace('    on_success: [b]\n', '    on_success: [api-target]\n')));
+      expect((await d.api('POST', '/api/v1/config/reload')).status).to.equal(200);
+      const id = await trigger(d, 'a');
+      const t = await chained(d, 'api-target');
+      expect(t.triggered_by).to.deep.equal({ job_id: 'a', execution_id: id });
+      expect(t.output).to.equal('api got r1\n');
+    });
+
     it('`watchbell validate` refuses a cycle with its FILE:LINE:COL', async function () {
       const d = await start(CHAINED);
       const file = join(d.dir, 'cyclic.yaml');
