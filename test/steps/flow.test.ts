@@ -161,6 +161,9 @@ describe('restart, gates, chains and parameters (black-box)', function () {
       expect(interrupted.status).to.equal('failure');
       expect(interrupted.reason).to.equal('interrupted');
       expect(interrupted.steps[0].status).to.equal('success');
+      expect(interrupted.steps.map((s: any) => s.status)).to.deep.equal(['success', 'failure', 'skipped']);
+      // The outputs file step two had open is gone with the recovery.
+      expect((await import('node:fs')).existsSync(join(d.dir, 'data', 'jobs', 'flaky', 'logs', `${id}.log.outputs`))).to.equal(false);
       const r = await d2.api('POST', `/api/v1/jobs/flaky/executions/${id}/restart`);
       expect(r.status, r.text).to.equal(202);
       const again = await finished(d2, 'flaky', r.body.data.execution_id);
