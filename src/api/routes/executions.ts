@@ -31,33 +31,16 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
     const stream = enumParam(ctx, 'stream', ['stdout', 'stderr'] as const);
     const tail = ctx.query.tail === undefined ? undefined : intParam(ctx, 'tail', 0, 0, MAX_TAIL);
     const follow = enumParam(ctx, 'follow', ['true', 'false'] as const) === 'true';
-    ctx.type = 'text/plain; charset=utf-8';
-    if (!follow) {
-      ctx.body = await service.log(ctx.params.id!, ctx.params.eid!, { stream, tail });
-      return;
-    }
-    // Ends the follow when the client goes away, so no timer or file handle outlives the request.
+    // Ends the read when the client goes away, so no timer or file handle outlives the request.
     const gone = new AbortController();
     const abort = () => gone.abort();
     ctx.req.once('close', abort);
     ctx.res.once('close', abort);
-    const text = await service.followLog(ctx.params.id!, ctx.params.eid!, {
-      stream,
-      tail,
-      signal: gone.signal,
-      stopping: deps.isStopping,
-    });
-    if (typeof text === 'string' || text instanceof Readable) {
-      ctx.body = text;
-      return;
-    }
-    // Koa pipes a stream body without Content-Length, i.e. chunked; each piece is sent as it is read.
-    const body = Readable.from(text, { objectMode: false });
-    // A client that leaves makes Koa's pipeline destroy the body with "premature close": not worth a log line.
-    body.once('error', (err) => {
-      if (!gone.signal.aborted) deps.logError(err, { method: ctx.method, path: ctx.path });
-    });
-    ctx.body = body;
+    const chunks = follow
+      ? await service.followLog(ctx.params.id!, ctx.params.eid!, { stream, tail, signal: gone.signal, stopping: deps.isStopping })
+      : await service.log(ctx.params.id!, ctx.params.eid!, { stream, tail });
+    ctx.type = 'text/plain; charset=utf-8';
+    ctx.body = logBody(chunks, () => gone.signal.aborted, (err) => deps.logError(err, { method: ctx.method, path: ctx.path }));
   });
 
   router.post('/jobs/:id/executions/:eid/cancel', async (ctx) => {
@@ -73,7 +56,7 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
     const { execution, text } = await service.tail(ctx.params.id!, n);
     ctx.type = 'text/plain; charset=utf-8';
     if (execution) ctx.set('X-Execution-Id', execution.id);
-    ctx.body = text;
+    ctx.body = logBody(text, () => !ctx.res.writable, (err) => deps.logError(err, { method: ctx.method, path: ctx.path }));
   });
 
   router.get('/executions', async (ctx) => {
@@ -83,4 +66,18 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
     const page = service.allExecutions({ limit, offset, status: enumParam(ctx, 'status', STATUSES) });
     ctx.body = { data: await service.withProgress(page.items), pagination: { total: page.total, limit, offset } };
   });
+}
+
+/**
+ * A log's chunks as a response body. Koa pipes a stream body without Content-Length, i.e. chunked; the
+ * stream reads the next chunk only once the socket has taken the last (backpressure), so a slow client
+ * holds the read at its place in the file. A client that leaves makes Koa's pipeline destroy the body
+ * with "premature close": not worth a log line.
+ */
+function logBody(chunks: AsyncIterable<Buffer>, clientGone: () => boolean, logError: (err: unknown) => void): Readable {
+  const body = Readable.from(chunks, { objectMode: false, highWaterMark: 0 });
+  body.once('error', (err) => {
+    if (!clientGone()) logError(err);
+  });
+  return body;
 }
