@@ -25,6 +25,8 @@ export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'DATA_DIR_LOCKED'
   | 'STORE_UNAVAILABLE'
+  /** More connections than daemon.max_connections; answered before the request is read. */
+  | 'TOO_MANY_CONNECTIONS'
   /** The container engine could not be reached, or did not answer in time. */
   | 'ENGINE_UNAVAILABLE'
   /** The container engine answered with an error: no such image or container, a failed pull, ... */
