@@ -132,6 +132,11 @@ async function follow(
     if (!gone.signal.aborted) ws.close(1000, 'execution ended');
   } catch (err) {
     if (gone.signal.aborted) return;
+    // An answer rather than a bug (LOG_MISSING: the log file is gone): the close reason names its code.
+    if (isWatchbellError(err) && httpStatus(err.code) < 500) {
+      ws.close(1011, err.code);
+      return;
+    }
     o.logError(err, { method: 'GET', path });
     ws.close(1011, 'log follow failed');
   }

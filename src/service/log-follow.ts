@@ -1,10 +1,11 @@
 /**
  * Following an execution's log while it runs (`GET .../log?follow=true`): `tail -n N -f` over the
  * log files of store/log-file.ts, ending by itself once the execution has ended and its log has
- * been read to the end.
+ * been read to the end. The reading itself is store/log-reader.ts's, the same as a plain read's.
  */
-import { LogCursor } from '../store/log-reader.js';
 import type { OutputStream } from '../store/log-file.js';
+import { LogCursor } from '../store/log-reader.js';
+
 /**
  * Between two reads of a growing log. Polling rather than fs.watch, because: each watcher is an
  * inotify instance, and the default limit (128 per user) is shared with everything else the
