@@ -36,6 +36,8 @@ export class LogCursor {
   private covered = 0;
   /** The last byte handed on, so a caller can end its own note on a line of its own. */
   lastByte: number | undefined;
+  /** The one buffer every chunk is read into: a follower costs LOG_CHUNK bytes, and makes no garbage. */
+  private buffer: Buffer | undefined;
 
   constructor(
     readonly path: string,
@@ -64,6 +66,11 @@ export class LogCursor {
    * The bytes from the cursor to the end of what is written now (for a stream filter: to where the index
    * ends), in chunks of at most LOG_CHUNK, each read only once the previous one was taken: a slow
    * consumer holds the cursor, not a buffer. A missing log yields nothing.
+   *
+   * Each chunk is a view of the cursor's one buffer, valid until the next is asked for: a consumer that
+   * keeps chunks copies them, and a writer waits until a chunk is written out before it asks for the next
+   * (api/routes/log-body.ts). That is what keeps 100 followers of a growing log from allocating (and
+   * leaving to the garbage collector) a new 64 KiB buffer per chunk each.
    */
   async *readAvailable(signal?: AbortSignal): AsyncGenerator<Buffer, void, undefined> {
     const fh = await openIfExists(this.path);
@@ -75,11 +82,11 @@ export class LogCursor {
         const range = await this.nextRange(size);
         if (!range) return;
         const want = Math.min(LOG_CHUNK, range.end - this.pos);
-        const buf = Buffer.allocUnsafe(want);
+        const buf = (this.buffer ??= Buffer.allocUnsafeSlow(LOG_CHUNK));
         const { bytesRead } = await fh.read(buf, 0, want, this.pos);
         if (bytesRead === 0) return;
         this.pos += bytesRead;
-        const chunk = bytesRead === want ? buf : buf.subarray(0, bytesRead);
+        const chunk = buf.subarray(0, bytesRead);
         this.lastByte = chunk[chunk.length - 1];
         yield chunk;
       }
@@ -206,7 +213,7 @@ export class LogCursor {
   }
 }
 
-/** The selection as it is now, in chunks of at most LOG_CHUNK; nothing for a missing log. */
+/** The selection as it is now, in chunks of at most LOG_CHUNK (each valid until the next, see readAvailable); nothing for a missing log. */
 export async function* readLogChunks(path: string, selection: LogSelection = {}, signal?: AbortSignal): AsyncGenerator<Buffer, void, undefined> {
   const cursor = new LogCursor(path, selection.stream);
   if (selection.tail !== undefined) {
@@ -219,7 +226,7 @@ export async function* readLogChunks(path: string, selection: LogSelection = {},
 /** The selection as one string: for small logs and tests only; the API streams readLogChunks. */
 export async function readLog(path: string, selection: LogSelection = {}): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of readLogChunks(path, selection)) chunks.push(chunk);
+  for await (const chunk of readLogChunks(path, selection)) chunks.push(Buffer.from(chunk));
   return Buffer.concat(chunks).toString('utf8');
 }
 

@@ -14,14 +14,14 @@ import { configText, removeDir, startDaemon, type DaemonProcess } from '../helpe
 
 const MiB = 1024 * 1024;
 /**
- * Peak RSS the 100 followers may add. Measured on a 2-core machine: +81 MiB for 100 followers, +44 MiB for 20 (the
- * 800 MB of 64 KiB chunks they read are garbage between collections; each follower holds a chunk or two in flight).
- * Before the fix, 60 followers added ~876 MiB.
+ * Peak RSS the 100 followers may add. Measured on a loaded 2-core machine: +30 to +32 MiB (+16 MiB with one
+ * follower: the job's own output passing through the daemon); each follower reads into one 64 KiB buffer of
+ * its own. Before the fix, 60 followers added ~876 MiB.
  */
-const FOLLOW_HWM_BOUND = 128 * MiB;
-/** Slowest /health answer while 300 MB are read with ?stream= (measured: tens of ms). */
+const FOLLOW_HWM_BOUND = 64 * MiB;
+/** Slowest /health answer while 300 MB are read with ?stream= (measured: 60-120 ms on a loaded machine). */
 const HEALTH_BOUND_MS = 500;
-/** Peak RSS the 300 MB read may add. */
+/** Peak RSS the 300 MB read may add (measured: 1-2 MiB). */
 const STREAM_HWM_BOUND = 64 * MiB;
 
 /** Where the store keeps an execution's log (store/lowdb-store.ts). */

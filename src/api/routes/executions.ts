@@ -1,8 +1,8 @@
 /** Executions: per job, across jobs, one, its log, cancel, and the newest log's tail. */
-import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import type { ExecutionStatus } from '../../jobs/execution.js';
 import type { ApiDeps } from '../deps.js';
+import { sendLogBody } from '../log-body.js';
 import { allowQuery, enumParam, intParam, MAX_LIMIT } from '../query.js';
 
 const STATUSES: readonly ExecutionStatus[] = ['queued', 'in_progress', 'success', 'failure', 'cancelled', 'skipped'];
@@ -39,8 +39,7 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
     const chunks = follow
       ? await service.followLog(ctx.params.id!, ctx.params.eid!, { stream, tail, signal: gone.signal, stopping: deps.isStopping })
       : await service.log(ctx.params.id!, ctx.params.eid!, { stream, tail });
-    ctx.type = 'text/plain; charset=utf-8';
-    ctx.body = logBody(chunks, () => gone.signal.aborted, (err) => deps.logError(err, { method: ctx.method, path: ctx.path }));
+    sendLogBody(ctx, chunks, (err) => deps.logError(err, { method: ctx.method, path: ctx.path }));
   });
 
   router.post('/jobs/:id/executions/:eid/cancel', async (ctx) => {
@@ -54,9 +53,8 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
     allowQuery(ctx, ['n']);
     const n = intParam(ctx, 'n', 100, 0, MAX_TAIL);
     const { execution, text } = await service.tail(ctx.params.id!, n);
-    ctx.type = 'text/plain; charset=utf-8';
     if (execution) ctx.set('X-Execution-Id', execution.id);
-    ctx.body = logBody(text, () => !ctx.res.writable, (err) => deps.logError(err, { method: ctx.method, path: ctx.path }));
+    sendLogBody(ctx, text, (err) => deps.logError(err, { method: ctx.method, path: ctx.path }));
   });
 
   router.get('/executions', async (ctx) => {
@@ -68,16 +66,3 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
   });
 }
 
-/**
- * A log's chunks as a response body. Koa pipes a stream body without Content-Length, i.e. chunked; the
- * stream reads the next chunk only once the socket has taken the last (backpressure), so a slow client
- * holds the read at its place in the file. A client that leaves makes Koa's pipeline destroy the body
- * with "premature close": not worth a log line.
- */
-function logBody(chunks: AsyncIterable<Buffer>, clientGone: () => boolean, logError: (err: unknown) => void): Readable {
-  const body = Readable.from(chunks, { objectMode: false, highWaterMark: 0 });
-  body.once('error', (err) => {
-    if (!clientGone()) logError(err);
-  });
-  return body;
-}
