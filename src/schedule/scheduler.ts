@@ -246,22 +246,32 @@ export class Scheduler {
 
     // Every due job is taken off the queue before any onDue runs and before any next slot is
     // computed: firing is what must happen on time, and a job off the queue cannot fire twice.
-    const slots: number[] = [];
+    const fired: Array<{ entry: (typeof due)[number]; slot: number }> = [];
+    const budgetEnd = performance.now() + CHUNK_BUDGET_MS;
     for (const entry of due) {
       const state = this.jobs.get(entry.jobId)!;
-      state.next = null;
       // After a late wake-up (SIGSTOP, suspend, clock set forward, a blocked event loop) a job fires
       // once, never in a burst for every slot it missed, and that once is for the latest slot it
       // missed: the run it stands for is the one that should be running now, and it is the slot a
-      // restart's catch-up (`catch_up: latest`) would run too. One previousRun per late job only.
-      const slot = now - entry.at > LATE_MS ? this.latestSlot(state, entry.at, now) : entry.at;
-      slots.push(slot);
+      // restart's catch-up (`catch_up: latest`) would run too. That costs a previousRun per late job
+      // (75-500 us for a cron): past CHUNK_BUDGET_MS the rest stay queued for the next turn, so 10,000
+      // late jobs do not hold the loop for seconds.
+      let slot = entry.at;
+      if (now - entry.at > LATE_MS) {
+        if (performance.now() > budgetEnd) {
+          // Still queued (state.next unchanged): arm() below wakes again at once.
+          this.queue.push(entry.jobId, entry.at);
+          continue;
+        }
+        slot = this.latestSlot(state, entry.at, now);
+      }
+      state.next = null;
       state.resumeFrom = Math.max(slot, now);
       state.lastFired = slot;
       this.pending.push(state);
+      fired.push({ entry, slot });
     }
-    for (const [i, entry] of due.entries()) {
-      const slot = slots[i]!;
+    for (const { entry, slot } of fired) {
       // Lateness is that of the oldest slot missed: the one the scheduler failed to fire on time.
       const lateMs = now - entry.at;
       if (lateMs > LATE_MS) this.events?.emit('schedule:late', { jobId: entry.jobId, slot: new Date(entry.at), lateMs });

@@ -144,6 +144,31 @@ describe('Scheduler', () => {
     ]);
   });
 
+  it('fires thousands of late jobs once each, for their latest slot, over several turns rather than one', async () => {
+    const clock = manualClock();
+    const rec = new Recorder(clock.now);
+    const s = scheduler({ onDue: rec.onDue, now: clock.now });
+    const n = 10_000;
+    for (let i = 0; i < n; i++) s.set({ id: `j${i}`, schedule: EVERY_SECOND, timezone: 'UTC' });
+    s.start();
+    // Which event-loop turn each call came in: a setImmediate chain counts turns while the jobs fire.
+    let turn = 0;
+    let spinning = true;
+    const spin = () => {
+      turn++;
+      if (spinning) setImmediate(spin);
+    };
+    setImmediate(spin);
+    const turnsSeen = new Set<number>();
+    rec.beforeRecord = () => turnsSeen.add(turn);
+    clock.set(T0 + 10_500);
+    await rec.waitFor(n, 20_000);
+    spinning = false;
+    expect(new Set(rec.calls.map((c) => c.jobId)).size).to.equal(n);
+    expect([...new Set(rec.calls.map((c) => c.slot))]).to.deep.equal([T0 + 10_000]);
+    expect(turnsSeen.size, 'event-loop turns the late jobs fired in').to.be.above(1);
+  });
+
   it('notices a wall clock set back against the monotonic clock: wildcard jobs fire at the new time, fixed-time jobs do not rerun', async () => {
     const clock = manualClock();
     let mono = 0;
