@@ -27,9 +27,12 @@ export type ErrorCode =
   | 'EXECUTION_NOT_RESTARTABLE'
   /** delete (or a reload removing) a job other jobs chain to (on_success / on_failure). */
   | 'JOB_CHAINED'
+  | 'LOG_MISSING'
   | 'CONFIG_INVALID'
   | 'DATA_DIR_LOCKED'
   | 'STORE_UNAVAILABLE'
+  /** More connections than daemon.max_connections; answered before the request is read. */
+  | 'TOO_MANY_CONNECTIONS'
   /** The container engine could not be reached, or did not answer in time. */
   | 'ENGINE_UNAVAILABLE'
   /** The container engine answered with an error: no such image or container, a failed pull, ... */

@@ -5,7 +5,6 @@
  * (job-view, job-order, execution-progress, log-follow, turn-slicer).
  */
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { chainedFrom } from '../jobs/chains.js';
 import { WatchbellError } from '../jobs/errors.js';
 import type { Events } from '../jobs/events.js';
@@ -20,8 +19,8 @@ import type { Runner, TriggerExtra } from '../run/runner.js';
 import { restartRecords } from '../run/step-run.js';
 import { catchUpDecision } from '../schedule/catch-up.js';
 import type { Scheduler } from '../schedule/scheduler.js';
-import { openLog, readLog } from '../store/log-file.js';
-import { readStepLog } from '../store/log-steps.js';
+import { logExists, readLogChunks } from '../store/log-reader.js';
+import { readStepLog, readStepLogChunks } from '../store/log-steps.js';
 import type { ExecutionQuery, Page, Store } from '../store/store.js';
 import { chainExtra, checkApiJobChains, checkConfigChains } from './chain-checks.js';
 import { cannotHaveOutput, fileSize, outputSoFar } from './execution-progress.js';
@@ -604,15 +603,18 @@ export class JobService {
     return this.o.runner.cancel(id, executionId);
   }
 
-  /** An execution's log text, whole, one stream, or its last lines. */
-  async log(id: string, executionId: string, options: { stream?: 'stdout' | 'stderr'; tail?: number; step?: string }): Promise<string | Readable> {
-    const e = this.execution(id, executionId);
+  /**
+   * An execution's log, whole, one stream, its last lines, or one step's part, as chunks read from the file as
+   * the consumer takes them (store/log-reader.ts; a step's part: store/log-steps.ts). Throws LOG_MISSING when
+   * the execution wrote output but its log file is gone.
+   */
+  async log(id: string, executionId: string, options: { stream?: 'stdout' | 'stderr'; tail?: number; step?: string }): Promise<AsyncIterable<Buffer>> {
+    const execution = this.execution(id, executionId);
     const path = this.o.store.logPath(id, executionId);
-    // A step the execution does not have has no part of its log: '' (as a stream with no output).
-    if (options.step !== undefined) return e.steps?.some((s) => s.name === options.step) ? readStepLog(path, options.step, options) : '';
-    // The whole log is streamed from the file; a stream or a tail is a selection read into memory.
-    if (options.stream === undefined && options.tail === undefined) return openLog(path);
-    return readLog(path, options);
+    await checkLogPresent(execution, path);
+    // A step the execution does not have has no part of its log: empty (as a stream with no output).
+    if (options.step !== undefined) return readStepLogChunks(path, execution.steps?.some((s) => s.name === options.step) ? options.step : null, options);
+    return readLogChunks(path, options);
   }
 
   /**
@@ -620,15 +622,15 @@ export class JobService {
    * overlap, or a run still queued, is newer than the run in progress but has no log: it must not hide it.
    * With no output anywhere, the newest execution and ''.
    */
-  async tail(id: string, n: number): Promise<{ execution: Execution | null; text: string }> {
+  async tail(id: string, n: number): Promise<{ execution: Execution | null; text: AsyncIterable<Buffer> }> {
     this.job(id);
     const { items } = this.o.store.listExecutions(id, { limit: TAIL_SEARCH, offset: 0 });
     for (const e of items) {
       if (cannotHaveOutput(e)) continue;
       const path = this.o.store.logPath(id, e.id);
-      if ((await fileSize(path)) > 0) return { execution: e, text: await readLog(path, { tail: n }) };
+      if ((await fileSize(path)) > 0) return { execution: e, text: readLogChunks(path, { tail: n }) };
     }
-    return { execution: items[0] ?? null, text: '' };
+    return { execution: items[0] ?? null, text: noBytes() };
   }
 
   /**
@@ -787,7 +789,7 @@ export class JobService {
     id: string,
     executionId: string,
     options: { stream?: 'stdout' | 'stderr'; tail?: number; step?: string; signal: AbortSignal; stopping?: () => boolean },
-  ): Promise<string | Readable | AsyncGenerator<string, void, undefined>> {
+  ): Promise<AsyncIterable<Buffer>> {
     const execution = this.execution(id, executionId);
     if (FINISHED_STATUSES.has(execution.status)) return this.log(id, executionId, options);
     // The runner resolves whenFinished() after closing the log, and records the end after that too,
@@ -819,6 +821,19 @@ export class JobService {
       signal: options.signal,
     });
   }
+}
+
+async function* noBytes(): AsyncGenerator<Buffer, void, undefined> {}
+
+/**
+ * A finished execution whose `output` is not empty wrote its log (log-file.ts creates the file at the first
+ * byte, and `output` is that file's tail), so a missing file means the log was lost, not that there was none.
+ * One that never printed has no file and reads as empty. A running one may not have written yet.
+ */
+async function checkLogPresent(execution: Execution, path: string): Promise<void> {
+  if (!FINISHED_STATUSES.has(execution.status) || execution.output === '') return;
+  if (await logExists(path)) return;
+  throw new WatchbellError('LOG_MISSING', `the log of execution ${execution.id} is missing from the data dir; the execution wrote output, so the file was removed or lost`);
 }
 
 /** `FILE:LINE:COL` of a config job's definition, or just the config file when its place is unknown. */

@@ -3,7 +3,7 @@
  * grows, so each tick re-reads it (store/log-steps.ts) and sends what is new; reading it whole each tick costs
  * O(log) per tick, fine for the logs a step writes while someone watches.
  */
-import { lastLines } from '../store/log-file.js';
+import { lastLines } from '../store/log-steps.js';
 import { delay } from '../run/timers.js';
 import { FOLLOW_POLL_MS, SHUTDOWN_NOTE } from './log-follow.js';
 
@@ -19,7 +19,7 @@ export interface FollowStepLogOptions {
 }
 
 /** Yields the step's part so far, then what is added, until the execution has ended. */
-export async function* followStepLog(o: FollowStepLogOptions): AsyncGenerator<string, void, undefined> {
+export async function* followStepLog(o: FollowStepLogOptions): AsyncGenerator<Buffer, void, undefined> {
   let over = false;
   o.ended.then(() => (over = true), () => undefined);
   let sent = -1;
@@ -28,15 +28,15 @@ export async function* followStepLog(o: FollowStepLogOptions): AsyncGenerator<st
     const text = await o.read();
     if (sent < 0) {
       const first = o.tail === undefined ? text : lastLines(text, Math.floor(o.tail));
-      if (first) yield first;
+      if (first) yield Buffer.from(first);
       sent = text.length;
     } else if (text.length > sent) {
-      yield text.slice(sent);
+      yield Buffer.from(text.slice(sent));
       sent = text.length;
     }
     if (finished) return;
     if (o.stopping?.()) {
-      yield SHUTDOWN_NOTE;
+      yield Buffer.from(SHUTDOWN_NOTE);
       return;
     }
     await delay(FOLLOW_POLL_MS, o.signal);

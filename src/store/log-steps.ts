@@ -5,7 +5,7 @@
  * onto any reader that walks the index.
  */
 import { open, readFile } from 'node:fs/promises';
-import { indexPath, lastLines, type OutputStream } from './log-file.js';
+import { indexPath, type OutputStream } from './log-file.js';
 
 /** The note that opens a step's part of the log; `name` is a step name (no spaces, no colon). */
 export function stepHeader(name: string, what: string): string {
@@ -54,6 +54,26 @@ export async function readStepLog(path: string, step: string, options: { stream?
   } finally {
     await fh.close();
   }
+}
+
+/** readStepLog as chunks (one), as the API sends logs; `step` null: the execution has no such step, nothing. */
+export async function* readStepLogChunks(path: string, step: string | null, options: { stream?: OutputStream; tail?: number } = {}): AsyncGenerator<Buffer, void, undefined> {
+  if (step === null) return;
+  const text = await readStepLog(path, step, options);
+  if (text) yield Buffer.from(text);
+}
+
+/** The last `n` lines of `text`; a final newline ends the last line rather than starting one. */
+export function lastLines(text: string, n: number): string {
+  if (n <= 0) return '';
+  let pos = text.endsWith('\n') ? text.length - 2 : text.length - 1;
+  for (let found = 0; pos >= 0; ) {
+    const nl = text.lastIndexOf('\n', pos);
+    if (nl < 0) break;
+    if (++found === n) return text.slice(nl + 1);
+    pos = nl - 1;
+  }
+  return text;
 }
 
 async function readAt(fh: import('node:fs/promises').FileHandle, start: number, length: number): Promise<Buffer> {
