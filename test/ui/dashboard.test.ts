@@ -37,7 +37,7 @@ async function exampleConfig(): Promise<string> {
     jobs: {
       ...example.jobs,
       ticker: { name: 'Ticker', schedule: '@every 1h', command: 'for i in $(seq 1 12); do echo "tick $i"; sleep 0.2; done', tags: ['demo'] },
-      greeter: { name: 'Greeter', schedule: '@every 1h', command: 'echo "hello ${GREETING:-nobody}"', tags: ['demo'] },
+      greeter: { name: 'Greeter', schedule: '@every 1h', command: 'echo "hello $GREETING"', tags: ['demo'] },
     },
   });
 }

@@ -76,8 +76,7 @@ export type { Attempt, ExecutionStatus };
 
 /** A step of an execution (issue 15), where the job has steps; only the fields the dashboard shows. */
 export interface Step {
-  name?: string;
-  id?: string;
+  name: string;
   status?: string;
   started_at?: string | null;
   finished_at?: string | null;
@@ -87,7 +86,7 @@ export interface Step {
 }
 
 /** An execution as answered; live events leave `output` out. */
-export type Execution = Omit<CoreExecution, 'output'> & { output?: string; steps?: Step[] };
+export type Execution = Omit<CoreExecution, 'output' | 'steps'> & { output?: string; steps?: Step[] };
 
 export interface Job {
   id: string;

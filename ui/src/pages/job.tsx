@@ -140,7 +140,7 @@ export function JobPage() {
                     <td>{e.trigger}</td>
                     <td>{seconds(e.duration)}</td>
                     <td>{e.exit_code ?? e.signal ?? '–'}</td>
-                    <td>{e.steps ? e.steps.map((s, i) => <span key={i} class={`dot s-${s.status}`} title={`${s.name ?? s.id ?? i + 1}: ${s.status}`} />) : <span class="muted">–</span>}</td>
+                    <td>{e.steps ? e.steps.map((s, i) => <span key={i} class={`dot s-${s.status}`} title={`${s.name}: ${s.status}`} />) : <span class="muted">–</span>}</td>
                   </tr>
                 ))}
               </tbody>
