@@ -102,7 +102,7 @@ export async function loadJournals(ctx: LoadContext): Promise<Map<string, JobRec
     if (journals.get(rec.jobId)?.legacy) await rm(join(rec.dir, LEGACY_FILE), { force: true });
     await sweepLogs(rec);
   });
-  if (movedMeta) await ctx.docs.writeConfig();
+  if (movedMeta) await ctx.docs.configMeta.write();
   // Every journal is whole now: the old segments can go, and the log starts afresh.
   const last = segments.length > 0 ? segments[segments.length - 1]!.seq : 0;
   ctx.wal.start(last);
