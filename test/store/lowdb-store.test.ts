@@ -14,8 +14,10 @@ import { compactionThreshold, emptyJournal, JOURNAL_FILE, parseJournal, type Jou
 import { replaySegment } from '../../src/store/write-ahead-log.js';
 import { LowdbStore } from '../../src/store/lowdb-store.js';
 import { describeStoreContract, exists, finished, makeExecution, makeJob } from './store-contract.js';
+import { describeStoreFaultContract } from './store-fault-contract.js';
 
 describeStoreContract('LowdbStore', (dir) => new LowdbStore(dir));
+describeStoreFaultContract('LowdbStore', (dir, disk) => new LowdbStore(dir, { writeFault: disk?.fault }));
 
 async function rejection(promise: Promise<unknown>): Promise<WatchbellError> {
   try {
