@@ -123,6 +123,8 @@ export class DurableMap<V> {
 export class JobDocuments {
   readonly apiById: DurableMap<Job>;
   readonly configMeta: DurableMap<ConfigJobMeta>;
+  /** api-jobs.json was there at load (it is missing on a fresh data dir, or when it was lost). */
+  apiFileFound = false;
 
   constructor(
     private readonly dataDir: string,
@@ -136,6 +138,7 @@ export class JobDocuments {
   async load(): Promise<void> {
     const apiFile = join(this.dataDir, API_JOBS_FILE);
     const api = (await readObject(apiFile)) as { jobs?: unknown } | undefined;
+    this.apiFileFound = api !== undefined;
     if (api !== undefined) {
       if (!Array.isArray(api.jobs)) throw corrupt(apiFile, 'expected { "jobs": [...] }');
       for (const job of api.jobs as Job[]) if (job && isValidJobId(job.id)) this.apiById.load(job.id, job);

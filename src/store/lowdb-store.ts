@@ -38,7 +38,7 @@ import { allPage, jobPage, unfinished } from './execution-pages.js';
 import { JobDocuments, META_KEYS, type ConfigJobMeta } from './job-documents.js';
 import { compactionThreshold, dropLine, putLine, stateLine } from './job-journal.js';
 import { deepFreeze, indexOf, insertionIndex, JobRecord, trim, type Waiter } from './job-record.js';
-import { loadJournals, LOGS_DIR } from './load-journals.js';
+import { loadJournals, LOGS_DIR, type LostFile } from './load-journals.js';
 import { indexPath } from './log-file.js';
 import { StoreDisk, writeFailed, type WriteFault } from './store-disk.js';
 import type { ExecutionQuery, JobState, Page, Store } from './store.js';
@@ -85,6 +85,8 @@ export class LowdbStore implements Store {
   private readonly pending = new Set<Promise<unknown>>();
   private opening: Promise<void> | undefined;
   private opened = false;
+  /** What open() moved to DATA/lost+found/ instead of deleting it, for the daemon to log. */
+  readonly lostAndFound: LostFile[] = [];
   private closing: Promise<void> | undefined;
 
   constructor(dataDir: string, options: LowdbStoreOptions = {}) {
@@ -317,12 +319,13 @@ export class LowdbStore implements Store {
     await mkdir(this.jobsDir, { recursive: true });
     await this.docs.load();
     this.records = await loadJournals({
+      dataDir: this.dataDir,
       jobsDir: this.jobsDir,
       jobDir: (jobId) => this.jobDir(jobId),
       docs: this.docs,
       wal: this.wal,
       checkpointer: this.checkpointer,
-    });
+    }, this.lostAndFound);
     this.checkpointer.start();
   }
 

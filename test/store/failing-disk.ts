@@ -10,6 +10,12 @@ export class FailingDisk {
   private failAt = Infinity;
   private once = false;
   private healed = false;
+  private started = false;
+
+  /** Counts (and fails) writes from now on: the writes of open() are not the workload's. */
+  start(): void {
+    this.started = true;
+  }
 
   /** Fails every write from the `n`th (1-based) on, until heal(). */
   fillAt(n: number): void {
@@ -30,6 +36,7 @@ export class FailingDisk {
 
   /** The error the next write fails with, or undefined; counts the write. */
   readonly fault = (): Error | undefined => {
+    if (!this.started) return undefined;
     this.writes++;
     if (this.healed || this.writes < this.failAt || (this.once && this.writes > this.failAt)) return undefined;
     return Object.assign(new Error('ENOSPC: no space left on device (injected)'), { code: 'ENOSPC', errno: -28 });

@@ -126,6 +126,7 @@ export function describeStoreFaultContract(name: string, makeStore: (dir: string
     async function run(dir: string, disk: FailingDisk): Promise<number> {
       const store = makeStore(dir, disk);
       await store.open();
+      disk.start();
       const model = new Model();
       let refused = 0;
       for (const step of workload()) {
