@@ -3,7 +3,7 @@
  * next start delete logs silently; a lost api-jobs.json stops the start, saying what to do.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ describe('faults: files moved aside in the data dir', function () {
   this.timeout(120_000);
   let dir: string;
   const daemons: DaemonProcess[] = [];
+  const procs: ChildProcess[] = [];
 
   beforeEach(async () => {
     dir = await tempDir('watchbell-lostfound-');
@@ -22,6 +23,7 @@ describe('faults: files moved aside in the data dir', function () {
 
   afterEach(async () => {
     for (const d of daemons.splice(0)) await d.stop('SIGKILL');
+    for (const p of procs.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     await removeDir(dir);
   });
 
@@ -56,6 +58,7 @@ describe('faults: files moved aside in the data dir', function () {
     const apiFile = join(dir, 'data', 'api-jobs.json');
     await rm(apiFile);
     const proc = spawn(process.execPath, [BIN, 'daemon', '--config', join(dir, 'watchbell.yaml')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    procs.push(proc);
     let output = '';
     proc.stdout.on('data', (c: Buffer) => (output += c.toString()));
     proc.stderr.on('data', (c: Buffer) => (output += c.toString()));
