@@ -190,7 +190,8 @@ export class LowdbStore implements Store {
     } catch {
       return;
     }
-    await this.track(cleanup);
+    // The job is gone either way: a dir the rm could not remove is left as history without a job (as for a config job removed from the file).
+    await this.track(cleanup).catch(() => undefined);
   }
 
   jobState(jobId: string): JobState {

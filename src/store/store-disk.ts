@@ -56,7 +56,12 @@ export class StoreDisk {
       let off = 0;
       while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
     } catch (err) {
-      ftruncateSync(fd, size);
+      try {
+        ftruncateSync(fd, size);
+      } catch {
+        // Cut short and not cut back: the caller must not append after the torn part (`torn` says so).
+        throw Object.assign(err as Error, { torn: true });
+      }
       throw err;
     }
   }

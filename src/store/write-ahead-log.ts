@@ -89,7 +89,19 @@ export class WriteAheadLog {
   append(text: string): void {
     if (this.fd === null) throw new Error('write-ahead log is not open');
     const buf = Buffer.from(text);
-    this.disk.appendSync(this.fd, buf, this.bytes, this.pathOf(this.seq));
+    try {
+      this.disk.appendSync(this.fd, buf, this.bytes, this.pathOf(this.seq));
+    } catch (err) {
+      // A torn line must stay the last of its segment (a replay skips only a torn last line).
+      if ((err as { torn?: boolean }).torn) {
+        try {
+          this.rotate();
+        } catch {
+          // The next append fails as well, and says why.
+        }
+      }
+      throw err;
+    }
     this.bytes += buf.length;
   }
 
