@@ -146,6 +146,9 @@ describe('faults: a full disk', function () {
       expect(inProgress.pagination.total, `${when}: in_progress executions vs /health running (${JSON.stringify(inProgress.data)})`).to.be.at.most(health.running ?? 0);
     };
     await noGhosts('disk full');
+    const health = await d.api('GET', '/health');
+    expect(health.status, 'health while the disk is full').to.equal(503);
+    expect(health.body.store.status).to.equal('not writable');
 
     // Space comes back; one good write must carry nothing that was refused.
     await unlink(filler);
