@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { WatchbellError } from '../../src/jobs/errors.js';
@@ -384,6 +384,28 @@ describe('LowdbStore', () => {
     expect(again.apiJobs()).to.deep.equal([]);
     expect(again.listExecutions('made-by-api', { limit: 10, offset: 0 }).total).to.equal(1);
     expect(again.lostAndFound).to.deep.equal([]);
+  });
+
+  it('never compacts a change into a journal whose write to the log may still fail', async () => {
+    let failLog = false;
+    const enospc = () => Object.assign(new Error('ENOSPC: no space left on device (injected)'), { code: 'ENOSPC' });
+    const store = new LowdbStore(dir, { writeFault: (_op, path) => (failLog && path.includes(`${sep}wal${sep}`) ? enospc() : undefined) });
+    stores.push(store);
+    await store.open();
+    // Enough lines in one flush that the checkpoint rewrites the journal from memory.
+    await Promise.all(Array.from({ length: 40 }, (_, i) => store.saveJobState('a', { last_slot: `2024-01-01T00:00:${String(i).padStart(2, '0')}.000Z` })));
+    failLog = true;
+    const e = makeExecution('a');
+    const refused = rejection(store.addExecution(e, 10));
+    // In the same turn, while the refused change is in memory and not yet in the log.
+    const checkpoint = store.checkpoint();
+    expect((await refused).code).to.equal('STORE_UNAVAILABLE');
+    failLog = false;
+    await checkpoint;
+    const journal = parseJournal(await readFile(join(dir, 'jobs', 'a', JOURNAL_FILE), 'utf8'));
+    expect(journal.state.last_slot).to.equal('2024-01-01T00:00:39.000Z');
+    expect([...journal.executions.keys()], 'the refused execution').to.deep.equal([]);
+    expect(store.getExecution('a', e.id)).to.equal(undefined);
   });
 
   it('creates api-jobs.json on a fresh data dir, so a later loss of it is noticed', async () => {
