@@ -5,7 +5,7 @@
  * (job-view, job-order, execution-progress, log-follow, turn-slicer).
  */
 import { createHash } from 'node:crypto';
-import { WatchbellError } from '../jobs/errors.js';
+import { isWatchbellError, WatchbellError } from '../jobs/errors.js';
 import type { Events } from '../jobs/events.js';
 import { FINISHED_STATUSES, type Execution } from '../jobs/execution.js';
 import { isValidExecutionId, isValidJobId, newJobId } from '../jobs/ids.js';
@@ -608,7 +608,11 @@ export class JobService {
     const patch = once ? { last_slot: slot.toISOString(), completed: true } : { last_slot: slot.toISOString() };
     this.o.events.emit('job:due', { jobId: id, slot, firedAt, trigger });
     this.o.store.saveJobState(id, patch).catch(report(`saving state of job ${id}`));
-    this.o.runner.trigger(job, trigger, slot).catch(report(`running job ${id}`));
+    this.o.runner.trigger(job, trigger, slot).catch((error: unknown) => {
+      // Not run, since its start could not be recorded: a missed slot, as during downtime.
+      if (isWatchbellError(error) && error.code === 'STORE_UNAVAILABLE') this.o.events.emit('schedule:missed', { jobId: id, slot, reason: 'store_unavailable' });
+      else report(`running job ${id}`)(error);
+    });
   }
 
   private view(job: Job): JobView {

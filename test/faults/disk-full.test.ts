@@ -136,7 +136,7 @@ describe('faults: a full disk', function () {
     else expect((await call("GET", `${JOBS}/${victim}`)).status, `a refused delete leaves the job: ${deleted.status} ${deleted.text}`).to.equal(200);
     const manual = await call('POST', `${JOBS}/keep/run`);
     // Let the per-second job try to start a few times on the full disk.
-    await d.waitFor((l) => l.event === 'internal.error' && l.where === 'running job tick', 10_000);
+    await d.waitFor((l) => l.event === 'schedule.missed' && l.job_id === 'tick' && l.reason === 'store_unavailable', 10_000);
     const refused = statuses.filter((s) => s === 503).length;
     expect(refused, 'writes refused while the disk was full').to.be.greaterThan(3);
 
