@@ -127,6 +127,10 @@ describe('faults: a full disk', function () {
     const created = await call('POST', JOBS, jobBody('refused-create'));
     if (created.status === 201) acknowledged.set('refused-create', false);
     else expect((await call('GET', `${JOBS}/refused-create`)).status).to.equal(404);
+    // Two writes (its status, then its definition): refused, neither stays.
+    const createdPaused = await call('POST', JOBS, { ...jobBody('refused-paused'), status: 'paused' });
+    if (createdPaused.status === 201) acknowledged.set('refused-paused', true);
+    else expect((await call('GET', `${JOBS}/refused-paused`)).status).to.equal(404);
     const put = await call('PUT', `${JOBS}/keep`, { ...jobBody('keep'), command: 'echo changed' });
     const paused = await call('POST', `${JOBS}/keep/pause`);
     if (paused.status === 200) acknowledged.set('keep', true);
