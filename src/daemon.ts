@@ -17,7 +17,7 @@ import type { ApiToken, DaemonSettings } from './config/settings.js';
 import { WatchbellError } from './jobs/errors.js';
 import { Events, type ReloadTrigger } from './jobs/events.js';
 import { compactHeapAfterLoad } from './heap-compaction.js';
-import { createLogger, logEvents } from './logger.js';
+import { createLogger, logEvents, logLostAndFound } from './logger.js';
 import { daemonMetricsSource } from './metrics/daemon-source.js';
 import { Metrics } from './metrics/metrics.js';
 import { Dispatcher } from './notify/dispatcher.js';
@@ -81,6 +81,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const store = new LowdbStore(settings.data_dir);
     await store.open();
     releasers.push(() => store.close());
+    logLostAndFound(store.lostAndFound, log);
     // The engine client is loaded only where a job runs in a container (docs/benchmarks.md: lean start).
     const usesEngine = settings.docker_labels || hasContainerJob(config.jobs.map((j) => j.spec)) || hasContainerJob(store.apiJobs());
     if (usesEngine) void loadEngineClient().catch(() => undefined);

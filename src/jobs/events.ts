@@ -24,7 +24,7 @@ export interface WatchbellEvents {
   /** The wall clock moved against the monotonic clock by stepMs (negative: set back); every job was re-planned. */
   'clock:stepped': { stepMs: number; now: Date };
   /** A slot missed while the daemon was down that will not run. */
-  'schedule:missed': { jobId: string; slot: Date; reason: 'catch_up_none' | 'past_deadline' };
+  'schedule:missed': { jobId: string; slot: Date; reason: 'catch_up_none' | 'past_deadline' | 'store_unavailable' };
   /** A reload (SIGHUP, POST /api/v1/config/reload, or a change seen by --watch) applied the config. */
   'config:reloaded': {
     file: string;
