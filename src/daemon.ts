@@ -148,12 +148,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       watch: settings.watch,
       load: () => loadConfig(options.configFile, loadOptions),
       apply: async (next) => {
+        // Synchronously, before any await: no job may start under the new config while its secrets are still in the environment.
+        hideTokensFromJobs(next.api.tokens);
+        hideNotifierSecretsFromJobs(next);
         checkNotifiersInUse(() => store.apiJobs(), config.notifiers, next.notifiers);
         if (hasContainerJob(next.jobs.map((j) => j.spec))) void loadEngineClient().catch(() => undefined);
         const diff = await service!.applyConfig(next.jobs);
         config = { ...next, jobs: [], daemon: config.daemon };
         compactHeapAfterLoad(next.jobs.length);
-        hideNotifierSecretsFromJobs(config);
         notifications.update(config.notifiers);
         return diff;
       },
