@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import {
   BIN,
@@ -316,6 +317,28 @@ describe('bind policy (black-box)', function () {
     expect(refused.code).to.equal(1);
     expect(refused.stderr).to.include(`${notSocket} exists and is not a socket`);
     expect(await readFile(notSocket, 'utf8')).to.equal('keep me');
+  });
+
+  it('refuses a socket that another process listens on, and leaves it working', async function () {
+    const dir = await tempDir();
+    dirs.push(dir);
+    const live = join(dir, 'live.sock');
+    const holder = spawn(process.execPath, ['-e', 'require("net").createServer((c) => c.on("error", () => {}).end("still here")).listen(process.argv[1], () => console.log("up"))', live], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise((resolve) => holder.stdout.once('data', resolve));
+      await writeFile(join(dir, 'watchbell.yaml'), configText('  {}\n'));
+      const refused = await cli(['daemon', '--config', join(dir, 'watchbell.yaml'), '--listen', `unix:${live}`]);
+      expect(refused.code).to.equal(1);
+      expect(refused.stderr).to.include(`unix:${live}: a process is listening on ${live}`);
+      const answer = await new Promise<string>((resolve, reject) => {
+        const c = connect(live);
+        let text = '';
+        c.on('data', (b) => (text += String(b))).on('end', () => resolve(text)).on('error', reject);
+      });
+      expect(answer).to.equal('still here');
+    } finally {
+      holder.kill('SIGKILL');
+    }
   });
 
   it('listens beyond loopback once a token is configured', async function () {
