@@ -75,6 +75,13 @@ describe('API tokens and scopes (black-box)', function () {
     expect(res.body.status).to.equal('UP');
   });
 
+  it('puts OPTIONS /api/v1/* behind the token check too', async function () {
+    expectError(await call('OPTIONS', '/api/v1/jobs'), 401, 'UNAUTHORIZED');
+    const listed = await call('OPTIONS', '/api/v1/jobs', READ);
+    expect(listed.status, listed.text).to.be.oneOf([200, 204]);
+    expect(listed.headers.allow).to.include('GET');
+  });
+
   it('answers 401 without a token, with WWW-Authenticate', async function () {
     const res = await call('GET', '/api/v1/jobs');
     expectError(res, 401, 'UNAUTHORIZED');
@@ -226,8 +233,17 @@ describe('without tokens: loopback only, and only for loopback names (black-box)
       expectError(res, 403, 'FORBIDDEN');
       expect(res.body.error.message).to.include('DNS rebinding').and.include('api.tokens');
     }
-    // /health stays open: it is how orchestrators probe the daemon.
-    expect((await rawRequest(d.url, { method: 'GET', path: '/health', headers: { host: 'evil.example' } })).status).to.equal(200);
+  });
+
+  it('puts /health, /metrics and OPTIONS /api/v1/* behind the same Host and Origin checks', async function () {
+    for (const path of ['/health', '/metrics', '/api/v1/jobs']) {
+      const method = path.startsWith('/api') ? 'OPTIONS' : 'GET';
+      const rebound = await rawRequest(d.url, { method, path, headers: { host: 'evil.example' } });
+      expectError(rebound, 403, 'FORBIDDEN');
+      expect(rebound.body.error.message).to.include('DNS rebinding');
+      expectError(await rawRequest(d.url, { method, path, headers: { origin: 'https://evil.example' } }), 403, 'FORBIDDEN');
+      expect((await rawRequest(d.url, { method, path })).status, path).to.be.oneOf([200, 204]);
+    }
   });
 
   it('refuses a cross-site POST of the kind a web page can send without a CORS preflight', async function () {
