@@ -21,6 +21,9 @@ const big = 'x'.repeat(1024 * 1024 + 10);
 
 const CASES: Case[] = [
   { name: 'unknown field', method: 'POST', path: '/api/v1/jobs', body: { ...job, colour: 'red' }, status: 400, code: 'VALIDATION_FAILED', says: ['colour', 'unknown field'], detail: '/colour' },
+  { name: 'schedule with \\r between fields', method: 'POST', path: '/api/v1/jobs', body: { ...job, schedule: '0\r0 * * *' }, status: 400, code: 'VALIDATION_FAILED', says: ['schedule', '"0\\r0 * * *" is invalid'], detail: '/schedule' },
+  { name: 'schedule with a line break', method: 'POST', path: '/api/v1/jobs', body: { ...job, schedule: '0 0 * * *\nx' }, status: 400, code: 'VALIDATION_FAILED', says: ['schedule'], detail: '/schedule' },
+  { name: 'schedule with U+2028', method: 'POST', path: '/api/v1/jobs', body: { ...job, schedule: '0\u20280 * * *' }, status: 400, code: 'VALIDATION_FAILED', says: ['schedule'], detail: '/schedule' },
   { name: 'missing schedule', method: 'POST', path: '/api/v1/jobs', body: { command: 'true' }, status: 400, code: 'VALIDATION_FAILED', says: ['schedule', 'is required'], detail: '/schedule' },
   { name: 'missing command', method: 'POST', path: '/api/v1/jobs', body: { schedule: '@daily' }, status: 400, code: 'VALIDATION_FAILED', says: ['command', 'is required'], detail: '/command' },
   { name: 'timeout of wrong type', method: 'POST', path: '/api/v1/jobs', body: { ...job, timeout: true }, status: 400, code: 'VALIDATION_FAILED', says: ['timeout', 'true', 'duration'], detail: '/timeout' },
