@@ -31,6 +31,7 @@ import { nextRuns } from './schedule/next-slot.js';
 import { Scheduler } from './schedule/scheduler.js';
 import { JobService } from './service/job-service.js';
 import { acquireDataDirLock } from './store/data-dir-lock.js';
+import { checkDataDirOwned } from './store/data-dir-owner.js';
 import { prepareDataDir } from './store/data-dir-writable.js';
 import { LowdbStore } from './store/lowdb-store.js';
 import { recoverInterrupted } from './store/recover.js';
@@ -75,6 +76,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   try {
     // The data dir holds job definitions with their environment values (secrets): only the daemon's user may read it.
     await prepareDataDir(settings.data_dir);
+    await checkDataDirOwned(settings.data_dir);
     await warnIfDataDirOpen(settings.data_dir, log);
     releasers.push(await acquireDataDirLock(settings.data_dir));
     const store = new LowdbStore(settings.data_dir);

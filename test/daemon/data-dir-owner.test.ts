@@ -1,0 +1,94 @@
+/**
+ * Black-box, as root (CI runs as root): the daemon refuses a data dir, or a directory in it, that another user
+ * owns or others may write, and any symbolic link inside it; the victim of a planted link stays untouched
+ * (issue 20, item 4).
+ */
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { chmod, chown, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BIN, configText, removeDir, startWithJobs, tempDir } from '../helpers/daemon-process.js';
+
+const isRoot = process.getuid?.() === 0;
+const NOBODY = 65534;
+
+/** Runs `watchbell daemon` on `dir`'s config; resolves with how it ended (it should refuse at once). */
+function daemonIn(dir: string): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, [BIN, 'daemon', '--config', join(dir, 'watchbell.yaml')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    proc.stderr.on('data', (b: Buffer) => (stderr += String(b)));
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+}
+
+describe('a data dir the daemon does not own (black-box, as root)', function () {
+  this.timeout(60_000);
+  const dirs: string[] = [];
+  before(function () {
+    if (!isRoot) this.skip();
+  });
+  afterEach(async function () {
+    while (dirs.length) await removeDir(dirs.pop()!);
+  });
+
+  async function fresh(): Promise<string> {
+    const dir = await tempDir();
+    dirs.push(dir);
+    await writeFile(join(dir, 'watchbell.yaml'), configText('  {}\n'));
+    return dir;
+  }
+
+  it('refuses a data dir created by another user, saying how to fix it, and reads nothing in it', async function () {
+    const dir = await fresh();
+    const data = join(dir, 'data');
+    await mkdir(data, { mode: 0o700 });
+    await chown(data, NOBODY, NOBODY);
+    const res = await daemonIn(dir);
+    expect(res.code).to.equal(1);
+    expect(res.stderr).to.include(`${data} is owned by uid ${NOBODY}, not by the daemon's user (uid 0)`).and.include(`chown -R 0 ${data}`);
+    expect(await readdir(data)).to.deep.equal([]);
+  });
+
+  it('refuses a directory inside it owned by another user, or a data dir others may write', async function () {
+    const dir = await fresh();
+    const data = join(dir, 'data');
+    await mkdir(join(data, 'jobs'), { recursive: true, mode: 0o700 });
+    await chown(join(data, 'jobs'), NOBODY, NOBODY);
+    let res = await daemonIn(dir);
+    expect(res.code).to.equal(1);
+    expect(res.stderr).to.include(`${join(data, 'jobs')} is owned by uid ${NOBODY}`);
+
+    await chown(join(data, 'jobs'), 0, 0);
+    await chmod(data, 0o777);
+    res = await daemonIn(dir);
+    expect(res.code).to.equal(1);
+    expect(res.stderr).to.include(`${data} is writable by others (mode 777)`).and.include('chmod -R o-w');
+  });
+
+  it('refuses links planted for a job\'s logs dir and its journal\'s temp file; their targets stay untouched', async function () {
+    const d = await startWithJobs('  victim-job:\n    schedule: "@yearly"\n    command: echo hello\n');
+    dirs.push(d.dir);
+    const run = await d.api('POST', '/api/v1/jobs/victim-job/run');
+    await d.finished(run.body.data.execution_id);
+    expect((await d.stop()).code).to.equal(0);
+
+    const jobDir = join(d.dataDir, 'jobs', 'victim-job');
+    const elsewhere = join(d.dir, 'elsewhere');
+    await mkdir(elsewhere);
+    const victim = join(d.dir, 'victim.txt');
+    await writeFile(victim, 'root-owned, keep me');
+    await rm(join(jobDir, 'logs'), { recursive: true });
+    await symlink(elsewhere, join(jobDir, 'logs'));
+    await symlink(victim, join(jobDir, '.journal.jsonl.tmp'));
+    const res = await daemonIn(d.dir);
+    expect(res.code).to.equal(1);
+    expect(res.stderr).to.match(/victim-job\/(logs|\.journal\.jsonl\.tmp) is a symbolic link/).and.include('remove it');
+    expect(await readFile(victim, 'utf8')).to.equal('root-owned, keep me');
+    expect(await readdir(elsewhere)).to.deep.equal([]);
+  });
+});
