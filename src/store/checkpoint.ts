@@ -4,9 +4,10 @@
  * the log's current segment holds CHECKPOINT_BYTES), at close, and when called; one at a time.
  * Nothing waits on it to acknowledge a change: that is the log's job.
  */
-import { appendFile, mkdir, rename, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { eachLimited } from './each-limited.js';
+import { writeTempFile } from './safe-fs.js';
 import { compactedJournal, compactionThreshold, JOURNAL_FILE } from './job-journal.js';
 import type { JobRecord } from './job-record.js';
 import type { WriteAheadLog } from './write-ahead-log.js';
@@ -65,7 +66,8 @@ export class Checkpointer {
     try {
       await ensureDir(rec);
       const tmp = join(rec.dir, `.${JOURNAL_FILE}.tmp`);
-      await writeFile(tmp, text);
+      // Never through a link planted at the temp name: it would overwrite the link's target (docs/security.md).
+      await writeTempFile(tmp, text);
       await rename(tmp, rec.file);
     } catch (err) {
       rec.needsCompaction = true;
@@ -121,6 +123,6 @@ export class Checkpointer {
 /** Creates a job's dir before its first journal write (once; later writes find it there). */
 async function ensureDir(rec: JobRecord): Promise<void> {
   if (rec.dirReady) return;
-  await mkdir(rec.dir, { recursive: true });
+  await mkdir(rec.dir, { recursive: true, mode: 0o700 });
   rec.dirReady = true;
 }
