@@ -26,6 +26,7 @@ import { execRecordPath } from './run/container/exec-record.js';
 import { loadEngineClient } from './run/container/docker-engine.js';
 import { dockerLabelEngine } from './run/container/label-engine.js';
 import { stopContainerLeftovers } from './run/container/leftovers.js';
+import { closeInheritedFds } from './run/inherited-fds.js';
 import { Runner } from './run/runner.js';
 import { nextRuns } from './schedule/next-slot.js';
 import { Scheduler } from './schedule/scheduler.js';
@@ -59,6 +60,8 @@ export interface Daemon {
 
 /** Starts a daemon; rejects with a WatchbellError (bad config, locked data dir, refused listen address). */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  // First: a descriptor inherited from whoever started the daemon must not reach any job (docs/security.md).
+  const closedFds = closeInheritedFds();
   // A copy: token values are removed from process.env below, and reloads must still find them.
   const loadOptions = { env: options.env ?? { ...process.env }, overrides: options.overrides ?? {} };
   let config: Config = await loadConfig(options.configFile, loadOptions);
@@ -67,6 +70,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const settings = config.daemon;
   const address = checkListen(settings.listen, config.api.tokens.length);
   const log = createLogger(settings);
+  if (closedFds.length) log.info({ event: 'daemon.inherited_fds_closed', fds: closedFds }, `closed file descriptors inherited without close-on-exec (${closedFds.join(', ')}), so jobs do not get them`);
 
   // Resources are acquired in order and released in reverse by stop().
   const releasers: Array<() => Promise<void>> = [];
