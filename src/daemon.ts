@@ -130,6 +130,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       previous: previousOutcomeIn(store),
       publicUrl: settings.public_url,
       userAgent: `watchbell/${VERSION}`,
+      secrets: () => config.api.tokens.map((t) => t.token),
     });
     releasers.push(() => notifications.close());
     await service.start(config.jobs);

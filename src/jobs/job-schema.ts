@@ -29,6 +29,7 @@ export const FIELD_EXPECTATIONS: Readonly<Record<string, string>> = {
   retries: 'an integer from 0 to 100',
   retry_delay: 'a duration: integer seconds or a string such as "90s", "5m", "1h30m"',
   environment: 'a map of variable names (letters, digits, _) to string values',
+  'environment.*': 'a string without NUL bytes, at most 65536 characters',
   working_directory: 'an absolute path to an existing directory',
   concurrency: 'one of "forbid", "allow", "replace"',
   catch_up: 'one of "none", "latest"',
@@ -62,7 +63,8 @@ export const JOB_PROPERTIES: Record<string, SchemaObject> = {
     type: 'object',
     maxProperties: 200,
     propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 128 },
-    additionalProperties: { type: 'string', maxLength: 65536 },
+    // A NUL byte cannot be in a process's environment: spawn would fail, quoting the value in its error.
+    additionalProperties: { type: 'string', maxLength: 65536, pattern: '^[^\\u0000]*$' },
   },
   working_directory: { type: ['string', 'null'], maxLength: 4096 },
   concurrency: { enum: ['forbid', 'allow', 'replace'] },

@@ -41,9 +41,11 @@ export interface ValidatedJob {
 
 /** What a job field (path `/timeout`, `/command/0`, `/container/pull`, ...) accepts, for messages; a nested key's own first. */
 const describeField = {
-  describe: (path: string): string | undefined => {
+  describe: (path: string, what?: 'key' | 'value'): string | undefined => {
     const [, field = '', key] = path.split('/');
-    return (key !== undefined ? FIELD_EXPECTATIONS[`${field}.${key}`] : undefined) ?? FIELD_EXPECTATIONS[field];
+    // An environment variable's name is the user's own, not a field: its value is described by `environment.*`.
+    const nested = key === undefined ? undefined : FIELD_EXPECTATIONS[`${field}.${key}`] ?? (field === 'environment' && what === 'value' ? FIELD_EXPECTATIONS['environment.*'] : undefined);
+    return nested ?? FIELD_EXPECTATIONS[field];
   },
 };
 
