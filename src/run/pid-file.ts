@@ -55,11 +55,11 @@ export async function createPidFile(path: string): Promise<PidFile> {
   // A plain fd (not a FileHandle), used synchronously from here on: the pid must be in the file before anything awaits.
   let fd: number;
   try {
-    fd = await openFd(path, 'w');
+    fd = await openFd(path, 'w', 0o600);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    await mkdir(dirname(path), { recursive: true });
-    fd = await openFd(path, 'w');
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    fd = await openFd(path, 'w', 0o600);
   }
   let closed = false;
   return {

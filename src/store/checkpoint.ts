@@ -115,7 +115,7 @@ export class Checkpointer {
       return;
     }
     await ensureDir(rec);
-    await appendFile(rec.file, lines.join(''));
+    await appendFile(rec.file, lines.join(''), { mode: 0o600 });
     rec.lines += lines.length;
   }
 }

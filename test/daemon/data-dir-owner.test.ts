@@ -5,8 +5,8 @@
  */
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { chmod, chown, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, chown, lstat, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { BIN, configText, removeDir, startWithJobs, tempDir } from '../helpers/daemon-process.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -68,6 +68,33 @@ describe('a data dir the daemon does not own (black-box, as root)', function () 
     res = await daemonIn(dir);
     expect(res.code).to.equal(1);
     expect(res.stderr).to.include(`${data} is writable by others (mode 777)`).and.include('chmod -R o-w');
+  });
+
+  it('makes its directories 0700 and its logs, journals, write-ahead log, lock and pid files 0600', async function () {
+    const d = await startWithJobs('  mode-job:\n    schedule: "@yearly"\n    command: sleep 0.3; echo hello\n');
+    dirs.push(d.dir);
+    const run = await d.api('POST', '/api/v1/jobs/mode-job/run');
+    await d.waitFor((l) => l.event === 'execution.started' && l.execution_id === run.body.data.execution_id);
+    const seen: string[] = [];
+    const walk = async (p: string): Promise<void> => {
+      const st = await lstat(p);
+      seen.push(`${(st.mode & 0o777).toString(8)} ${relative(d.dataDir, p) || '.'}${st.isDirectory() ? '/' : ''}`);
+      if (st.isDirectory()) for (const name of await readdir(p)) await walk(join(p, name));
+    };
+    // While it runs (the pid file exists) and after (the checkpoint wrote the journal at stop).
+    await walk(d.dataDir);
+    await d.finished(run.body.data.execution_id);
+    expect((await d.stop()).code).to.equal(0);
+    await walk(d.dataDir);
+    const documents = new Set(['api-jobs.json', 'config-jobs.json']);
+    const wrong = seen.filter((line) => {
+      const [mode, path] = line.split(' ') as [string, string];
+      if (path.endsWith('/')) return mode !== '700';
+      return !documents.has(path) && mode !== '600';
+    });
+    expect(seen.some((l) => l.endsWith('.log'))).to.equal(true);
+    expect(seen.some((l) => l.includes('journal'))).to.equal(true);
+    expect(wrong, seen.join('\n')).to.deep.equal([]);
   });
 
   it('refuses links planted for a job\'s logs dir and its journal\'s temp file; their targets stay untouched', async function () {
