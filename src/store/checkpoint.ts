@@ -4,10 +4,10 @@
  * the log's current segment holds CHECKPOINT_BYTES), at close, and when called; one at a time.
  * Nothing waits on it to acknowledge a change: that is the log's job.
  */
-import { appendFile, mkdir, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { appendFile, rename } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { eachLimited } from './each-limited.js';
-import { writeTempFile } from './safe-fs.js';
+import { mkdirInside, writeTempFile } from './safe-fs.js';
 import { compactedJournal, compactionThreshold, JOURNAL_FILE } from './job-journal.js';
 import type { JobRecord } from './job-record.js';
 import type { WriteAheadLog } from './write-ahead-log.js';
@@ -123,6 +123,7 @@ export class Checkpointer {
 /** Creates a job's dir before its first journal write (once; later writes find it there). */
 async function ensureDir(rec: JobRecord): Promise<void> {
   if (rec.dirReady) return;
-  await mkdir(rec.dir, { recursive: true, mode: 0o700 });
+  // Checked with lstat (a link, another owner): the journal and its temp file are written in it.
+  await mkdirInside(dirname(rec.dir), rec.dir);
   rec.dirReady = true;
 }

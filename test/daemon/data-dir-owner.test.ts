@@ -97,11 +97,12 @@ describe('a data dir the daemon does not own (black-box, as root)', function () 
     expect(wrong, seen.join('\n')).to.deep.equal([]);
   });
 
-  it('refuses links planted for a job\'s logs dir and its journal\'s temp file; their targets stay untouched', async function () {
-    const d = await startWithJobs('  victim-job:\n    schedule: "@yearly"\n    command: echo hello\n');
+  it('never writes through links planted for a job\'s logs dir and its journal\'s temp file; their targets stay untouched', async function () {
+    const jobs = '  victim-job:\n    schedule: "@yearly"\n    command: echo hello\n';
+    let d = await startWithJobs(jobs);
     dirs.push(d.dir);
-    const run = await d.api('POST', '/api/v1/jobs/victim-job/run');
-    await d.finished(run.body.data.execution_id);
+    const first = await d.api('POST', '/api/v1/jobs/victim-job/run');
+    await d.finished(first.body.data.execution_id);
     expect((await d.stop()).code).to.equal(0);
 
     const jobDir = join(d.dataDir, 'jobs', 'victim-job');
@@ -112,9 +113,19 @@ describe('a data dir the daemon does not own (black-box, as root)', function () 
     await rm(join(jobDir, 'logs'), { recursive: true });
     await symlink(elsewhere, join(jobDir, 'logs'));
     await symlink(victim, join(jobDir, '.journal.jsonl.tmp'));
-    const res = await daemonIn(d.dir);
-    expect(res.code).to.equal(1);
-    expect(res.stderr).to.match(/victim-job\/(logs|\.journal\.jsonl\.tmp) is a symbolic link/).and.include('remove it');
+    // A link in the top levels refuses the start; deeper ones are refused where they would be written through.
+    await symlink(victim, join(d.dataDir, 'jobs', 'planted'));
+    const refused = await daemonIn(d.dir);
+    expect(refused.code).to.equal(1);
+    expect(refused.stderr).to.include(`${join(d.dataDir, 'jobs', 'planted')} is a symbolic link`).and.include('remove it');
+    await rm(join(d.dataDir, 'jobs', 'planted'));
+
+    d = await startWithJobs(jobs, { dir: d.dir });
+    const run = await d.api('POST', '/api/v1/jobs/victim-job/run');
+    const finished = await d.finished(run.body.data.execution_id);
+    expect(finished.status).to.equal('failure');
+    expect(String(finished.error)).to.include(`${join(jobDir, 'logs')} in the data dir is a symbolic link`);
+    expect((await d.stop()).code).to.equal(0);
     expect(await readFile(victim, 'utf8')).to.equal('root-owned, keep me');
     expect(await readdir(elsewhere)).to.deep.equal([]);
   });
