@@ -17,6 +17,8 @@ export interface WatchbellEvents {
   /** An API job was created, changed, deleted, paused or resumed (config jobs change through `config:reloaded`). */
   'job:changed': { jobId: string; change: JobChange };
   'schedule:late': { jobId: string; slot: Date; lateMs: number };
+  /** The wall clock moved against the monotonic clock by stepMs (negative: set back); every job was re-planned. */
+  'clock:stepped': { stepMs: number; now: Date };
   /** A slot missed while the daemon was down that will not run. */
   'schedule:missed': { jobId: string; slot: Date; reason: 'catch_up_none' | 'past_deadline' };
   /** A reload (SIGHUP, POST /api/v1/config/reload, or a change seen by --watch) applied the config. */
