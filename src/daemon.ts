@@ -47,6 +47,8 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
   /** Install SIGTERM/SIGINT/SIGHUP handlers (the CLI does; in-process tests do not). */
   handleSignals?: boolean;
+  /** Close descriptors this process inherited without close-on-exec, so jobs do not get them (the CLI does: it owns the process). */
+  closeInheritedFds?: boolean;
 }
 
 export interface Daemon {
@@ -62,7 +64,7 @@ export interface Daemon {
 /** Starts a daemon; rejects with a WatchbellError (bad config, locked data dir, refused listen address). */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   // First: a descriptor inherited from whoever started the daemon must not reach any job (docs/security.md).
-  const closedFds = closeInheritedFds();
+  const closedFds = options.closeInheritedFds ? closeInheritedFds() : [];
   // A copy: token values are removed from process.env below, and reloads must still find them.
   const loadOptions = { env: options.env ?? { ...process.env }, overrides: options.overrides ?? {} };
   let config: Config = await loadConfig(options.configFile, loadOptions);
