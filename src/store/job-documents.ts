@@ -9,11 +9,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Low } from 'lowdb';
-import { JSONFile } from 'lowdb/node';
 import { WatchbellError } from '../jobs/errors.js';
 import { isValidJobId } from '../jobs/ids.js';
 import type { Job } from '../jobs/job.js';
 import { CoalescingWriter } from './coalescing-writer.js';
+import { PrivateJSONFile } from './private-json-file.js';
 import type { JobState } from './store.js';
 
 export const API_JOBS_FILE = 'api-jobs.json';
@@ -41,12 +41,12 @@ export class JobDocuments {
   private readonly configWriter: CoalescingWriter;
 
   constructor(private readonly dataDir: string) {
-    this.api = new Low<ApiJobsFile>(new JSONFile<ApiJobsFile>(join(dataDir, API_JOBS_FILE)), { jobs: [] });
+    this.api = new Low<ApiJobsFile>(new PrivateJSONFile<ApiJobsFile>(join(dataDir, API_JOBS_FILE)), { jobs: [] });
     this.apiWriter = new CoalescingWriter(() => {
       this.api.data = { jobs: [...this.apiById.values()] };
       return this.api.write();
     });
-    this.configJobs = new Low<ConfigJobsFile>(new JSONFile<ConfigJobsFile>(join(dataDir, CONFIG_JOBS_FILE)), { jobs: {} });
+    this.configJobs = new Low<ConfigJobsFile>(new PrivateJSONFile<ConfigJobsFile>(join(dataDir, CONFIG_JOBS_FILE)), { jobs: {} });
     this.configWriter = new CoalescingWriter(() => {
       this.configJobs.data = { jobs: Object.fromEntries(this.configMeta) };
       return this.configJobs.write();

@@ -70,9 +70,10 @@ describe('a data dir the daemon does not own (black-box, as root)', function () 
     expect(res.stderr).to.include(`${data} is writable by others (mode 777)`).and.include('chmod -R o-w');
   });
 
-  it('makes its directories 0700 and its logs, journals, write-ahead log, lock and pid files 0600', async function () {
+  it('makes its directories 0700 and its files 0600: logs, journals, job documents, write-ahead log, lock and pid files', async function () {
     const d = await startWithJobs('  mode-job:\n    schedule: "@yearly"\n    command: sleep 0.3; echo hello\n');
     dirs.push(d.dir);
+    expect((await d.api('POST', '/api/v1/jobs', { id: 'api-job', schedule: '@yearly', command: 'true' })).status).to.equal(201);
     const run = await d.api('POST', '/api/v1/jobs/mode-job/run');
     await d.waitFor((l) => l.event === 'execution.started' && l.execution_id === run.body.data.execution_id);
     const seen: string[] = [];
@@ -86,11 +87,9 @@ describe('a data dir the daemon does not own (black-box, as root)', function () 
     await d.finished(run.body.data.execution_id);
     expect((await d.stop()).code).to.equal(0);
     await walk(d.dataDir);
-    const documents = new Set(['api-jobs.json', 'config-jobs.json']);
     const wrong = seen.filter((line) => {
       const [mode, path] = line.split(' ') as [string, string];
-      if (path.endsWith('/')) return mode !== '700';
-      return !documents.has(path) && mode !== '600';
+      return mode !== (path.endsWith('/') ? '700' : '600');
     });
     expect(seen.some((l) => l.endsWith('.log'))).to.equal(true);
     expect(seen.some((l) => l.includes('journal'))).to.equal(true);
