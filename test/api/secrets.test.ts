@@ -116,7 +116,7 @@ describe('secrets in job environments (black-box)', function () {
     const res = await api('POST', '/api/v1/jobs', { schedule: '@yearly', command: 'true', environment: { GOOD: 'x', NULLED: `${SECRET}\u0000tail` } });
     expect(res.status, res.text).to.equal(400);
     expect(res.body.error.details).to.deep.equal([
-      { path: '/environment/NULLED', message: 'environment.NULLED: (a secret value, not shown) is invalid; expected a string without NUL bytes, at most 65536 characters' },
+      { path: '/environment/NULLED', message: 'environment.NULLED: (a secret value, not shown) is invalid; expected a map of variable names (letters, digits, _) to string values (without NUL)' },
     ]);
     expect(res.text).not.to.include(SECRET);
   });

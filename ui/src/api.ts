@@ -62,9 +62,10 @@ export async function getJson<T>(path: string): Promise<T> {
   return (await (await request(path)).json()) as T;
 }
 
-/** POST with no body; resolves with the answer's `data`. */
-export async function post<T = unknown>(path: string): Promise<T> {
-  return ((await (await request(path, { method: 'POST' })).json()) as { data: T }).data;
+/** POST, with a JSON body when one is given; resolves with the answer's `data`. */
+export async function post<T = unknown>(path: string, body?: unknown): Promise<T> {
+  const init: RequestInit = body === undefined ? { method: 'POST' } : { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+  return ((await (await request(path, init)).json()) as { data: T }).data;
 }
 
 export const enc = encodeURIComponent;
