@@ -10,7 +10,7 @@ import { allowQuery, enumParam, intParam, MAX_LIMIT, textParam } from '../query.
 /** Routes on jobs themselves. */
 export function jobRoutes(router: Router, deps: ApiDeps): void {
   const { service } = deps;
-  // Only these routes read a body: a body sent elsewhere is never parsed (docs/security.md, Limits).
+  // Only these routes (and advance, routes/executions.ts) read a body: a body sent elsewhere is never parsed (docs/security.md, Limits).
   const body = parseBody();
 
   router.get('/jobs', (ctx) => {
