@@ -32,7 +32,7 @@ import { Scheduler } from './schedule/scheduler.js';
 import { JobService } from './service/job-service.js';
 import { acquireDataDirLock } from './store/data-dir-lock.js';
 import { prepareDataDir } from './store/data-dir-writable.js';
-import { LowdbStore } from './store/lowdb-store.js';
+import { openStore, storeLocation } from './store/open-store.js';
 import { recoverInterrupted } from './store/recover.js';
 import { VERSION } from './version.js';
 
@@ -77,8 +77,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     await prepareDataDir(settings.data_dir);
     await warnIfDataDirOpen(settings.data_dir, log);
     releasers.push(await acquireDataDirLock(settings.data_dir));
-    const store = new LowdbStore(settings.data_dir);
-    await store.open();
+    const store = await openStore(settings);
     releasers.push(() => store.close());
     // The engine client is loaded only where a job runs in a container (docs/benchmarks.md: lean start).
     const usesEngine = settings.docker_labels || hasContainerJob(config.jobs.map((j) => j.spec)) || hasContainerJob(store.apiJobs());
@@ -184,7 +183,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           jobs: service!.counts(),
           running: runner.running().length,
           queued: runner.queued().length,
-          store: { status: writable ? 'writable' : 'not writable', data_dir: settings.data_dir },
+          store: { status: writable ? 'writable' : 'not writable', ...storeLocation(settings) },
           // A failed reload leaves the daemon UP: it runs the last good config, and says why the new one was refused.
           config: reloader.status(),
           // A target that cannot be reached never makes the daemon DOWN: its last error is shown here.
@@ -210,7 +209,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       closeLogSockets();
       liveEvents.close();
     });
-    log.info({ event: 'daemon.started', url, config: config.file, data_dir: settings.data_dir, jobs: service.counts().total, version: VERSION }, `watchbell listening on ${url}`);
+    log.info({ event: 'daemon.started', url, config: config.file, data_dir: settings.data_dir, store: storeLocation(settings), jobs: service.counts().total, version: VERSION }, `watchbell listening on ${url}`);
 
     const daemon: Daemon = {
       url,

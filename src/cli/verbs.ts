@@ -58,16 +58,18 @@ const EXECUTION_STATUSES = ['queued', 'in_progress', 'success', 'failure', 'canc
 export const VERBS: readonly Verb[] = [
   {
     name: 'daemon',
-    args: '--config FILE [--data DIR] [--listen HOST:PORT] [--log-format json|pretty] [--log-level LEVEL] [--watch]',
+    args: '--config FILE [--data DIR] [--store URL] [--listen HOST:PORT] [--log-format json|pretty] [--log-level LEVEL] [--watch]',
     summary: 'run the scheduler and its API in the foreground',
     help: `Runs until SIGTERM or SIGINT; SIGHUP reloads the config. Flags override the file's daemon: keys.
 
 Examples:
   watchbell daemon --config /etc/watchbell/watchbell.yaml
-  watchbell daemon --config watchbell.yaml --watch     # reload when the file or an included one changes`,
+  watchbell daemon --config watchbell.yaml --watch     # reload when the file or an included one changes
+  watchbell daemon --config watchbell.yaml --store 'postgres://watchbell@db:5432/watchbell?schema=watchbell'`,
     flags: {
       config: { type: 'string', short: 'c', value: 'FILE', help: 'the config file (env WATCHBELL_CONFIG)', completes: 'files' },
       data: { type: 'string', value: 'DIR', help: 'the data dir (daemon.data_dir)', completes: 'files' },
+      store: { type: 'string', value: 'URL', help: 'keep jobs, executions and logs in PostgreSQL (daemon.store, env WATCHBELL_STORE)' },
       listen: { type: 'string', value: 'HOST:PORT', help: 'where the API listens, or unix:/path (daemon.listen)' },
       'log-format': { type: 'string', value: 'json|pretty', help: 'log lines as JSON (default) or for people', completes: ['json', 'pretty'] },
       'log-level': { type: 'string', value: 'LEVEL', help: 'trace, debug, info (default), warn, error or fatal', completes: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] },

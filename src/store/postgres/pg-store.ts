@@ -1,0 +1,265 @@
+/**
+ * The Store on PostgreSQL (docs/architecture.md, "The PostgreSQL store"). Everything is read into
+ * memory at open, as the embedded store does, so reads stay synchronous; a write goes to the
+ * database first and changes memory only once it has committed (acknowledged means committed).
+ *
+ * One job's writes go out one after the other, in the order they were made (an execution's insert
+ * before its updates); different jobs' writes share the pool's connections. Log files stay in the
+ * local data dir beside the pid files (see logPath).
+ */
+import { mkdir, rm, unlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { WatchbellError } from '../../jobs/errors.js';
+import type { Execution } from '../../jobs/execution.js';
+import { isValidExecutionId, isValidJobId } from '../../jobs/ids.js';
+import type { Job } from '../../jobs/job.js';
+import { deepFreeze, ExecutionIndex } from '../execution-index.js';
+import { indexPath } from '../log-file.js';
+import type { ExecutionQuery, JobState, Page, Store } from '../store.js';
+import { connect, type Connection } from './connection.js';
+import { insertExecution, loadExecutions, updateExecutionRow } from './executions.js';
+import { deleteJobRows, loadApiJobs, loadJobStates, upsertApiJob, upsertJobState } from './jobs.js';
+import { migrate } from './migrate.js';
+
+export interface PgStoreOptions {
+  /** `postgres://...?schema=...` (checked by config/store-url.ts). */
+  url: string;
+  /** The local data dir: log files and pid files live here. */
+  dataDir: string;
+}
+
+/** Waits between attempts to record an execution's end while the database is away. */
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 5_000;
+
+export class PgStore implements Store {
+  private readonly jobsDir: string;
+  private conn: Connection | undefined;
+  private readonly apiById = new Map<string, Job>();
+  private readonly states = new Map<string, JobState>();
+  private readonly executions = new ExecutionIndex();
+  /** The tail of each job's chain of writes. */
+  private readonly chains = new Map<string, Promise<unknown>>();
+  private readonly pending = new Set<Promise<unknown>>();
+  private opening: Promise<void> | undefined;
+  private opened = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: PgStoreOptions) {
+    this.jobsDir = join(resolve(options.dataDir), 'jobs');
+  }
+
+  open(): Promise<void> {
+    this.opening ??= this.load().then(() => {
+      this.opened = true;
+    });
+    return this.opening;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.opening?.catch(() => undefined);
+      while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+      await this.conn?.end();
+    })();
+    return this.closing;
+  }
+
+  apiJobs(): Job[] {
+    return [...this.apiById.values()].map((job) => structuredClone(job));
+  }
+
+  async saveApiJob(job: Job): Promise<void> {
+    this.assertOpen();
+    checkJobId(job.id);
+    if (job.source !== 'api') throw new TypeError(`saveApiJob: job ${job.id} has source ${job.source}; only API jobs are stored`);
+    const copy = structuredClone(job);
+    return this.write(job.id, `saving job ${job.id}`, async (conn) => {
+      await upsertApiJob(conn.pool, conn.schema, copy);
+      this.apiById.set(copy.id, copy);
+    });
+  }
+
+  async deleteJob(jobId: string): Promise<void> {
+    this.assertOpen();
+    checkJobId(jobId);
+    return this.write(jobId, `deleting job ${jobId}`, async (conn) => {
+      await conn.transaction((client) => deleteJobRows(client, conn.schema, jobId));
+      this.apiById.delete(jobId);
+      this.states.delete(jobId);
+      this.executions.dropJob(jobId);
+      await rm(join(this.jobsDir, jobId), { recursive: true, force: true });
+    });
+  }
+
+  jobState(jobId: string): JobState {
+    return { ...this.states.get(jobId) };
+  }
+
+  async saveJobState(jobId: string, patch: JobState): Promise<void> {
+    this.assertOpen();
+    checkJobId(jobId);
+    const change = { ...patch };
+    return this.write(jobId, `saving the state of job ${jobId}`, async (conn) => {
+      // JSON drops undefined: memory holds what a restart would read back.
+      const next = JSON.parse(JSON.stringify({ ...this.states.get(jobId), ...change })) as JobState;
+      await upsertJobState(conn.pool, conn.schema, jobId, next);
+      this.states.set(jobId, next);
+    });
+  }
+
+  async addExecution(execution: Execution, historyLimit: number): Promise<void> {
+    this.assertOpen();
+    checkJobId(execution.job_id);
+    checkExecutionId(execution.id);
+    const json = JSON.stringify(execution);
+    const stored = deepFreeze(execution);
+    return this.write(stored.job_id, `recording execution ${stored.id} of job ${stored.job_id}`, async (conn) => {
+      if (this.executions.get(stored.job_id, stored.id)) {
+        throw new TypeError(`addExecution: execution ${stored.id} of job ${stored.job_id} is already stored; use updateExecution`);
+      }
+      const trimmed = this.executions.trimmedBy(stored.job_id, historyLimit, stored.id);
+      await insertExecution(conn.pool, conn.schema, stored, json, trimmed.map((e) => e.id));
+      this.executions.add(stored);
+      this.executions.remove(stored.job_id, trimmed.map((e) => e.id));
+      // Only once the database no longer lists them. One that never started has no log: no need to ask the disk.
+      await Promise.all(trimmed.filter((e) => e.started_at !== null).map((e) => removeLog(this.logPath(e.job_id, e.id))));
+    });
+  }
+
+  async updateExecution(execution: Execution): Promise<void> {
+    this.assertOpen();
+    const json = JSON.stringify(execution);
+    const stored = deepFreeze(execution);
+    // The end of a run must not be lost to a database restart: it is retried until the database is back.
+    return this.write(stored.job_id, `recording execution ${stored.id} of job ${stored.job_id}`, async (conn) => {
+      // Its job was deleted (or it was trimmed) while it ran: there is nothing left to update.
+      if (!this.executions.get(stored.job_id, stored.id)) return;
+      await updateExecutionRow(conn.pool, conn.schema, stored, json);
+      this.executions.replace(stored);
+    }, { retry: true });
+  }
+
+  getExecution(jobId: string, executionId: string): Execution | undefined {
+    return this.executions.get(jobId, executionId);
+  }
+
+  latestExecution(jobId: string, filter?: (e: Execution) => boolean): Execution | undefined {
+    return this.executions.latest(jobId, filter);
+  }
+
+  listExecutions(jobId: string, query: ExecutionQuery): Page<Execution> {
+    return this.executions.list(jobId, query);
+  }
+
+  listAllExecutions(query: ExecutionQuery): Page<Execution> {
+    return this.executions.listAll(query);
+  }
+
+  unfinishedExecutions(): Execution[] {
+    return this.executions.unfinished();
+  }
+
+  /** Logs and pid files are local to the daemon that runs the execution: under `<data dir>/jobs/<job>/logs/`. */
+  logPath(jobId: string, executionId: string): string {
+    checkJobId(jobId);
+    checkExecutionId(executionId);
+    const dir = resolve(this.jobsDir, jobId);
+    if (dirname(dir) !== this.jobsDir) checkJobId('..');
+    return join(dir, 'logs', `${executionId}.log`);
+  }
+
+  /** True when the database answers a query now. */
+  async isWritable(): Promise<boolean> {
+    if (!this.conn || this.closing) return false;
+    try {
+      await this.conn.pool.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async load(): Promise<void> {
+    const conn = await connect(this.options.url);
+    try {
+      await migrate(conn);
+      const [jobs, states, executions] = await Promise.all([
+        loadApiJobs(conn.pool, conn.schema),
+        loadJobStates(conn.pool, conn.schema),
+        loadExecutions(conn.pool, conn.schema),
+      ]);
+      for (const job of jobs) if (isValidJobId(job?.id)) this.apiById.set(job.id, job);
+      for (const [id, state] of states) this.states.set(id, state);
+      for (const e of executions) this.executions.add(deepFreeze(e));
+      await mkdir(this.jobsDir, { recursive: true });
+    } catch (err) {
+      await conn.end().catch(() => undefined);
+      throw conn.unavailable(err, 'opening');
+    }
+    this.conn = conn;
+  }
+
+  /**
+   * Runs `task` after the job's earlier writes, tracked for close(). A failure rejects with
+   * STORE_UNAVAILABLE (our own errors pass through); with `retry`, a database that cannot be reached
+   * is tried again with backoff until it answers or the store closes.
+   */
+  private write(jobId: string, doing: string, task: (conn: Connection) => Promise<void>, options: { retry?: boolean } = {}): Promise<void> {
+    const conn = this.conn!;
+    const attempt = async () => {
+      for (let wait = RETRY_MIN_MS; ; wait = Math.min(RETRY_MAX_MS, wait * 2)) {
+        try {
+          return await task(conn);
+        } catch (err) {
+          if (!options.retry || !isConnectionError(err) || this.closing) throw conn.unavailable(err, doing);
+          await new Promise((r) => setTimeout(r, wait));
+        }
+      }
+    };
+    const previous = this.chains.get(jobId);
+    const run = previous ? previous.catch(() => undefined).then(attempt) : attempt();
+    this.chains.set(jobId, run);
+    this.pending.add(run);
+    void run.catch(() => undefined).finally(() => {
+      this.pending.delete(run);
+      if (this.chains.get(jobId) === run) this.chains.delete(jobId);
+    });
+    return run;
+  }
+
+  private assertOpen(): void {
+    const where = this.conn?.url.shown ?? 'on PostgreSQL';
+    if (this.closing) throw new WatchbellError('STORE_UNAVAILABLE', `the store ${where} is closed`);
+    if (!this.opened) throw new WatchbellError('STORE_UNAVAILABLE', `the store ${where} is not open yet; call open() first`);
+  }
+}
+
+/**
+ * True for a failure to reach the database (refused, reset, timed out, the server shutting down),
+ * as opposed to an error in the statement: SQLSTATE classes 08 (connection), 57 (operator
+ * intervention) and 53 (insufficient resources), or no SQLSTATE at all.
+ */
+export function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return !(err instanceof WatchbellError) && !(err instanceof TypeError);
+  return /^(08|57|53)/.test(code);
+}
+
+function checkJobId(id: string): void {
+  if (!isValidJobId(id)) {
+    throw new WatchbellError('VALIDATION_FAILED', `invalid job id ${JSON.stringify(id)}: expected a string matching ^[a-z0-9][a-z0-9_.-]{0,62}$ without ".."`);
+  }
+}
+
+function checkExecutionId(id: string): void {
+  if (!isValidExecutionId(id)) {
+    throw new WatchbellError('VALIDATION_FAILED', `invalid execution id ${JSON.stringify(id)}: expected "exec-" and 20 base32 characters`);
+  }
+}
+
+async function removeLog(path: string): Promise<void> {
+  await Promise.all([path, indexPath(path)].map((p) => unlink(p).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  })));
+}
