@@ -1,7 +1,7 @@
 /** Composition root: config + store + scheduler + runner + API, signals, shutdown. */
 import { rm, chmod, lstat, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from './api/app.js';
 import { EventHub } from './api/events.js';
@@ -306,14 +306,43 @@ function removeFromEnvironment(isSecret: (value: string) => boolean): void {
   for (const [name, value] of Object.entries(process.env)) if (value !== undefined && isSecret(value)) delete process.env[name];
 }
 
-/** Removes a socket left by a daemon that died; anything else at that path is an error, never deleted. */
+/**
+ * Removes a socket left by a daemon that died. A socket something still listens on (another daemon, another
+ * service) is never taken over, and anything else at that path is never deleted: both refuse the start.
+ */
 async function removeStaleSocket(path: string): Promise<void> {
   const found = await lstat(path).catch(() => undefined);
   if (!found) return;
   if (!found.isSocket()) {
     throw new WatchbellError('LISTEN_REFUSED', `listen address unix:${path}: ${path} exists and is not a socket; choose another path`);
   }
+  const answer = await socketAnswers(path);
+  if (answer !== 'ECONNREFUSED') {
+    const why = answer === 'listening' ? `a process is listening on ${path} (another watchbell?)` : `${path} could not be checked (${answer})`;
+    throw new WatchbellError('LISTEN_REFUSED', `listen address unix:${path}: ${why}; stop it or choose another path`);
+  }
   await rm(path, { force: true });
+}
+
+/** Connects to a unix socket: 'listening', or the error code (ECONNREFUSED: nobody listens, the socket is dead). */
+function socketAnswers(path: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      // A listener too busy to accept within 2 s is still alive.
+      resolve('listening');
+    }, 2000);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve('listening');
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve(err.code ?? err.message);
+    });
+  });
 }
 
 /** Job definitions in the data dir hold environment values: warn when other users can read them. */
