@@ -30,6 +30,7 @@ import { Runner } from './run/runner.js';
 import { nextRuns } from './schedule/next-slot.js';
 import { Scheduler } from './schedule/scheduler.js';
 import { JobService } from './service/job-service.js';
+import { StoreReturnWatch } from './service/store-return.js';
 import { acquireDataDirLock } from './store/data-dir-lock.js';
 import { prepareDataDir } from './store/data-dir-writable.js';
 import { openStore, storeLocation } from './store/open-store.js';
@@ -126,6 +127,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     });
     releasers.push(() => notifications.close());
     await service.start(config.jobs);
+    const storeReturn = new StoreReturnWatch({
+      events, log, isWritable: () => store.isWritable(), onReturn: () => service!.catchUp(),
+      where: storeLocation(settings).url ?? settings.data_dir,
+    });
+    releasers.push(async () => storeReturn.close());
     // The service holds the jobs now; a second copy of 100,000 job specs would only take memory.
     config = { ...config, jobs: [] };
     const gcMs = compactHeapAfterLoad(service.counts().total);

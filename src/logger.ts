@@ -65,7 +65,11 @@ export function logEvents(events: Events, log: Logger): void {
   events.on('schedule:late', ({ jobId, slot, lateMs }) => {
     runLog.warn({ event: 'schedule.late', job_id: jobId, slot: slot.toISOString(), late_ms: Math.round(lateMs) }, 'job fired late');
   });
-  events.on('schedule:missed', ({ jobId, slot, reason }) => {
+  events.on('schedule:missed', ({ jobId, slot, reason, error }) => {
+    if (reason === 'store_unavailable') {
+      runLog.warn({ event: 'schedule.missed', job_id: jobId, slot: slot.toISOString(), reason, error }, 'missed a run: its start could not be recorded in the store; catch_up decides once the store is back');
+      return;
+    }
     const why = reason === 'catch_up_none' ? 'catch_up is none' : 'older than starting_deadline';
     runLog.warn({ event: 'schedule.missed', job_id: jobId, slot: slot.toISOString(), reason }, `missed a run while the daemon was down; not run: ${why}`);
   });

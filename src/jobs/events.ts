@@ -17,8 +17,11 @@ export interface WatchbellEvents {
   /** An API job was created, changed, deleted, paused or resumed (config jobs change through `config:reloaded`). */
   'job:changed': { jobId: string; change: JobChange };
   'schedule:late': { jobId: string; slot: Date; lateMs: number };
-  /** A slot missed while the daemon was down that will not run. */
-  'schedule:missed': { jobId: string; slot: Date; reason: 'catch_up_none' | 'past_deadline' };
+  /**
+   * A slot that will not run: missed while the daemon was down (catch_up none, past starting_deadline),
+   * or due while its start could not be recorded (the store unavailable; `error` says why).
+   */
+  'schedule:missed': { jobId: string; slot: Date; reason: 'catch_up_none' | 'past_deadline' | 'store_unavailable'; error?: string };
   /** A reload (SIGHUP, POST /api/v1/config/reload, or a change seen by --watch) applied the config. */
   'config:reloaded': {
     file: string;

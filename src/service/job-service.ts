@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { WatchbellError } from '../jobs/errors.js';
+import { isWatchbellError, WatchbellError } from '../jobs/errors.js';
 import type { Events } from '../jobs/events.js';
 import { FINISHED_STATUSES, type Execution } from '../jobs/execution.js';
 import { isValidExecutionId, isValidJobId, newJobId } from '../jobs/ids.js';
@@ -108,10 +108,10 @@ export class JobService {
   }
 
   /**
-   * After downtime: each active job that missed slots while the daemon was down runs its newest
+   * After downtime (of the daemon, or of its store): each active job that missed slots runs its newest
    * missed slot once (`catch_up: latest`, within `starting_deadline`); other misses are reported.
    */
-  private catchUp(): void {
+  catchUp(): void {
     const now = this.now();
     for (const job of this.jobs.values()) {
       if (job.status !== 'active') continue;
@@ -582,7 +582,12 @@ export class JobService {
     const patch = once ? { last_slot: slot.toISOString(), completed: true } : { last_slot: slot.toISOString() };
     this.o.events.emit('job:due', { jobId: id, slot, firedAt, trigger });
     this.o.store.saveJobState(id, patch).catch(report(`saving state of job ${id}`));
-    this.o.runner.trigger(job, trigger, slot).catch(report(`running job ${id}`));
+    this.o.runner.trigger(job, trigger, slot).catch((err: unknown) => {
+      // Not run, and its last_slot not recorded either: catch_up decides about it once the store is back (daemon.ts).
+      if (isWatchbellError(err) && err.code === 'STORE_UNAVAILABLE') {
+        this.o.events.emit('schedule:missed', { jobId: id, slot, reason: 'store_unavailable', error: err.message });
+      } else report(`running job ${id}`)(err);
+    });
   }
 
   private view(job: Job): JobView {

@@ -44,6 +44,8 @@ export class PgStore implements Store {
   private opening: Promise<void> | undefined;
   private opened = false;
   private closing: Promise<void> | undefined;
+  /** The last query failed to reach the database (set and cleared by writes and isWritable). */
+  private down = false;
 
   constructor(private readonly options: PgStoreOptions) {
     this.jobsDir = join(resolve(options.dataDir), 'jobs');
@@ -174,8 +176,10 @@ export class PgStore implements Store {
     if (!this.conn || this.closing) return false;
     try {
       await this.conn.pool.query('SELECT 1');
+      this.down = false;
       return true;
     } catch {
+      this.down = true;
       return false;
     }
   }
@@ -205,13 +209,21 @@ export class PgStore implements Store {
    * STORE_UNAVAILABLE (our own errors pass through); with `retry`, a database that cannot be reached
    * is tried again with backoff until it answers or the store closes.
    */
-  private write(jobId: string, doing: string, task: (conn: Connection) => Promise<void>, options: { retry?: boolean } = {}): Promise<void> {
+  private async write(jobId: string, doing: string, task: (conn: Connection) => Promise<void>, options: { retry?: boolean } = {}): Promise<void> {
     const conn = this.conn!;
+    // While the database is away, a write that is not retried answers at once instead of waiting
+    // behind one that is (an API request gets its 503 now, not when the database is back).
+    if (this.down && !options.retry && !(await this.isWritable())) {
+      throw new WatchbellError('STORE_UNAVAILABLE', `the store ${conn.url.shown} cannot be reached; ${doing} was not done`);
+    }
     const attempt = async () => {
       for (let wait = RETRY_MIN_MS; ; wait = Math.min(RETRY_MAX_MS, wait * 2)) {
         try {
-          return await task(conn);
+          await task(conn);
+          this.down = false;
+          return;
         } catch (err) {
+          if (isConnectionError(err)) this.down = true;
           if (!options.retry || !isConnectionError(err) || this.closing) throw conn.unavailable(err, doing);
           await new Promise((r) => setTimeout(r, wait));
         }
