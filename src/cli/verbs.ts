@@ -221,6 +221,27 @@ Examples:
     load: () => import('./events.js').then((m) => m.runEvents),
   },
   {
+    name: 'store',
+    args: 'copy --from DATA_DIR|URL --to URL|DATA_DIR [--force] [--data DIR]',
+    summary: 'copy jobs, states, executions and logs between a data dir and PostgreSQL',
+    help: `Stop the daemon first: a data dir in use is refused. Prints what it copied. A target that holds
+anything is refused unless --force, which replaces what it holds. Log files stay in the local data
+dir of a PostgreSQL store: the data dir end's, or --data DIR.
+
+Examples:
+  watchbell store copy --from /var/lib/watchbell --to 'postgres://watchbell@db:5432/watchbell?schema=watchbell'
+  watchbell store copy --from "$WATCHBELL_STORE" --to /var/lib/watchbell-restored --force`,
+    flags: {
+      from: { type: 'string', value: 'DATA_DIR|URL', help: 'where to copy from', completes: 'files' },
+      to: { type: 'string', value: 'URL|DATA_DIR', help: 'where to copy to (must be empty unless --force)', completes: 'files' },
+      force: { type: 'boolean', help: 'replace what the target holds' },
+      data: { type: 'string', value: 'DIR', help: 'the local dir of log files for a PostgreSQL end (default: the data dir end)', completes: 'files' },
+    },
+    positionals: [1, 1],
+    completes: ['copy'],
+    load: () => import('./store-command.js').then((m) => m.runStoreCommand),
+  },
+  {
     name: 'completion',
     args: 'bash|zsh',
     summary: 'print a shell completion script',

@@ -171,6 +171,26 @@ export class PgStore implements Store {
     return join(dir, 'logs', `${executionId}.log`);
   }
 
+  /**
+   * Empties the store's tables, touching no local file (for `watchbell store copy --force`, whose
+   * source may keep its logs in the same data dir).
+   */
+  async clear(): Promise<void> {
+    this.assertOpen();
+    await this.write('', 'emptying the store', async (conn) => {
+      await Promise.allSettled([...this.chains.entries()].filter(([id]) => id !== '').map(([, p]) => p));
+      await conn.pool.query(`TRUNCATE ${['api_jobs', 'job_states', 'executions', 'log_chunks'].map((t) => `${conn.schema}.${t}`).join(', ')}`);
+      this.apiById.clear();
+      this.states.clear();
+      for (const id of this.executions.jobIds()) this.executions.dropJob(id);
+    });
+  }
+
+  /** Jobs with a stored state (for `watchbell store copy`). */
+  stateJobIds(): string[] {
+    return [...this.states.keys()];
+  }
+
   /** True when the database answers a query now. */
   async isWritable(): Promise<boolean> {
     if (!this.conn || this.closing) return false;
