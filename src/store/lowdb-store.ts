@@ -1,15 +1,17 @@
 /**
- * The embedded Store: JSON files under the data dir, all data in memory.
+ * The embedded Store: files under the data dir, all data in memory. This file is how a change is
+ * recorded; the parts it uses each have their own:
  *
- *   api-jobs.json                          { jobs: Job[] }: definitions of API-made jobs (lowdb)
- *   config-jobs.json                       { jobs: { <id>: {created_at, updated_at, fingerprint} } }:
- *                                          what the daemon remembers of each config job's definition (lowdb)
+ *   api-jobs.json, config-jobs.json        the two small documents (job-documents.ts)
  *   wal/<seq>.jsonl                        the write-ahead log of every job's changes (write-ahead-log.ts)
- *   jobs/<jobId>/journal.jsonl             the job's runtime state and executions (job-journal.ts)
+ *   jobs/<jobId>/journal.jsonl             the job's runtime state and executions (job-journal.ts),
+ *                                          brought up to date by the checkpoint (checkpoint.ts)
  *   jobs/<jobId>/logs/<executionId>.log    its output (+ .log.idx), see log-file.ts
  *
- * The two small documents are read and written whole through lowdb: they change when an API job
- * or the config changes. Executions are not: lowdb rewrites its whole document on every write, and
+ * In memory: one JobRecord per job (job-record.ts), read by execution-pages.ts; rebuilt at open
+ * by load-journals.ts.
+ *
+ * Executions are not written through lowdb: it rewrites its whole document on every write, and
  * recording a run twice (started, finished) that way cost more than the run of `true` itself
  * (docs/benchmarks.md). A change is one line: the lines of every job changed in one turn of the
  * event loop go to the write-ahead log in one write, and are acknowledged then; a checkpoint in the
@@ -19,118 +21,29 @@
  * One journal per job keeps the cost of recording an execution independent of what other jobs hold.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { Low } from 'lowdb';
-import { JSONFile } from 'lowdb/node';
 import { WatchbellError } from '../jobs/errors.js';
-import { FINISHED_STATUSES, type Execution, type ExecutionStatus } from '../jobs/execution.js';
+import type { Execution } from '../jobs/execution.js';
 import { isValidExecutionId, isValidJobId } from '../jobs/ids.js';
 import type { Job } from '../jobs/job.js';
-import { CoalescingWriter } from './coalescing-writer.js';
-import { compactedJournal, compactionThreshold, dropLine, emptyJournal, JOURNAL_FILE, parseJournal, putLine, stateLine, type JournalContents } from './job-journal.js';
+import { CHECKPOINT_BYTES, Checkpointer } from './checkpoint.js';
+import { allPage, jobPage, unfinished } from './execution-pages.js';
+import { JobDocuments, META_KEYS, type ConfigJobMeta } from './job-documents.js';
+import { compactionThreshold, dropLine, putLine, stateLine } from './job-journal.js';
+import { deepFreeze, indexOf, insertionIndex, JobRecord, trim, type Waiter } from './job-record.js';
+import { loadJournals, LOGS_DIR } from './load-journals.js';
 import { indexPath } from './log-file.js';
 import type { ExecutionQuery, JobState, Page, Store } from './store.js';
-import { goneLine, replaySegment, walLine, WriteAheadLog } from './write-ahead-log.js';
+import { goneLine, walLine, WriteAheadLog } from './write-ahead-log.js';
 
-interface ApiJobsFile {
-  jobs: Job[];
-}
-
-/** The part of a JobState that describes a config job's definition; changes only with the config. */
-type ConfigJobMeta = Pick<JobState, 'created_at' | 'updated_at' | 'fingerprint'>;
-const META_KEYS = ['created_at', 'updated_at', 'fingerprint'] as const;
-
-interface ConfigJobsFile {
-  jobs: Record<string, ConfigJobMeta>;
-}
-
-const API_JOBS_FILE = 'api-jobs.json';
-const CONFIG_JOBS_FILE = 'config-jobs.json';
 const JOBS_DIR = 'jobs';
-/** The whole-file format of earlier versions ({ state, executions }); read once and turned into a journal. */
-const LEGACY_FILE = 'executions.json';
-const LOGS_DIR = 'logs';
-const LOG_FILE_RE = /^(exec-[0-9a-z]{20})\.log(\.idx)?$/;
-/** Job files read at once on open: enough to keep the disk busy, few enough for the fd limit. */
-const OPEN_CONCURRENCY = 32;
-/** A checkpoint at least this often, and as soon as the log's current segment holds CHECKPOINT_BYTES. */
-const CHECKPOINT_MS = 30_000;
-const CHECKPOINT_BYTES = 32 * 1024 * 1024;
-/** Journals a checkpoint writes at once. */
-const CHECKPOINT_CONCURRENCY = 8;
-
-/** A job's journal as read at start, and whether it must be rewritten (torn, too long, or behind the log). */
-interface LoadedJournal {
-  contents: JournalContents;
-  rewrite: boolean;
-  /** Read from a file of the earlier whole-file format, removed once the journal is written. */
-  legacy?: boolean;
-}
-
-interface Waiter {
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
-/** One job's journal and the indexes kept beside it in memory. */
-class JobRecord {
-  /** Oldest first: execution ids sort by creation. */
-  executions: Execution[] = [];
-  readonly byId = new Map<string, Execution>();
-  readonly counts = new Map<ExecutionStatus, number>();
-  /** Runtime state (paused, completed, last_slot); the definition part lives in config-jobs.json. */
-  state: JobState = {};
-  /** Lines in the journal file, to know when to compact it. */
-  lines = 0;
-  /** The file on disk may not match memory (a torn line, a failed append): rewrite it whole next time. */
-  needsCompaction = false;
-  dirReady = false;
-  /** Lines not yet in the write-ahead log, and who waits for them. */
-  queue: string[] = [];
-  waiters: Waiter[] = [];
-  /** Lines in the write-ahead log but not yet in the journal: the next checkpoint appends them. */
-  unflushed: string[] = [];
-  /** Writes of this job not yet on disk. */
-  readonly pending = new Set<Promise<unknown>>();
-  /** The checkpoint's write of its journal, while one runs. */
-  journalWrite: Promise<void> | undefined;
-  /** Its job was deleted: nothing more is written to its journal. */
-  deleted = false;
-
-  constructor(
-    readonly jobId: string,
-    readonly dir: string,
-  ) {}
-
-  get file(): string {
-    return join(this.dir, JOURNAL_FILE);
-  }
-
-  count(status: ExecutionStatus, delta: number): void {
-    this.counts.set(status, (this.counts.get(status) ?? 0) + delta);
-  }
-
-  index(): void {
-    this.byId.clear();
-    this.counts.clear();
-    for (const e of this.executions) {
-      this.byId.set(e.id, e);
-      this.count(e.status, 1);
-    }
-  }
-}
 
 export class LowdbStore implements Store {
   private readonly dataDir: string;
   private readonly jobsDir: string;
-  private readonly api: Low<ApiJobsFile>;
-  private readonly apiWriter: CoalescingWriter;
-  private readonly apiById = new Map<string, Job>();
-  private readonly configJobs: Low<ConfigJobsFile>;
-  private readonly configWriter: CoalescingWriter;
-  private readonly configMeta = new Map<string, ConfigJobMeta>();
-  private readonly records = new Map<string, JobRecord>();
+  private readonly docs: JobDocuments;
+  private records = new Map<string, JobRecord>();
   /** Jobs with queued lines, written to the log at the next flush. */
   private readonly dirty = new Set<JobRecord>();
   /** Lines for the log that belong to no live job (deletions), and who waits for them. */
@@ -138,13 +51,7 @@ export class LowdbStore implements Store {
   private extraWaiters: Waiter[] = [];
   private flushScheduled = false;
   private readonly wal: WriteAheadLog;
-  /** Jobs whose journal is behind the log: the next checkpoint writes them. */
-  private readonly behind = new Set<JobRecord>();
-  /** Config-job facts moved out of job files of the earlier format while loading. */
-  private movedMeta = false;
-  private checkpointing: Promise<void> | undefined;
-  private nextCheckpoint: Promise<void> | undefined;
-  private checkpointTimer: NodeJS.Timeout | undefined;
+  private readonly checkpointer: Checkpointer;
   /** Job dirs being removed; a job re-created meanwhile waits for its old dir to go first. */
   private readonly deletions = new Map<string, Promise<void>>();
   private readonly pending = new Set<Promise<unknown>>();
@@ -155,17 +62,9 @@ export class LowdbStore implements Store {
   constructor(dataDir: string) {
     this.dataDir = resolve(dataDir);
     this.jobsDir = join(this.dataDir, JOBS_DIR);
-    this.api = new Low<ApiJobsFile>(new JSONFile<ApiJobsFile>(join(this.dataDir, API_JOBS_FILE)), { jobs: [] });
-    this.apiWriter = new CoalescingWriter(() => {
-      this.api.data = { jobs: [...this.apiById.values()] };
-      return this.api.write();
-    });
-    this.configJobs = new Low<ConfigJobsFile>(new JSONFile<ConfigJobsFile>(join(this.dataDir, CONFIG_JOBS_FILE)), { jobs: {} });
-    this.configWriter = new CoalescingWriter(() => {
-      this.configJobs.data = { jobs: Object.fromEntries(this.configMeta) };
-      return this.configJobs.write();
-    });
+    this.docs = new JobDocuments(this.dataDir);
     this.wal = new WriteAheadLog(this.dataDir);
+    this.checkpointer = new Checkpointer(this.wal, this.deletions);
   }
 
   open(): Promise<void> {
@@ -180,7 +79,7 @@ export class LowdbStore implements Store {
       await this.opening?.catch(() => undefined);
       // A deleteJob still running writes api-jobs.json after its rm, so loop until nothing is left.
       while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
-      clearInterval(this.checkpointTimer);
+      this.checkpointer.stop();
       if (this.opened) {
         // Leaves the journals whole, so the next start has no log to replay.
         await this.checkpoint().catch(() => undefined);
@@ -192,27 +91,14 @@ export class LowdbStore implements Store {
 
   /**
    * Brings every journal up to date with what the write-ahead log held when it was called, then
-   * deletes the log segments that covers. Runs by itself (every CHECKPOINT_MS, and once the log holds
-   * CHECKPOINT_BYTES), at close, and when called; one at a time.
+   * deletes the log segments that covers (checkpoint.ts).
    */
   checkpoint(): Promise<void> {
-    // One running, at most one waiting: a call during a run must cover the lines logged after that run began.
-    if (this.nextCheckpoint) return this.nextCheckpoint;
-    if (this.checkpointing) {
-      this.nextCheckpoint = this.checkpointing.catch(() => undefined).then(() => {
-        this.nextCheckpoint = undefined;
-        return this.checkpoint();
-      });
-      return this.nextCheckpoint;
-    }
-    this.checkpointing = this.runCheckpoint().finally(() => {
-      this.checkpointing = undefined;
-    });
-    return this.checkpointing;
+    return this.checkpointer.checkpoint();
   }
 
   apiJobs(): Job[] {
-    return [...this.apiById.values()].map((job) => structuredClone(job));
+    return [...this.docs.apiById.values()].map((job) => structuredClone(job));
   }
 
   async saveApiJob(job: Job): Promise<void> {
@@ -220,17 +106,18 @@ export class LowdbStore implements Store {
     this.jobDir(job.id);
     if (job.source !== 'api') throw new TypeError(`saveApiJob: job ${job.id} has source ${job.source}; only API jobs are stored`);
     // A copy, so the caller changing its object later cannot change what is stored.
-    this.apiById.set(job.id, structuredClone(job));
-    await this.writeApiJobs();
+    this.docs.apiById.set(job.id, structuredClone(job));
+    await this.track(this.docs.writeApi());
   }
 
   async deleteJob(jobId: string): Promise<void> {
     this.assertOpen();
     const dir = this.jobDir(jobId);
-    const definition = this.apiById.get(jobId);
-    const meta = this.configMeta.get(jobId);
-    this.apiById.delete(jobId);
-    this.configMeta.delete(jobId);
+    const { apiById, configMeta } = this.docs;
+    const definition = apiById.get(jobId);
+    const meta = configMeta.get(jobId);
+    apiById.delete(jobId);
+    configMeta.delete(jobId);
     const previous = this.deletions.get(jobId);
     const removal = (async () => {
       // The definition goes first: it is what makes the job exist. A crash before it is written leaves the
@@ -238,12 +125,12 @@ export class LowdbStore implements Store {
       // `gone` line first, a crash between the two would bring the job back from its definition with its
       // state dropped by the replay: a paused job would come back active (found by test/daemon/crash.test.ts).
       try {
-        if (definition) await this.writeApiJobs();
-        if (meta) await this.writeConfigJobs();
+        if (definition) await this.track(this.docs.writeApi());
+        if (meta) await this.track(this.docs.writeConfig());
       } catch (err) {
         // Nothing else was touched: the job stays whole, in memory as on disk, and the delete may be tried again.
-        if (definition && !this.apiById.has(jobId)) this.apiById.set(jobId, definition);
-        if (meta && !this.configMeta.has(jobId)) this.configMeta.set(jobId, meta);
+        if (definition && !apiById.has(jobId)) apiById.set(jobId, definition);
+        if (meta && !configMeta.has(jobId)) configMeta.set(jobId, meta);
         throw err;
       }
       const rec = this.records.get(jobId);
@@ -265,7 +152,7 @@ export class LowdbStore implements Store {
   }
 
   jobState(jobId: string): JobState {
-    return { ...this.configMeta.get(jobId), ...this.records.get(jobId)?.state };
+    return { ...this.docs.configMeta.get(jobId), ...this.records.get(jobId)?.state };
   }
 
   async saveJobState(jobId: string, patch: JobState): Promise<void> {
@@ -274,7 +161,7 @@ export class LowdbStore implements Store {
     let meta: ConfigJobMeta | undefined;
     for (const key of META_KEYS) {
       if (!(key in runtime)) continue;
-      meta ??= { ...this.configMeta.get(jobId) };
+      meta ??= { ...this.docs.configMeta.get(jobId) };
       meta[key] = runtime[key];
       delete runtime[key];
     }
@@ -287,10 +174,10 @@ export class LowdbStore implements Store {
     } else {
       this.jobDir(jobId);
     }
-    if (meta !== undefined) this.configMeta.set(jobId, meta);
+    if (meta !== undefined) this.docs.configMeta.set(jobId, meta);
     // The journal first: a one-shot job given a new instant must not keep `completed` under its new fingerprint.
     await journal;
-    if (meta !== undefined) await this.writeConfigJobs();
+    if (meta !== undefined) await this.track(this.docs.writeConfig());
   }
 
   async addExecution(execution: Execution, historyLimit: number): Promise<void> {
@@ -344,53 +231,15 @@ export class LowdbStore implements Store {
   }
 
   listExecutions(jobId: string, query: ExecutionQuery): Page<Execution> {
-    const rec = this.records.get(jobId);
-    if (!rec) return { items: [], total: 0 };
-    const { status } = query;
-    const { limit, offset } = paging(query);
-    const list = rec.executions;
-    const total = status ? (rec.counts.get(status) ?? 0) : list.length;
-    const items: Execution[] = [];
-    let skipped = 0;
-    for (let i = list.length - 1; i >= 0 && items.length < limit; i--) {
-      const e = list[i]!;
-      if (status && e.status !== status) continue;
-      if (skipped < offset) skipped++;
-      else items.push(e);
-    }
-    return { items, total };
+    return jobPage(this.records.get(jobId), query);
   }
 
   listAllExecutions(query: ExecutionQuery): Page<Execution> {
-    const { status } = query;
-    const { limit, offset } = paging(query);
-    // A k-way merge of the per-job lists, newest first: O((offset + limit) log jobs), not O(all executions).
-    const heap = new CursorHeap();
-    let total = 0;
-    for (const rec of this.records.values()) {
-      const n = status ? (rec.counts.get(status) ?? 0) : rec.executions.length;
-      if (n === 0) continue;
-      total += n;
-      const cursor = { list: rec.executions, i: rec.executions.length - 1 };
-      if (advance(cursor, status)) heap.push(cursor);
-    }
-    const items: Execution[] = [];
-    for (let k = 0; k < offset + limit && heap.size > 0; k++) {
-      const cursor = heap.pop();
-      if (k >= offset) items.push(cursor.list[cursor.i]!);
-      cursor.i--;
-      if (advance(cursor, status)) heap.push(cursor);
-    }
-    return { items, total };
+    return allPage(this.records.values(), query);
   }
 
   unfinishedExecutions(): Execution[] {
-    const out: Execution[] = [];
-    for (const rec of this.records.values()) {
-      if (!rec.counts.get('queued') && !rec.counts.get('in_progress')) continue;
-      for (const e of rec.executions) if (!FINISHED_STATUSES.has(e.status)) out.push(e);
-    }
-    return out.sort((a, b) => compareIds(a.id, b.id));
+    return unfinished(this.records.values());
   }
 
   logPath(jobId: string, executionId: string): string {
@@ -412,136 +261,15 @@ export class LowdbStore implements Store {
 
   private async load(): Promise<void> {
     await mkdir(this.jobsDir, { recursive: true });
-    await readData(this.api, join(this.dataDir, API_JOBS_FILE));
-    if (!Array.isArray(this.api.data.jobs)) throw corrupt(join(this.dataDir, API_JOBS_FILE), 'expected { "jobs": [...] }');
-    for (const job of this.api.data.jobs) if (job && isValidJobId(job.id)) this.apiById.set(job.id, job);
-    await readData(this.configJobs, join(this.dataDir, CONFIG_JOBS_FILE));
-    const meta = this.configJobs.data.jobs;
-    if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw corrupt(join(this.dataDir, CONFIG_JOBS_FILE), 'expected { "jobs": {...} }');
-    for (const [id, m] of Object.entries(meta)) if (isValidJobId(id) && m && typeof m === 'object') this.configMeta.set(id, m);
-
-    const dirs = (await readdir(this.jobsDir, { withFileTypes: true }))
-      .filter((d) => d.isDirectory() && isValidJobId(d.name))
-      .map((d) => d.name);
-    const journals = new Map<string, LoadedJournal>();
-    await eachLimited(dirs, OPEN_CONCURRENCY, async (jobId) => {
-      const loaded = await this.readJournal(jobId);
-      if (loaded) journals.set(jobId, loaded);
+    await this.docs.load();
+    this.records = await loadJournals({
+      jobsDir: this.jobsDir,
+      jobDir: (jobId) => this.jobDir(jobId),
+      docs: this.docs,
+      wal: this.wal,
+      checkpointer: this.checkpointer,
     });
-
-    // What the log holds past the journals (a crash, or a stop before the last checkpoint).
-    const segments = await this.wal.readSegments();
-    const gone = new Set<string>();
-    for (const segment of segments) {
-      try {
-        replaySegment(
-          segment.text,
-          (jobId) => {
-            let loaded = journals.get(jobId);
-            if (!loaded) journals.set(jobId, (loaded = { contents: emptyJournal(), rewrite: true }));
-            loaded.rewrite = true;
-            return loaded.contents;
-          },
-          (jobId) => {
-            journals.delete(jobId);
-            gone.add(jobId);
-          },
-        );
-      } catch (err) {
-        throw corrupt(segment.path, (err as Error).message, err);
-      }
-    }
-    for (const jobId of gone) {
-      // Deleted, but its dir outlived a crash; a job of the same id made since starts a new journal.
-      if (!isValidJobId(jobId)) continue;
-      if (!journals.has(jobId)) await rm(this.jobDir(jobId), { recursive: true, force: true });
-      else journals.get(jobId)!.rewrite = true;
-    }
-    for (const [jobId, loaded] of journals) {
-      if (isValidJobId(jobId)) this.addLoaded(jobId, loaded);
-    }
-    for (const jobId of dirs) {
-      // Neither a journal nor anything in the log: only a temp file or logs nothing acknowledged refers to.
-      if (!journals.has(jobId)) await rm(this.jobDir(jobId), { recursive: true, force: true });
-    }
-    await eachLimited([...this.records.values()], OPEN_CONCURRENCY, async (rec) => {
-      if (rec.needsCompaction) await this.compact(rec);
-      if (journals.get(rec.jobId)?.legacy) await rm(join(rec.dir, LEGACY_FILE), { force: true });
-      await this.sweepLogs(rec);
-    });
-    if (this.movedMeta) await this.writeConfigJobs();
-    // Every journal is whole now: the old segments can go, and the log starts afresh.
-    const last = segments.length > 0 ? segments[segments.length - 1]!.seq : 0;
-    this.wal.start(last);
-    await this.wal.removeUpTo(last);
-    this.checkpointTimer = setInterval(() => void this.checkpoint().catch(() => undefined), CHECKPOINT_MS);
-    this.checkpointTimer.unref();
-  }
-
-  /** A job's journal (or its file of the earlier format), or undefined when it has none. */
-  private async readJournal(jobId: string): Promise<LoadedJournal | undefined> {
-    const dir = this.jobDir(jobId);
-    const file = join(dir, JOURNAL_FILE);
-    const text = await readText(file);
-    if (text !== undefined) {
-      try {
-        const contents = parseJournal(text);
-        return { contents, rewrite: contents.torn || contents.lines > compactionThreshold(contents.executions.size) };
-      } catch (err) {
-        throw corrupt(file, (err as Error).message, err);
-      }
-    }
-    const legacy = await readLegacy(join(dir, LEGACY_FILE));
-    // No journal yet: what the job has may all be in the write-ahead log (load() decides after replaying it).
-    if (!legacy) return undefined;
-    const contents = emptyJournal();
-    contents.state = legacy.state;
-    for (const e of legacy.executions) if (e && typeof e.id === 'string') contents.executions.set(e.id, e);
-    return { contents, rewrite: true, legacy: true };
-  }
-
-  /** Turns a loaded journal into the job's record. */
-  private addLoaded(jobId: string, { contents, rewrite }: LoadedJournal): void {
-    const rec = new JobRecord(jobId, this.jobDir(jobId));
-    // Definition facts kept in the job's own file by earlier versions move to config-jobs.json.
-    const runtime: JobState = { ...contents.state };
-    let hadMeta = false;
-    for (const key of META_KEYS) {
-      if (!(key in runtime)) continue;
-      hadMeta = true;
-      delete runtime[key];
-    }
-    if (hadMeta && !this.configMeta.has(jobId)) {
-      this.configMeta.set(jobId, pickMeta(contents.state));
-      this.movedMeta = true;
-    }
-    rec.state = runtime;
-    rec.executions = [...contents.executions.values()]
-      .filter((e) => e && isValidExecutionId(e.id))
-      .sort((a, b) => compareIds(a.id, b.id))
-      .map(deepFreeze);
-    rec.index();
-    rec.lines = contents.lines;
-    rec.needsCompaction = rewrite || hadMeta;
-    rec.dirReady = !rewrite || contents.lines > 0;
-    this.records.set(jobId, rec);
-  }
-
-  /** Deletes logs no stored execution refers to (left by a crash between trim and unlink). */
-  private async sweepLogs(rec: JobRecord): Promise<void> {
-    const logsDir = join(rec.dir, LOGS_DIR);
-    let names: string[];
-    try {
-      names = await readdir(logsDir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    const orphans = names.filter((name) => {
-      const m = LOG_FILE_RE.exec(name);
-      return m !== null && !rec.byId.has(m[1]!);
-    });
-    await Promise.all(orphans.map((name) => rm(join(logsDir, name), { force: true })));
+    this.checkpointer.start();
   }
 
   private assertOpen(): void {
@@ -608,7 +336,7 @@ export class LowdbStore implements Store {
           rec.unflushed = [];
           rec.needsCompaction = true;
         }
-        this.behind.add(rec);
+        this.checkpointer.behind.add(rec);
       }
       waiters.push(...rec.waiters);
       rec.queue = [];
@@ -631,75 +359,6 @@ export class LowdbStore implements Store {
     if (this.wal.bytes >= CHECKPOINT_BYTES) void this.checkpoint().catch(() => undefined);
   }
 
-  private async runCheckpoint(): Promise<void> {
-    // Lines written from here on go to a new segment; the closed one is covered once every journal is written.
-    const closed = this.wal.rotate();
-    const recs = [...this.behind];
-    this.behind.clear();
-    let failed = false;
-    await eachLimited(recs, CHECKPOINT_CONCURRENCY, async (rec) => {
-      const lines = rec.unflushed;
-      rec.unflushed = [];
-      if (rec.deleted) return;
-      // A job re-created while its old dir is being removed writes its journal after the rm.
-      await this.deletions.get(rec.jobId)?.catch(() => undefined);
-      if (rec.deleted || (lines.length === 0 && !rec.needsCompaction)) return;
-      rec.journalWrite = this.writeJournal(rec, lines);
-      try {
-        await rec.journalWrite;
-      } catch {
-        // Memory holds it all: the next checkpoint rewrites the journal whole, and the log is kept till then.
-        failed = true;
-        rec.needsCompaction = true;
-        this.behind.add(rec);
-      } finally {
-        rec.journalWrite = undefined;
-      }
-    });
-    // A failed journal is rewritten whole by a later checkpoint; until one succeeds, every segment is kept.
-    if (!failed) await this.wal.removeUpTo(closed);
-  }
-
-  /**
-   * Appends lines to a job's journal, or rewrites it compacted when it has grown too long. Runs in the
-   * background (a checkpoint), through the thread pool: on a busy disk a mkdir took 270 us and an append
-   * 50 us, and 10,000 of them on the event loop held the API for seconds.
-   */
-  private async writeJournal(rec: JobRecord, lines: string[]): Promise<void> {
-    if (rec.needsCompaction || rec.lines + lines.length > compactionThreshold(rec.executions.length)) {
-      await this.compact(rec);
-      return;
-    }
-    await ensureDir(rec);
-    await appendFile(rec.file, lines.join(''));
-    rec.lines += lines.length;
-  }
-
-  /** Rewrites a journal from memory: a temp file renamed over the old one, so a crash leaves one or the other. */
-  private async compact(rec: JobRecord): Promise<void> {
-    // Memory holds every change so far; later ones are appended after it, and applying one twice changes nothing.
-    const { text, lines } = compactedJournal(rec.state, rec.executions);
-    rec.needsCompaction = false;
-    try {
-      await ensureDir(rec);
-      const tmp = join(rec.dir, `.${JOURNAL_FILE}.tmp`);
-      await writeFile(tmp, text);
-      await rename(tmp, rec.file);
-    } catch (err) {
-      rec.needsCompaction = true;
-      throw err;
-    }
-    rec.lines = lines;
-  }
-
-  private writeApiJobs(): Promise<void> {
-    return this.track(this.apiWriter.write());
-  }
-
-  private writeConfigJobs(): Promise<void> {
-    return this.track(this.configWriter.write());
-  }
-
   /** Remembers a write until it settles, so close() and deleteJob() can wait for it. */
   private track<T>(promise: Promise<T>, also?: Set<Promise<unknown>>): Promise<T> {
     this.pending.add(promise);
@@ -711,72 +370,6 @@ export class LowdbStore implements Store {
     promise.then(forget, forget);
     return promise;
   }
-}
-
-/**
- * Loads a file into its Low; false when the file does not exist. Read here rather than by
- * Low.read(), which cannot tell a missing file from one holding `null`.
- */
-async function readData<T>(db: Low<T>, file: string): Promise<boolean> {
-  const text = await readText(file);
-  if (text === undefined) return false;
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw corrupt(file, (err as Error).message, err);
-  }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw corrupt(file, 'expected a JSON object');
-  db.data = data as T;
-  return true;
-}
-
-/** Creates a job's dir before its first journal write (once; later writes find it there). */
-async function ensureDir(rec: JobRecord): Promise<void> {
-  if (rec.dirReady) return;
-  await mkdir(rec.dir, { recursive: true });
-  rec.dirReady = true;
-}
-
-/** A file's text, or undefined when it does not exist. */
-async function readText(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
-/** A job file of the earlier whole-file format, or undefined when there is none. */
-async function readLegacy(file: string): Promise<{ state: JobState; executions: Execution[] } | undefined> {
-  const text = await readText(file);
-  if (text === undefined) return undefined;
-  let data: { state?: unknown; executions?: unknown };
-  try {
-    data = JSON.parse(text) as typeof data;
-  } catch (err) {
-    throw corrupt(file, (err as Error).message, err);
-  }
-  if (data === null || typeof data !== 'object' || !Array.isArray(data.executions)) {
-    throw corrupt(file, 'expected { "state": {...}, "executions": [...] }');
-  }
-  const state = data.state && typeof data.state === 'object' ? (data.state as JobState) : {};
-  return { state, executions: data.executions as Execution[] };
-}
-
-function pickMeta(state: JobState): ConfigJobMeta {
-  const meta: ConfigJobMeta = {};
-  for (const key of META_KEYS) if (state[key] !== undefined) meta[key] = state[key];
-  return meta;
-}
-
-function corrupt(file: string, problem: string, cause?: unknown): WatchbellError {
-  return new WatchbellError(
-    'STORE_UNAVAILABLE',
-    `cannot load ${file}: ${problem}; restore it from a backup, or move it aside to start that part of the store empty`,
-    { cause },
-  );
 }
 
 function checkExecutionId(id: string): void {
@@ -796,136 +389,4 @@ async function unlinkIfExists(path: string): Promise<void> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-}
-
-/**
- * Drops the oldest finished executions beyond `historyLimit`. Queued and running ones are kept
- * even past the limit, since their runner still writes their log and will update them; so is the
- * one just added (a `skipped` beside a long run would otherwise vanish at once).
- */
-function trim(rec: JobRecord, historyLimit: number, addedId: string): Execution[] {
-  const limit = Number.isFinite(historyLimit) ? Math.max(1, Math.floor(historyLimit)) : Infinity;
-  let excess = rec.executions.length - limit;
-  if (excess <= 0) return [];
-  const kept: Execution[] = [];
-  const removed: Execution[] = [];
-  for (const e of rec.executions) {
-    if (excess > 0 && FINISHED_STATUSES.has(e.status) && e.id !== addedId) {
-      removed.push(e);
-      excess--;
-    } else {
-      kept.push(e);
-    }
-  }
-  rec.executions = kept;
-  for (const e of removed) {
-    rec.byId.delete(e.id);
-    rec.count(e.status, -1);
-  }
-  return removed;
-}
-
-/** Stored executions are shared with callers, frozen so nobody changes them without saving. */
-function deepFreeze(e: Execution): Execution {
-  if (Array.isArray(e.attempts)) {
-    for (const a of e.attempts) Object.freeze(a);
-    Object.freeze(e.attempts);
-  }
-  return Object.freeze(e);
-}
-
-function compareIds(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Where `id` goes in an oldest-first list; new ids are the newest, so check the end first. */
-function insertionIndex(list: Execution[], id: string): number {
-  if (list.length === 0 || list[list.length - 1]!.id < id) return list.length;
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (list[mid]!.id < id) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function indexOf(list: Execution[], id: string): number {
-  const i = insertionIndex(list, id);
-  return list[i]?.id === id ? i : -1;
-}
-
-function paging(query: ExecutionQuery): { limit: number; offset: number } {
-  const limit = Number.isFinite(query.limit) ? Math.max(0, Math.floor(query.limit)) : 0;
-  const offset = Number.isFinite(query.offset) ? Math.max(0, Math.floor(query.offset)) : 0;
-  return { limit, offset };
-}
-
-interface Cursor {
-  list: Execution[];
-  /** Index of the cursor's next (newest remaining) execution; -1 when exhausted. */
-  i: number;
-}
-
-/** Moves a cursor back to the next execution with `status`; false when none is left. */
-function advance(cursor: Cursor, status: ExecutionStatus | undefined): boolean {
-  if (status) while (cursor.i >= 0 && cursor.list[cursor.i]!.status !== status) cursor.i--;
-  return cursor.i >= 0;
-}
-
-/** A max-heap of cursors by the id they point at. */
-class CursorHeap {
-  private readonly items: Cursor[] = [];
-
-  get size(): number {
-    return this.items.length;
-  }
-
-  push(c: Cursor): void {
-    const a = this.items;
-    a.push(c);
-    let i = a.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.above(i, parent)) break;
-      [a[i], a[parent]] = [a[parent]!, a[i]!];
-      i = parent;
-    }
-  }
-
-  pop(): Cursor {
-    const a = this.items;
-    const top = a[0]!;
-    const last = a.pop()!;
-    if (a.length > 0) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let best = i;
-        if (l < a.length && this.above(l, best)) best = l;
-        if (r < a.length && this.above(r, best)) best = r;
-        if (best === i) break;
-        [a[i], a[best]] = [a[best]!, a[i]!];
-        i = best;
-      }
-    }
-    return top;
-  }
-
-  private above(i: number, j: number): boolean {
-    const x = this.items[i]!;
-    const y = this.items[j]!;
-    return x.list[x.i]!.id > y.list[y.i]!.id;
-  }
-}
-
-async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

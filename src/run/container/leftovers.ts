@@ -52,6 +52,10 @@ export async function stopContainerLeftovers(unfinished: readonly Execution[], o
       } else if (typeof outcome === 'object') {
         options.log.warn({ event: 'execution.exec_leftover_unchecked', ...ids, error: outcome.error }, 'could not check a process a previous daemon exec\'d into a container');
         notes.set(e.id, `; process group ${record!.pid} in container ${record!.container} may still run: ${outcome.error}`);
+      } else if (outcome === 'gone') {
+        // The engine may end an exec whose attached client died (seen under load): say so, not nothing.
+        options.log.info({ event: 'execution.exec_leftover_gone', ...ids }, 'a process a previous daemon exec\'d into a container had already ended');
+        notes.set(e.id, `; its process group ${record!.pid} in container ${record!.container} had already ended at restart`);
       } else if (outcome === 'not_ours') {
         options.log.info({ event: 'execution.exec_leftover_pid_reused', ...ids }, 'the process group an exec record names now belongs to another program; left alone');
       } else if (outcome === 'unverified') {
