@@ -87,6 +87,8 @@ export class PgStore implements Store {
     this.assertOpen();
     checkJobId(jobId);
     return this.write(jobId, `deleting job ${jobId}`, async (conn) => {
+      // Its state has a chain of its own (see saveJobState): a state write made before the delete goes first.
+      await this.chains.get(stateChain(jobId))?.catch(() => undefined);
       await conn.transaction((client) => deleteJobRows(client, conn.schema, jobId));
       this.apiById.delete(jobId);
       this.states.delete(jobId);
@@ -103,7 +105,9 @@ export class PgStore implements Store {
     this.assertOpen();
     checkJobId(jobId);
     const change = { ...patch };
-    return this.write(jobId, `saving the state of job ${jobId}`, async (conn) => {
+    // A chain apart from the job's executions: a run's end (its execution and its last_success) commits
+    // at once on two connections rather than one after the other (bench/pg-store.ts).
+    return this.write(stateChain(jobId), `saving the state of job ${jobId}`, async (conn) => {
       // JSON drops undefined: memory holds what a restart would read back.
       const next = JSON.parse(JSON.stringify({ ...this.states.get(jobId), ...change })) as JobState;
       await upsertJobState(conn.pool, conn.schema, jobId, next);
@@ -266,6 +270,11 @@ export class PgStore implements Store {
     if (this.closing) throw new WatchbellError('STORE_UNAVAILABLE', `the store ${where} is closed`);
     if (!this.opened) throw new WatchbellError('STORE_UNAVAILABLE', `the store ${where} is not open yet; call open() first`);
   }
+}
+
+/** The key of a job's chain of state writes. */
+function stateChain(jobId: string): string {
+  return `state:${jobId}`;
 }
 
 /**
