@@ -364,7 +364,7 @@ function components(): Json {
       TooLarge: errorAnswer(`BODY_TOO_LARGE: over ${BODY_LIMIT} bytes`),
       UnsupportedMediaType: errorAnswer('UNSUPPORTED_MEDIA_TYPE: neither JSON nor YAML'),
       Internal: errorAnswer('INTERNAL: a bug; the daemon log has the details'),
-      Unavailable: errorAnswer('STORE_UNAVAILABLE: the data dir cannot be written, or the daemon is shutting down'),
+      Unavailable: errorAnswer('STORE_UNAVAILABLE: the data dir cannot be written, the PostgreSQL store does not answer, or the daemon is shutting down'),
     },
     securitySchemes: {
       bearer: { type: 'http', scheme: 'bearer', description: 'an API token from `api.tokens`; `read` tokens may only GET' },
