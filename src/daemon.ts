@@ -103,7 +103,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
     const events = new Events();
     logEvents(events, log);
-    const runner = new Runner({ store, events, killGraceMs: settings.kill_grace * 1000, maxConcurrency: settings.max_concurrency });
+    const runner = new Runner({
+      store, events, killGraceMs: settings.kill_grace * 1000, maxConcurrency: settings.max_concurrency,
+      // A PostgreSQL store saves each log to the database as it closes.
+      openLog: store.openLog?.bind(store),
+    });
     let service: JobService | undefined;
     const scheduler = new Scheduler({ onDue: (id, slot) => service?.onDue(id, slot), events });
     service = new JobService({

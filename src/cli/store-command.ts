@@ -54,7 +54,7 @@ async function openEnd(end: string, localDir: string, releasers: Array<() => Pro
     const store = new PgStore({ url: end, dataDir: localDir });
     await store.open();
     releasers.push(() => store.close());
-    return { store, jobIds: async () => store.stateJobIds(), clear: () => store.clear() };
+    return { store, jobIds: async () => store.stateJobIds(), clear: () => store.clear(), saveLog: (j, e) => store.saveLog(j, e) };
   }
   const dir = resolve(end);
   const store = new LowdbStore(dir);

@@ -521,6 +521,7 @@ export class JobService {
   async log(id: string, executionId: string, options: { stream?: 'stdout' | 'stderr'; tail?: number }): Promise<string | Readable> {
     this.execution(id, executionId);
     const path = this.o.store.logPath(id, executionId);
+    await this.o.store.prepareLog?.(id, executionId);
     // The whole log is streamed from the file; a stream or a tail is a selection read into memory.
     if (options.stream === undefined && options.tail === undefined) return openLog(path);
     return readLog(path, options);
@@ -537,6 +538,7 @@ export class JobService {
     for (const e of items) {
       if (cannotHaveOutput(e)) continue;
       const path = this.o.store.logPath(id, e.id);
+      await this.o.store.prepareLog?.(id, e.id);
       if ((await fileSize(path)) > 0) return { execution: e, text: await readLog(path, { tail: n }) };
     }
     return { execution: items[0] ?? null, text: '' };

@@ -22,6 +22,8 @@ export interface StoreEnd {
   jobIds(): Promise<string[]>;
   /** Empties it for --force; refuses (throws) when that would delete files the other end still uses. */
   clear(): Promise<void>;
+  /** Takes in an execution's log file once it is in place (PostgreSQL: saves its chunks). */
+  saveLog?(jobId: string, executionId: string): Promise<void>;
 }
 
 /** Job ids the embedded store in `dataDir` holds anything of: its config-job facts and its job dirs. */
@@ -82,7 +84,12 @@ export async function copyStore(from: StoreEnd, to: StoreEnd, options: { force: 
         // The target keeps the object it is given, frozen: a copy, since the source froze its own.
         await to.store.addExecution(structuredClone(e), Infinity);
         counts.executions++;
-        if (await copyLog(from.store.logPath(id, e.id), to.store.logPath(id, e.id))) counts.logs++;
+        // A PostgreSQL source writes the file from its rows where the data dir has none.
+        await from.store.prepareLog?.(id, e.id);
+        if (await copyLog(from.store.logPath(id, e.id), to.store.logPath(id, e.id))) {
+          await to.saveLog?.(id, e.id);
+          counts.logs++;
+        }
       }
     }
   };

@@ -7,7 +7,7 @@
  * before its updates); different jobs' writes share the pool's connections. Log files stay in the
  * local data dir beside the pid files (see logPath).
  */
-import { mkdir, rm, unlink } from 'node:fs/promises';
+import { mkdir, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { WatchbellError } from '../../jobs/errors.js';
 import type { Execution } from '../../jobs/execution.js';
@@ -15,11 +15,12 @@ import { isValidExecutionId, isValidJobId } from '../../jobs/ids.js';
 import type { Job } from '../../jobs/job.js';
 import { ExecutionIndex } from '../execution-index.js';
 import { deepFreeze } from '../job-record.js';
-import { indexPath } from '../log-file.js';
+import { createLogWriter, indexPath, type LogWriter } from '../log-file.js';
 import type { ExecutionQuery, JobState, Page, Store } from '../store.js';
 import { connect, type Connection } from './connection.js';
 import { insertExecution, loadExecutions, updateExecutionRow } from './executions.js';
 import { deleteJobRows, loadApiJobs, loadJobStates, upsertApiJob, upsertJobState } from './jobs.js';
+import { loadLogChunks, readLogChunks, replaceLogChunks, writeLogFile } from './logs.js';
 import { migrate } from './migrate.js';
 
 export interface PgStoreOptions {
@@ -177,6 +178,68 @@ export class PgStore implements Store {
   }
 
   /**
+   * A log writer for the runner: the file of store/log-file.ts, whose chunks are saved to the database
+   * when it closes (before the execution's end is recorded, on the same chain; retried like that end).
+   */
+  openLog(path: string, maxBytes: number): LogWriter {
+    const file = createLogWriter(path, { maxBytes });
+    const ids = this.idsOfLogPath(path);
+    let closing: Promise<void> | undefined;
+    return {
+      path,
+      write: (stream, chunk) => file.write(stream, chunk),
+      note: (text) => file.note(text),
+      tail: () => file.tail(),
+      get bytesWritten() {
+        return file.bytesWritten;
+      },
+      get bytesDropped() {
+        return file.bytesDropped;
+      },
+      get truncated() {
+        return file.truncated;
+      },
+      close: () => {
+        closing ??= (async () => {
+          await file.close();
+          // Most runs print nothing and have no file: nothing to save, no round trip.
+          if (ids && (await exists(path))) await this.saveLog(ids.jobId, ids.executionId);
+        })();
+        return closing;
+      },
+    };
+  }
+
+  /** Copies an execution's log file (if any) into the database. */
+  async saveLog(jobId: string, executionId: string): Promise<void> {
+    this.assertOpen();
+    const path = this.logPath(jobId, executionId);
+    await this.write(jobId, `saving the log of execution ${executionId} of job ${jobId}`, async (conn) => {
+      // Its job was deleted (or it was trimmed) meanwhile: its chunks would belong to nothing.
+      if (!this.executions.get(jobId, executionId)) return;
+      const chunks = await readLogChunks(path);
+      await conn.transaction((client) => replaceLogChunks(client, conn.schema, jobId, executionId, chunks));
+    }, { retry: true });
+  }
+
+  /** Writes an execution's log file from the database when the data dir has none (before it is read). */
+  async prepareLog(jobId: string, executionId: string): Promise<void> {
+    const path = this.logPath(jobId, executionId);
+    if (!this.conn || (await exists(path))) return;
+    const chunks = await loadLogChunks(this.conn.pool, this.conn.schema, jobId, executionId).catch((err: unknown) => {
+      throw this.conn!.unavailable(err, `reading the log of execution ${executionId}`);
+    });
+    if (chunks.length > 0) await writeLogFile(path, chunks);
+  }
+
+  /** The job and execution of a path logPath() made. */
+  private idsOfLogPath(path: string): { jobId: string; executionId: string } | undefined {
+    const m = /\/([^/]+)\/logs\/([^/]+)\.log$/.exec(path);
+    if (!m || this.logPath(m[1]!, m[2]!) !== path) return undefined;
+    return { jobId: m[1]!, executionId: m[2]! };
+  }
+
+  /**
    * Empties the store's tables, touching no local file (for `watchbell store copy --force`, whose
    * source may keep its logs in the same data dir).
    */
@@ -304,4 +367,8 @@ async function removeLog(path: string): Promise<void> {
   await Promise.all([path, indexPath(path)].map((p) => unlink(p).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'ENOENT') throw err;
   })));
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
 }
