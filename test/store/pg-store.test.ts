@@ -1,12 +1,13 @@
 /** The PostgreSQL store: the Store contract, migrations, and what is particular to it. */
 import { expect } from 'chai';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { WatchbellError } from '../../src/jobs/errors.js';
 import { connect } from '../../src/store/postgres/connection.js';
-import { migrate, shippedMigrations } from '../../src/store/postgres/migrate.js';
+import { migrate, MIGRATIONS_DIR, shippedMigrations } from '../../src/store/postgres/migrate.js';
 import { PgStore } from '../../src/store/postgres/pg-store.js';
+import { ROOT } from '../helpers/daemon-process.js';
 import { dropTestSchemas, requirePostgres, sql, testStoreUrl } from '../helpers/postgres.js';
 import { describeStoreContract } from './store-contract.js';
 
@@ -43,6 +44,14 @@ describe('PostgreSQL store', () => {
       expect(rows).to.deep.equal(shipped.map((m) => ({ version: m.version, name: m.name })));
       const tables = await sql<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [schema]);
       expect(tables.map((t) => t.table_name)).to.deep.equal(['api_jobs', 'executions', 'job_states', 'log_chunks', 'schema_migrations']);
+    });
+
+    it('ships its migrations in the package and in the image, where the running code finds them', async () => {
+      const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
+      expect(pkg.files).to.include('migrations');
+      expect(await readFile(join(ROOT, 'Dockerfile'), 'utf8')).to.match(/^COPY migrations \.\/migrations$/m);
+      expect(MIGRATIONS_DIR).to.equal(join(ROOT, 'migrations/postgres/'));
+      expect((await shippedMigrations()).map((m) => m.version)).to.deep.equal([1]);
     });
 
     it('refuses to open a schema newer than it knows, saying so', async () => {
