@@ -36,7 +36,8 @@ describe('PostgreSQL store', () => {
     it('applies the shipped migrations once, recorded in schema_migrations, even when two daemons start at once', async () => {
       const url = testStoreUrl();
       const schema = new URL(url).searchParams.get('schema')!;
-      const stores = [new PgStore({ url, dataDir: dir }), new PgStore({ url, dataDir: dir })];
+      // Four at once: without the lock, two of them racing to create the schema fail most runs.
+      const stores = Array.from({ length: 4 }, () => new PgStore({ url, dataDir: dir }));
       await Promise.all(stores.map((s) => s.open()));
       await Promise.all(stores.map((s) => s.close()));
       const shipped = await shippedMigrations();
