@@ -4,8 +4,9 @@
  * database first and changes memory only once it has committed (acknowledged means committed).
  *
  * One job's writes go out one after the other, in the order they were made (an execution's insert
- * before its updates); different jobs' writes share the pool's connections. Log files stay in the
- * local data dir beside the pid files (see logPath).
+ * before its updates); its state writes on a chain of their own; different jobs' writes share the
+ * pool's connections. The runner writes log files in the local data dir beside the pid files (see
+ * logPath); each log's chunks are saved to the database when it closes (openLog, logs.ts).
  */
 import { mkdir, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
