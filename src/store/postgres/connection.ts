@@ -5,6 +5,8 @@
 import type { Pool, PoolClient } from 'pg';
 import { hideStorePassword, parseStoreUrl, type StoreUrl } from '../../config/store-url.js';
 import { WatchbellError } from '../../jobs/errors.js';
+import { GroupCommit } from './group-commit.js';
+import type { Queryable } from './queryable.js';
 
 /** Connections the store holds at most: writes of different jobs go out at once, one job's in order. */
 const POOL_SIZE = 8;
@@ -14,6 +16,8 @@ const CONNECT_TIMEOUT_MS = 5_000;
 export interface Connection {
   readonly url: StoreUrl;
   readonly pool: Pool;
+  /** Where single-statement writes go: grouped per event-loop turn into one commit (group-commit.ts). */
+  readonly writes: Queryable;
   /** The schema's name quoted for SQL. */
   readonly schema: string;
   /** Runs `fn` in a transaction on one connection; rolls back and rethrows on error. */
@@ -31,6 +35,14 @@ export async function connect(rawUrl: string): Promise<Connection> {
   const pool = new pg.Pool({ connectionString: url.connectionString, max: POOL_SIZE, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, idleTimeoutMillis: 30_000 });
   // An idle connection the server dropped (a restart) emits here; without a listener the process would crash.
   pool.on('error', () => undefined);
+  const utils = (pg as unknown as { utils: { prepareValue(v: unknown): unknown } }).utils;
+  const literal = (value: unknown): string => {
+    if (value === null || value === undefined) return 'NULL';
+    if (Buffer.isBuffer(value)) return `'\\x${value.toString('hex')}'::bytea`;
+    const prepared = utils.prepareValue(value);
+    return prepared === null ? 'NULL' : pg.escapeLiteral(String(prepared));
+  };
+  const writes = new GroupCommit(pool, literal);
   let ended: Promise<void> | undefined;
   const unavailable = (err: unknown, doing: string): Error => {
     // TypeError: a caller's mistake (an execution stored twice), not the database's.
@@ -41,6 +53,7 @@ export async function connect(rawUrl: string): Promise<Connection> {
   return {
     url,
     pool,
+    writes,
     schema: `"${url.schema}"`,
     async transaction(fn) {
       const client = await pool.connect();

@@ -80,7 +80,7 @@ export class PgStore implements Store {
     if (job.source !== 'api') throw new TypeError(`saveApiJob: job ${job.id} has source ${job.source}; only API jobs are stored`);
     const copy = structuredClone(job);
     return this.write(job.id, `saving job ${job.id}`, async (conn) => {
-      await upsertApiJob(conn.pool, conn.schema, copy);
+      await upsertApiJob(conn.writes, conn.schema, copy);
       this.apiById.set(copy.id, copy);
     });
   }
@@ -112,7 +112,7 @@ export class PgStore implements Store {
     return this.write(stateChain(jobId), `saving the state of job ${jobId}`, async (conn) => {
       // JSON drops undefined: memory holds what a restart would read back.
       const next = JSON.parse(JSON.stringify({ ...this.states.get(jobId), ...change })) as JobState;
-      await upsertJobState(conn.pool, conn.schema, jobId, next);
+      await upsertJobState(conn.writes, conn.schema, jobId, next);
       this.states.set(jobId, next);
     });
   }
@@ -128,7 +128,7 @@ export class PgStore implements Store {
         throw new TypeError(`addExecution: execution ${stored.id} of job ${stored.job_id} is already stored; use updateExecution`);
       }
       const trimmed = this.executions.trimmedBy(stored.job_id, historyLimit, stored.id);
-      await insertExecution(conn.pool, conn.schema, stored, json, trimmed.map((e) => e.id));
+      await insertExecution(conn.writes, conn.schema, stored, json, trimmed.map((e) => e.id));
       this.executions.add(stored);
       this.executions.remove(stored.job_id, trimmed.map((e) => e.id));
       // Only once the database no longer lists them. One that never started has no log: no need to ask the disk.
@@ -144,7 +144,7 @@ export class PgStore implements Store {
     return this.write(stored.job_id, `recording execution ${stored.id} of job ${stored.job_id}`, async (conn) => {
       // Its job was deleted (or it was trimmed) while it ran: there is nothing left to update.
       if (!this.executions.get(stored.job_id, stored.id)) return;
-      await updateExecutionRow(conn.pool, conn.schema, stored, json);
+      await updateExecutionRow(conn.writes, conn.schema, stored, json);
       this.executions.replace(stored);
     }, { retry: true });
   }
