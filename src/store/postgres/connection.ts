@@ -79,3 +79,16 @@ export async function connect(rawUrl: string): Promise<Connection> {
     },
   };
 }
+
+/**
+ * True for a failure to reach the database (refused, reset, broken pipe, timed out, the server shutting
+ * down), as opposed to an error in a statement: anything but an error the server sent (which carries a
+ * `severity`), and of those, SQLSTATE classes 08 (connection), 57 (operator intervention) and 53
+ * (insufficient resources). Our own errors and a caller's mistakes (TypeError) are neither.
+ */
+export function isConnectionError(err: unknown): boolean {
+  if (err instanceof WatchbellError || err instanceof TypeError) return false;
+  const e = err as { severity?: unknown; code?: unknown } | null;
+  if (typeof e?.severity !== 'string') return true;
+  return typeof e.code === 'string' && /^(08|57|53)/.test(e.code);
+}

@@ -10,6 +10,7 @@
  * to commit), so the statements of a group do not depend on each other.
  */
 import type { Pool, QueryResult, QueryResultRow } from 'pg';
+import { isConnectionError } from './connection.js';
 import type { Queryable } from './queryable.js';
 
 /** Statements of one text at most; more go as further texts, on other connections. */
@@ -68,7 +69,7 @@ export class GroupCommit implements Queryable {
       await this.pool.query(text);
       for (const p of group) p.resolve();
     } catch (err) {
-      if (typeof (err as { code?: unknown }).code === 'string' && /^[0-9A-Z]{5}$/.test((err as { code: string }).code) && !/^(08|57|53)/.test((err as { code: string }).code)) {
+      if (!isConnectionError(err)) {
         // One statement the database refused: the others must not fail with it. Each goes again by itself.
         await Promise.all(group.map((p) => this.pool.query(p.text, p.values).then(() => p.resolve(), p.reject)));
         return;

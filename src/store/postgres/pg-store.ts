@@ -4,8 +4,8 @@
  * database first and changes memory only once it has committed (acknowledged means committed).
  *
  * One job's writes go out one after the other, in the order they were made (an execution's insert
- * before its updates); its state writes on a chain of their own; different jobs' writes share the
- * pool's connections. The runner writes log files in the local data dir beside the pid files (see
+ * before its updates); its state writes on a chain of their own; the writes different jobs make in
+ * one event-loop turn commit together (group-commit.ts). The runner writes log files in the local data dir beside the pid files (see
  * logPath); each log's chunks are saved to the database when it closes (openLog, logs.ts).
  */
 import { mkdir, rm, stat, unlink } from 'node:fs/promises';
@@ -18,7 +18,7 @@ import { ExecutionIndex } from '../execution-index.js';
 import { deepFreeze } from '../job-record.js';
 import { createLogWriter, indexPath, type LogWriter } from '../log-file.js';
 import type { ExecutionQuery, JobState, Page, Store } from '../store.js';
-import { connect, type Connection } from './connection.js';
+import { connect, isConnectionError, type Connection } from './connection.js';
 import { insertExecution, loadExecutions, updateExecutionRow } from './executions.js';
 import { deleteJobRows, loadApiJobs, loadJobStates, upsertApiJob, upsertJobState } from './jobs.js';
 import { loadLogChunks, readLogChunks, replaceLogChunks, writeLogFile } from './logs.js';
@@ -339,17 +339,6 @@ export class PgStore implements Store {
 /** The key of a job's chain of state writes. */
 function stateChain(jobId: string): string {
   return `state:${jobId}`;
-}
-
-/**
- * True for a failure to reach the database (refused, reset, timed out, the server shutting down),
- * as opposed to an error in the statement: SQLSTATE classes 08 (connection), 57 (operator
- * intervention) and 53 (insufficient resources), or no SQLSTATE at all.
- */
-export function isConnectionError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return !(err instanceof WatchbellError) && !(err instanceof TypeError);
-  return /^(08|57|53)/.test(code);
 }
 
 function checkJobId(id: string): void {
