@@ -109,12 +109,15 @@ export class PgStore implements Store {
     const change = { ...patch };
     // A chain apart from the job's executions: a run's end (its execution and its last_success) commits
     // at once on two connections rather than one after the other (bench/pg-store.ts).
+    // A run's end (its last_success) is retried like its execution's; other state writes (pause, a fired slot)
+    // answer at once while the database is away.
+    const endOfRun = Object.keys(change).every((key) => key === 'last_success');
     return this.write(stateChain(jobId), `saving the state of job ${jobId}`, async (conn) => {
       // JSON drops undefined: memory holds what a restart would read back.
       const next = JSON.parse(JSON.stringify({ ...this.states.get(jobId), ...change })) as JobState;
       await upsertJobState(conn.writes, conn.schema, jobId, next);
       this.states.set(jobId, next);
-    });
+    }, { retry: endOfRun });
   }
 
   async addExecution(execution: Execution, historyLimit: number): Promise<void> {
