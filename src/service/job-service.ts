@@ -583,7 +583,10 @@ export class JobService {
     const report = (where: string) => (error: unknown) => this.o.events.emit('error', { where, error });
     const patch = once ? { last_slot: slot.toISOString(), completed: true } : { last_slot: slot.toISOString() };
     this.o.events.emit('job:due', { jobId: id, slot, firedAt, trigger });
-    this.o.store.saveJobState(id, patch).catch(report(`saving state of job ${id}`));
+    this.o.store.saveJobState(id, patch).catch((err: unknown) => {
+      // The run's start fails the same way and is logged as missed: one line per slot, not two.
+      if (!(isWatchbellError(err) && err.code === 'STORE_UNAVAILABLE')) report(`saving state of job ${id}`)(err);
+    });
     this.o.runner.trigger(job, trigger, slot).catch((err: unknown) => {
       // Not run, and its last_slot not recorded either: catch_up decides about it once the store is back (daemon.ts).
       if (isWatchbellError(err) && err.code === 'STORE_UNAVAILABLE') {

@@ -93,8 +93,8 @@ describe('the PostgreSQL store going away and coming back (black-box)', function
     await d.waitFor((l) => l.event === 'store.up', 60_000);
     await d.finished(slowId, 30_000);
     const slow = await d.api('GET', `/api/v1/jobs/slow/executions/${slowId}`);
-    // Its end was retried until it committed, never given up on.
-    expect(d.lines.filter((l) => l.event === 'internal.error' && String(l.where).startsWith('recording execution'))).to.deep.equal([]);
+    // Its end was retried until it committed, never given up on; a missed slot is one warning, not an error.
+    expect(d.lines.filter((l) => l.event === 'internal.error')).to.deep.equal([]);
     expect(slow.body.data.status).to.equal('success');
 
     const again = await d.api('GET', '/health');
