@@ -1,7 +1,8 @@
 /** Composition root: config + store + scheduler + runner + API, signals, shutdown. */
 import { rm, chmod, lstat, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { capConnections, defaultMaxConnections, openFileLimit } from './api/connection-limit.js';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from './api/app.js';
 import { EventHub } from './api/events.js';
@@ -208,18 +209,26 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     // Slow or idle clients must not hold the daemon's sockets forever.
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
+    const fdLimit = openFileLimit();
+    const maxConnections = settings.max_connections ?? defaultMaxConnections(fdLimit, settings.max_concurrency);
+    if (settings.max_connections !== null && fdLimit !== undefined && settings.max_connections > defaultMaxConnections(fdLimit, settings.max_concurrency)) {
+      log.warn({ event: 'daemon.max_connections_high', max_connections: settings.max_connections, fd_limit: fdLimit }, `daemon.max_connections ${settings.max_connections} leaves too few of the ${fdLimit} file descriptors for running jobs; raise LimitNOFILE (ulimit -n) or lower it`);
+    }
+    capConnections(server, maxConnections, (open) => log.warn({ event: 'api.connections_refused', open, max_connections: maxConnections }, 'refusing connections: daemon.max_connections reached'));
     const closeLogSockets = attachLogWebSocket(server, {
       service, tokens: () => hideTokensFromJobs(config.api.tokens), isStopping: () => stopping !== undefined,
       logError: (err, info) => log.error({ event: 'api.error', err, ...info }, 'request failed'),
     });
     const url = await listen(server, address);
+    // After listen: an accept that fails (EMFILE even after libuv's reserve descriptor) must not stop the daemon.
+    server.on('error', (err) => log.error({ event: 'api.accept_failed', err }, 'accepting a connection failed'));
     releasers.push(() => closeServer(server, address));
     // Upgraded sockets are no longer the server's, and event streams never end by themselves: both closed before it.
     releasers.push(async () => {
       closeLogSockets();
       liveEvents.close();
     });
-    log.info({ event: 'daemon.started', url, config: config.file, data_dir: settings.data_dir, store: storeLocation(settings), jobs: service.counts().total, version: VERSION }, `watchbell listening on ${url}`);
+    log.info({ event: 'daemon.started', url, config: config.file, data_dir: settings.data_dir, store: storeLocation(settings), jobs: service.counts().total, version: VERSION, fd_limit: fdLimit ?? null, max_connections: maxConnections }, `watchbell listening on ${url}`);
 
     const daemon: Daemon = {
       url,
@@ -316,43 +325,14 @@ function removeFromEnvironment(isSecret: (value: string) => boolean): void {
   for (const [name, value] of Object.entries(process.env)) if (value !== undefined && isSecret(value)) delete process.env[name];
 }
 
-/**
- * Removes a socket left by a daemon that died. A socket something still listens on (another daemon, another
- * service) is never taken over, and anything else at that path is never deleted: both refuse the start.
- */
+/** Removes a socket left by a daemon that died; anything else at that path is an error, never deleted. */
 async function removeStaleSocket(path: string): Promise<void> {
   const found = await lstat(path).catch(() => undefined);
   if (!found) return;
   if (!found.isSocket()) {
     throw new WatchbellError('LISTEN_REFUSED', `listen address unix:${path}: ${path} exists and is not a socket; choose another path`);
   }
-  const answer = await socketAnswers(path);
-  if (answer !== 'ECONNREFUSED') {
-    const why = answer === 'listening' ? `a process is listening on ${path} (another watchbell?)` : `${path} could not be checked (${answer})`;
-    throw new WatchbellError('LISTEN_REFUSED', `listen address unix:${path}: ${why}; stop it or choose another path`);
-  }
   await rm(path, { force: true });
-}
-
-/** Connects to a unix socket: 'listening', or the error code (ECONNREFUSED: nobody listens, the socket is dead). */
-function socketAnswers(path: string): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      // A listener too busy to accept within 2 s is still alive.
-      resolve('listening');
-    }, 2000);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve('listening');
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve(err.code ?? err.message);
-    });
-  });
 }
 
 /** Job definitions in the data dir hold environment values: warn when other users can read them. */

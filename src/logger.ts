@@ -65,6 +65,10 @@ export function logEvents(events: Events, log: Logger): void {
   events.on('schedule:late', ({ jobId, slot, lateMs }) => {
     runLog.warn({ event: 'schedule.late', job_id: jobId, slot: slot.toISOString(), late_ms: Math.round(lateMs) }, 'job fired late');
   });
+  events.on('clock:stepped', ({ stepMs, now }) => {
+    const size = Math.round(stepMs);
+    runLog.warn({ event: 'clock.stepped', step_ms: size, now: now.toISOString() }, `the wall clock was set ${size < 0 ? 'back' : 'forward'} by ${Math.abs(size) / 1000}s; every job's next run was recomputed`);
+  });
   events.on('schedule:missed', ({ jobId, slot, reason, error }) => {
     if (reason === 'store_unavailable') {
       runLog.warn({ event: 'schedule.missed', job_id: jobId, slot: slot.toISOString(), reason, error }, 'missed a run: its start could not be recorded in the store; catch_up decides once the store is back');

@@ -7,6 +7,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import type { Context } from 'koa';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiToken } from '../config/settings.js';
@@ -117,20 +118,25 @@ async function follow(
   // Errors of the connection itself (a client's bad frame) only end it.
   ws.on('error', () => gone.abort());
   try {
-    const text = await o.service.followLog(t.jobId, t.executionId, { stream: t.stream, tail: t.tail, signal: gone.signal, stopping: o.isStopping });
-    if (typeof text === 'string') {
+    const chunks = await o.service.followLog(t.jobId, t.executionId, { stream: t.stream, tail: t.tail, signal: gone.signal, stopping: o.isStopping });
+    // Text messages must be whole characters: the decoder keeps a character cut between two chunks for the next.
+    const decoder = new StringDecoder('utf8');
+    // One chunk at a time, each sent before the next is read: a slow client holds the follow, not memory.
+    for await (const chunk of chunks) {
+      if (gone.signal.aborted) break;
+      const text = decoder.write(chunk);
       if (text) await send(ws, text);
-    } else {
-      if ('setEncoding' in text) text.setEncoding('utf8');
-      // One piece at a time, each sent before the next is read: a slow client holds the follow, not memory.
-      for await (const piece of text as AsyncIterable<string>) {
-        if (gone.signal.aborted) break;
-        await send(ws, piece);
-      }
     }
+    const rest = decoder.end();
+    if (rest && !gone.signal.aborted) await send(ws, rest);
     if (!gone.signal.aborted) ws.close(1000, 'execution ended');
   } catch (err) {
     if (gone.signal.aborted) return;
+    // An answer rather than a bug (LOG_MISSING: the log file is gone): the close reason names its code.
+    if (isWatchbellError(err) && httpStatus(err.code) < 500) {
+      ws.close(1011, err.code);
+      return;
+    }
     o.logError(err, { method: 'GET', path });
     ws.close(1011, 'log follow failed');
   }

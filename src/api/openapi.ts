@@ -71,7 +71,7 @@ const message = (properties: Json, required: string[]): SchemaObject =>
   dataOf({ type: 'object', additionalProperties: false, required: ['message', ...required], properties: { message: { type: 'string' }, ...properties } });
 
 /** Errors any /api/v1 route may answer (400: a query parameter it does not take; 405: a method the path does not take, with `Allow`). */
-const COMMON_ERRORS = { '400': error('BadRequest'), '401': error('Unauthorized'), '403': error('Forbidden'), '405': error('MethodNotAllowed'), '500': error('Internal') };
+const COMMON_ERRORS = { '400': error('BadRequest'), '401': error('Unauthorized'), '403': error('Forbidden'), '405': error('MethodNotAllowed'), '500': error('Internal'), '503': error('TooManyConnections') };
 /** And the ones of routes that change something. */
 const WRITE_ERRORS = { ...COMMON_ERRORS, '503': error('Unavailable') };
 
@@ -224,7 +224,7 @@ function paths(): Json {
           intQuery('tail', 0, MAX_TAIL, undefined, 'only the last N lines'),
           query('follow', { type: 'boolean', default: false }, 'stream new output (chunked) until the execution ends'),
         ],
-        responses: { '200': text('the log'), '404': error('NotFound'), ...COMMON_ERRORS },
+        responses: { '200': text('the log'), '404': error('LogNotFound'), ...COMMON_ERRORS },
       }),
     },
     '/api/v1/jobs/{id}/executions/{eid}/cancel': {
@@ -356,6 +356,7 @@ function components(): Json {
       Unauthorized: errorAnswer('UNAUTHORIZED: tokens are configured and none, or a wrong one, was sent'),
       Forbidden: errorAnswer('FORBIDDEN: a read token on a write route; a request from a web page (Origin), or to a non-loopback Host without tokens'),
       NotFound: errorAnswer('JOB_NOT_FOUND, EXECUTION_NOT_FOUND (also for an id that could not be one), ROUTE_NOT_FOUND'),
+      LogNotFound: errorAnswer('JOB_NOT_FOUND, EXECUTION_NOT_FOUND, ROUTE_NOT_FOUND; LOG_MISSING: the execution wrote output but its log file is gone from the data dir'),
       MethodNotAllowed: {
         ...errorAnswer('METHOD_NOT_ALLOWED: the path exists, the method does not'),
         headers: { Allow: { schema: { type: 'string' }, description: 'the methods the path takes, e.g. `GET, HEAD, PUT, DELETE`' } },
@@ -364,7 +365,8 @@ function components(): Json {
       TooLarge: errorAnswer(`BODY_TOO_LARGE: over ${BODY_LIMIT} bytes`),
       UnsupportedMediaType: errorAnswer('UNSUPPORTED_MEDIA_TYPE: neither JSON nor YAML'),
       Internal: errorAnswer('INTERNAL: a bug; the daemon log has the details'),
-      Unavailable: errorAnswer('STORE_UNAVAILABLE: the data dir cannot be written, the PostgreSQL store does not answer, or the daemon is shutting down'),
+      Unavailable: errorAnswer('STORE_UNAVAILABLE: the data dir cannot be written, the PostgreSQL store does not answer, or the daemon is shutting down; TOO_MANY_CONNECTIONS: daemon.max_connections connections are open'),
+      TooManyConnections: errorAnswer('TOO_MANY_CONNECTIONS: daemon.max_connections connections are open; answered with Retry-After: 1 before the request is read'),
     },
     securitySchemes: {
       bearer: { type: 'http', scheme: 'bearer', description: 'an API token from `api.tokens`; `read` tokens may only GET' },

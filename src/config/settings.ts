@@ -21,6 +21,8 @@ export interface DaemonSettings {
   max_concurrency: number;
   /** Jobs the daemon holds at most (config and API together); creating one more through the API answers 409 TOO_MANY_JOBS. */
   max_jobs: number;
+  /** Open API connections at most; one more is answered 503. Null: computed from the open-file limit (api/connection-limit.ts). */
+  max_connections: number | null;
   /** Seconds running executions get to finish on SIGTERM. */
   shutdown_grace: number;
   /** Seconds between SIGTERM and SIGKILL when an attempt is stopped. */
@@ -46,6 +48,7 @@ export const DAEMON_DEFAULTS: Readonly<DaemonSettings> = Object.freeze({
   timezone: 'UTC',
   max_concurrency: 8,
   max_jobs: 10_000,
+  max_connections: null,
   shutdown_grace: 30,
   kill_grace: 10,
   log_format: 'json',
@@ -67,6 +70,7 @@ export const DAEMON_SCHEMA: SchemaObject = {
     timezone: { type: 'string', minLength: 1, maxLength: 64 },
     max_concurrency: { type: 'integer', minimum: 1, maximum: 10000 },
     max_jobs: { type: 'integer', minimum: 1, maximum: 1000000 },
+    max_connections: { type: ['integer', 'null'], minimum: 1, maximum: 1000000 },
     shutdown_grace: { ...DURATION_SCHEMA },
     kill_grace: { ...DURATION_SCHEMA },
     log_format: { enum: ['json', 'pretty'] },
@@ -108,6 +112,7 @@ export const SETTING_EXPECTATIONS: Readonly<Record<string, string>> = {
   kill_grace: 'a duration: integer seconds or a string such as "10s"',
   max_concurrency: 'an integer from 1 to 10000',
   max_jobs: 'an integer from 1 to 1000000',
+  max_connections: 'an integer from 1 to 1000000, or null for one computed from the open-file limit',
   timezone: 'an IANA time zone name such as "Europe/Berlin"',
   public_url: 'an http:// or https:// URL such as "https://cron.example.com"',
   store: 'a postgres:// URL such as "postgres://watchbell@db.example.com:5432/watchbell?schema=watchbell", or null for the embedded store',

@@ -21,9 +21,12 @@ export type ErrorCode =
   | 'FORBIDDEN'
   | 'LISTEN_REFUSED'
   | 'EXECUTION_FINISHED'
+  | 'LOG_MISSING'
   | 'CONFIG_INVALID'
   | 'DATA_DIR_LOCKED'
   | 'STORE_UNAVAILABLE'
+  /** More connections than daemon.max_connections; answered before the request is read. */
+  | 'TOO_MANY_CONNECTIONS'
   /** The container engine could not be reached, or did not answer in time. */
   | 'ENGINE_UNAVAILABLE'
   /** The container engine answered with an error: no such image or container, a failed pull, ... */

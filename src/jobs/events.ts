@@ -17,6 +17,8 @@ export interface WatchbellEvents {
   /** An API job was created, changed, deleted, paused or resumed (config jobs change through `config:reloaded`). */
   'job:changed': { jobId: string; change: JobChange };
   'schedule:late': { jobId: string; slot: Date; lateMs: number };
+  /** The wall clock moved against the monotonic clock by stepMs (negative: set back); every job was re-planned. */
+  'clock:stepped': { stepMs: number; now: Date };
   /**
    * A slot that will not run: missed while the daemon was down (catch_up none, past starting_deadline),
    * or due while its start could not be recorded (the store unavailable; `error` says why).

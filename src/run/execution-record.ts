@@ -81,6 +81,11 @@ export function finishedExecution(execution: Execution, outcome: RetryOutcome, o
 /** The record of a run that our own code broke (a bug or a broken disk), so it does not stay `in_progress`. */
 export function brokenExecution(execution: Execution, err: unknown, now: Date): Execution {
   const message = err instanceof Error ? err.message : String(err);
+  // Out of descriptors, memory or processes while setting the run up (its pid file, its log): the job could not
+  // be started properly, which is what spawn_error says; nothing is wrong with watchbell itself.
+  if (RESOURCE_ERRORS.has((err as NodeJS.ErrnoException | null)?.code ?? '')) {
+    return { ...execution, ...ended(execution, now), status: 'failure', reason: 'spawn_error', error: `cannot start: ${message.split('\n')[0]}` };
+  }
   return {
     ...execution,
     ...ended(execution, now),
@@ -88,6 +93,9 @@ export function brokenExecution(execution: Execution, err: unknown, now: Date): 
     error: `internal error: ${message.split('\n')[0]}`,
   };
 }
+
+/** Errors of a system out of some resource for the moment: open files, memory, processes. */
+const RESOURCE_ERRORS = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN']);
 
 function ended(execution: Execution, now: Date): Pick<Execution, 'finished_at' | 'duration'> {
   const started = execution.started_at === null ? now.getTime() : Date.parse(execution.started_at);

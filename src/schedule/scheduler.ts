@@ -1,6 +1,8 @@
 /** One timer over one queue of (next slot, job): fires due jobs and schedules their following slot. */
 import type { Events } from '../jobs/events.js';
 import { parseSchedule, type ScheduleSpec } from '../jobs/schedule-spec.js';
+import { latestMissedSlot } from './catch-up.js';
+import { isFixedTime } from './fixed-time.js';
 import { nextSlot } from './next-slot.js';
 import { sharedPatterns, type PatternCache } from './pattern-cache.js';
 import { SlotQueue } from './slot-queue.js';
@@ -17,7 +19,12 @@ export interface SchedulerOptions {
   onDue: (jobId: string, slot: Date) => void;
   /** Wall clock in epoch ms; default Date.now. */
   now?: () => number;
-  /** Receives 'schedule:late' and 'error'. */
+  /**
+   * A monotonic clock in ms (default performance.now) to notice wall-clock steps against. With a `now` of
+   * its own and no `monotonic`, steps are not watched for (a test's hand-set clock is all steps).
+   */
+  monotonic?: () => number;
+  /** Receives 'schedule:late', 'clock:stepped' and 'error'. */
   events?: Events;
   /** Shared Crons; default the process-wide cache the API also reads. */
   patterns?: PatternCache;
@@ -37,6 +44,14 @@ const MAX_SLEEP_MS = 60_000;
 /** A fire later than this after its slot is reported as 'schedule:late'. */
 const LATE_MS = 1_000;
 /**
+ * How often the wall clock is compared with the monotonic clock, and by how much they must have moved
+ * apart to count as a step. Both clocks advance together through a SIGSTOP or a blocked loop; NTP's slew
+ * is at most 0.5 ms/s. Suspend to RAM stops the monotonic clock and so reads as a step forward, which is
+ * handled as one.
+ */
+const CLOCK_CHECK_MS = 1_000;
+const CLOCK_STEP_MS = 1_000;
+/**
  * After a batch fires, next slots are computed in event-loop turns of at most CHUNK_SIZE jobs and
  * about CHUNK_BUDGET_MS: croner takes 75-500 us per next slot in a time zone (Intl formatting), so
  * 1,000 distinct expressions due at once would otherwise hold the loop for half a second.
@@ -52,12 +67,15 @@ interface JobState {
   next: number | null;
   /** Set between firing and recomputing: the instant to compute the next slot from. */
   resumeFrom: number | null;
+  /** Epoch ms of the last slot fired, so that a step back does not rerun a fixed-time job (see onClockStep). */
+  lastFired: number | null;
 }
 
 /** Fires jobs at their cron, `@every` or one-shot slots with a single timer, however many jobs there are. */
 export class Scheduler {
   private readonly onDue: (jobId: string, slot: Date) => void;
   private readonly now: () => number;
+  private readonly monotonic: (() => number) | undefined;
   private readonly events: Events | undefined;
   private readonly patterns: PatternCache;
   private readonly maxSleepMs: number;
@@ -73,10 +91,14 @@ export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private immediate: NodeJS.Immediate | undefined;
+  private clockTimer: NodeJS.Timeout | undefined;
+  /** Wall and monotonic readings at the last clock check. */
+  private clockBase = { wall: 0, mono: 0 };
 
   constructor(options: SchedulerOptions) {
     this.onDue = options.onDue;
     this.now = options.now ?? Date.now;
+    this.monotonic = options.monotonic ?? (options.now ? undefined : () => performance.now());
     this.events = options.events;
     this.patterns = options.patterns ?? sharedPatterns;
     this.maxSleepMs = options.maxSleepMs ?? MAX_SLEEP_MS;
@@ -106,7 +128,7 @@ export class Scheduler {
     const old = this.jobs.get(job.id);
     if (old) this.releasePattern(old);
 
-    const state: JobState = { id: job.id, timezone: job.timezone, spec, next: null, resumeFrom: null };
+    const state: JobState = { id: job.id, timezone: job.timezone, spec, next: null, resumeFrom: null, lastFired: old?.lastFired ?? null };
     this.jobs.set(job.id, state);
     const slot = this.computeNext(state, after ?? new Date(this.now()));
     this.enqueue(state, slot);
@@ -150,6 +172,11 @@ export class Scheduler {
   start(): void {
     if (this.running) return;
     this.running = true;
+    if (this.monotonic) {
+      this.clockBase = { wall: this.now(), mono: this.monotonic() };
+      // Unref'd: the watch alone must not keep a process alive that has nothing else to do.
+      this.clockTimer = setInterval(this.checkClock, CLOCK_CHECK_MS).unref();
+    }
     this.drainPending();
     this.arm();
   }
@@ -157,6 +184,8 @@ export class Scheduler {
   /** Stops firing and releases the timer, so the process can exit. Idempotent; jobs stay known. */
   stop(): void {
     this.running = false;
+    clearInterval(this.clockTimer);
+    this.clockTimer = undefined;
     clearTimeout(this.timer);
     this.timer = undefined;
     this.timerAt = Infinity;
@@ -208,6 +237,8 @@ export class Scheduler {
   private readonly onTimer = (): void => {
     this.timer = undefined;
     this.timerAt = Infinity;
+    // A step seen here first re-arms by itself; this wake-up then has nothing more to do.
+    if (this.checkClock()) return;
     const now = this.now();
     // A timer can wake before the slot by the wall clock (libuv rounds to whole ms, and the wall
     // clock may have been set back): then nothing is due yet and arm() just sleeps again.
@@ -215,20 +246,37 @@ export class Scheduler {
 
     // Every due job is taken off the queue before any onDue runs and before any next slot is
     // computed: firing is what must happen on time, and a job off the queue cannot fire twice.
+    const fired: Array<{ entry: (typeof due)[number]; slot: number }> = [];
+    const budgetEnd = performance.now() + CHUNK_BUDGET_MS;
     for (const entry of due) {
       const state = this.jobs.get(entry.jobId)!;
+      // After a late wake-up (SIGSTOP, suspend, clock set forward, a blocked event loop) a job fires
+      // once, never in a burst for every slot it missed, and that once is for the latest slot it
+      // missed: the run it stands for is the one that should be running now, and it is the slot a
+      // restart's catch-up (`catch_up: latest`) would run too. That costs a previousRun per late job
+      // (75-500 us for a cron): past CHUNK_BUDGET_MS the rest stay queued for the next turn, so 10,000
+      // late jobs do not hold the loop for seconds.
+      let slot = entry.at;
+      if (now - entry.at > LATE_MS) {
+        if (performance.now() > budgetEnd) {
+          // Still queued (state.next unchanged): arm() below wakes again at once.
+          this.queue.push(entry.jobId, entry.at);
+          continue;
+        }
+        slot = this.latestSlot(state, entry.at, now);
+      }
       state.next = null;
-      // From max(slot, now), not from the slot: after a late wake-up (sleep, suspend, clock set
-      // forward, a blocked event loop) a job fires once for its latest slot, never in a burst for
-      // every slot it missed.
-      state.resumeFrom = Math.max(entry.at, now);
+      state.resumeFrom = Math.max(slot, now);
+      state.lastFired = slot;
       this.pending.push(state);
+      fired.push({ entry, slot });
     }
-    for (const entry of due) {
+    for (const { entry, slot } of fired) {
+      // Lateness is that of the oldest slot missed: the one the scheduler failed to fire on time.
       const lateMs = now - entry.at;
       if (lateMs > LATE_MS) this.events?.emit('schedule:late', { jobId: entry.jobId, slot: new Date(entry.at), lateMs });
       try {
-        this.onDue(entry.jobId, new Date(entry.at));
+        this.onDue(entry.jobId, new Date(slot));
       } catch (error) {
         this.reportError(`onDue of job ${entry.jobId}`, error);
       }
@@ -257,6 +305,61 @@ export class Scheduler {
       this.immediate = setImmediate(this.drainPending);
     }
   };
+
+  /** The newest slot of the job in [oldest, now]; `oldest` when none is newer (or on error). */
+  private latestSlot(state: JobState, oldest: number, now: number): number {
+    try {
+      return latestMissedSlot(state.spec, state.timezone, new Date(oldest), new Date(now), this.patterns)?.getTime() ?? oldest;
+    } catch (error) {
+      this.reportError(`latest slot of job ${state.id}`, error);
+      return oldest;
+    }
+  }
+
+  /**
+   * Compares the wall clock with the monotonic one; on a step, says so and re-plans. True when it
+   * found a step. Runs every CLOCK_CHECK_MS and at every wake-up.
+   */
+  private readonly checkClock = (): boolean => {
+    if (!this.monotonic || !this.running) return false;
+    const wall = this.now();
+    const mono = this.monotonic();
+    const stepMs = wall - this.clockBase.wall - (mono - this.clockBase.mono);
+    this.clockBase = { wall, mono };
+    if (Math.abs(stepMs) < CLOCK_STEP_MS) return false;
+    this.events?.emit('clock:stepped', { stepMs, now: new Date(wall) });
+    this.onClockStep(wall, stepMs);
+    return true;
+  };
+
+  /**
+   * After a step forward, queued slots now in the past fire at once, one run each (the timer is re-armed
+   * for them); later slots stay right. After a step back, every queued slot lies up to the step's size
+   * too far ahead, so every job gets its next slot anew from the new time, through the chunked drain:
+   * wildcard jobs run on at the new time. A fixed-time job (minute and hour fields without `*`, as
+   * Vixie cron defines it) is not run again for a slot at or before the last one it fired.
+   */
+  private onClockStep(now: number, stepMs: number): void {
+    if (stepMs < 0) {
+      for (const state of this.jobs.values()) {
+        if (state.next === null && state.resumeFrom === null) continue;
+        const queued = state.resumeFrom === null;
+        let from = now;
+        if (state.lastFired !== null && state.spec.kind === 'cron' && isFixedTime(state.spec.pattern)) from = Math.max(now, state.lastFired);
+        state.resumeFrom = from;
+        if (queued) {
+          state.next = null;
+          this.queue.delete(state.id);
+          this.pending.push(state);
+        }
+      }
+      if (this.immediate === undefined) this.drainPending();
+    }
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    this.arm();
+  }
 
   /** Gives a fired job its next slot, unless it was rescheduled or removed since it fired. */
   private reschedule(state: JobState): void {

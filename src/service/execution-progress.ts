@@ -1,14 +1,17 @@
 /** What the API shows of executions while they run, and which execution's log `/tail` reads. */
 import { stat } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
 import { OUTPUT_TAIL_BYTES, type Execution } from '../jobs/execution.js';
-import { readLogSince } from '../store/log-file.js';
+import { readLogEnd } from '../store/log-reader.js';
 
 /** The last OUTPUT_TAIL_BYTES of a log as it is now (what `output` holds once the execution ends); '' for none. */
 export async function outputSoFar(logPath: string): Promise<string> {
   const size = await fileSize(logPath);
   if (size === 0) return '';
-  const { text } = await readLogSince(logPath, { offset: Math.max(0, size - OUTPUT_TAIL_BYTES) });
-  // The cut may fall inside a character: drop its stray continuation bytes, decoded as U+FFFD.
+  const bytes = await readLogEnd(logPath, OUTPUT_TAIL_BYTES);
+  // A character may be cut at either end: drop stray continuation bytes at the start (decoded as U+FFFD),
+  // and keep a character still being written at the end for a later look.
+  const text = new StringDecoder('utf8').write(bytes);
   return size > OUTPUT_TAIL_BYTES ? text.replace(/^\uFFFD{1,3}/, '') : text;
 }
 

@@ -5,7 +5,6 @@
  * (job-view, job-order, execution-progress, log-follow, turn-slicer).
  */
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { isWatchbellError, WatchbellError } from '../jobs/errors.js';
 import type { Events } from '../jobs/events.js';
 import { FINISHED_STATUSES, type Execution } from '../jobs/execution.js';
@@ -17,7 +16,7 @@ import { validateJob } from '../jobs/validate-job.js';
 import type { Runner } from '../run/runner.js';
 import { catchUpDecision } from '../schedule/catch-up.js';
 import type { Scheduler } from '../schedule/scheduler.js';
-import { openLog, readLog } from '../store/log-file.js';
+import { logExists, readLogChunks } from '../store/log-reader.js';
 import type { ExecutionQuery, Page, Store } from '../store/store.js';
 import { cannotHaveOutput, fileSize, outputSoFar } from './execution-progress.js';
 import { pageByKey } from './job-order.js';
@@ -517,14 +516,16 @@ export class JobService {
     return this.o.runner.cancel(id, executionId);
   }
 
-  /** An execution's log text, whole, one stream, or its last lines. */
-  async log(id: string, executionId: string, options: { stream?: 'stdout' | 'stderr'; tail?: number }): Promise<string | Readable> {
-    this.execution(id, executionId);
+  /**
+   * An execution's log, whole, one stream, or its last lines, as chunks read from the file as the consumer
+   * takes them (store/log-reader.ts). Throws LOG_MISSING when the execution wrote output but its log file is gone.
+   */
+  async log(id: string, executionId: string, options: { stream?: 'stdout' | 'stderr'; tail?: number }): Promise<AsyncIterable<Buffer>> {
+    const execution = this.execution(id, executionId);
     const path = this.o.store.logPath(id, executionId);
     await this.o.store.prepareLog?.(id, executionId);
-    // The whole log is streamed from the file; a stream or a tail is a selection read into memory.
-    if (options.stream === undefined && options.tail === undefined) return openLog(path);
-    return readLog(path, options);
+    await checkLogPresent(execution, path);
+    return readLogChunks(path, options);
   }
 
   /**
@@ -532,16 +533,16 @@ export class JobService {
    * overlap, or a run still queued, is newer than the run in progress but has no log: it must not hide it.
    * With no output anywhere, the newest execution and ''.
    */
-  async tail(id: string, n: number): Promise<{ execution: Execution | null; text: string }> {
+  async tail(id: string, n: number): Promise<{ execution: Execution | null; text: AsyncIterable<Buffer> }> {
     this.job(id);
     const { items } = this.o.store.listExecutions(id, { limit: TAIL_SEARCH, offset: 0 });
     for (const e of items) {
       if (cannotHaveOutput(e)) continue;
       const path = this.o.store.logPath(id, e.id);
       await this.o.store.prepareLog?.(id, e.id);
-      if ((await fileSize(path)) > 0) return { execution: e, text: await readLog(path, { tail: n }) };
+      if ((await fileSize(path)) > 0) return { execution: e, text: readLogChunks(path, { tail: n }) };
     }
-    return { execution: items[0] ?? null, text: '' };
+    return { execution: items[0] ?? null, text: noBytes() };
   }
 
   /**
@@ -708,7 +709,7 @@ export class JobService {
     id: string,
     executionId: string,
     options: { stream?: 'stdout' | 'stderr'; tail?: number; signal: AbortSignal; stopping?: () => boolean },
-  ): Promise<string | Readable | AsyncGenerator<string, void, undefined>> {
+  ): Promise<AsyncIterable<Buffer>> {
     const execution = this.execution(id, executionId);
     if (FINISHED_STATUSES.has(execution.status)) return this.log(id, executionId, options);
     // The runner resolves whenFinished() after closing the log, and records the end after that too,
@@ -728,6 +729,19 @@ export class JobService {
       signal: options.signal,
     });
   }
+}
+
+async function* noBytes(): AsyncGenerator<Buffer, void, undefined> {}
+
+/**
+ * A finished execution whose `output` is not empty wrote its log (log-file.ts creates the file at the first
+ * byte, and `output` is that file's tail), so a missing file means the log was lost, not that there was none.
+ * One that never printed has no file and reads as empty. A running one may not have written yet.
+ */
+async function checkLogPresent(execution: Execution, path: string): Promise<void> {
+  if (!FINISHED_STATUSES.has(execution.status) || execution.output === '') return;
+  if (await logExists(path)) return;
+  throw new WatchbellError('LOG_MISSING', `the log of execution ${execution.id} is missing from the data dir; the execution wrote output, so the file was removed or lost`);
 }
 
 /** `FILE:LINE:COL` of a config job's definition, or just the config file when its place is unknown. */

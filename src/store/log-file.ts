@@ -1,14 +1,12 @@
 /**
- * The on-disk log of one execution, written by the runner and read by the API.
+ * The on-disk log of one execution, written by the runner and read by the API (through log-reader.ts).
  *
  * `<eid>.log` holds the combined output bytes in arrival order, so whole and tail reads need no
  * reassembly. `<eid>.log.idx` has one line per chunk, `o <bytes>` (stdout), `e <bytes>` (stderr)
  * or `w <bytes>` (a note of watchbell's own), which lets a reader pick one stream's chunks.
  */
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
-import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { OUTPUT_TAIL_BYTES } from '../jobs/execution.js';
 
@@ -38,12 +36,6 @@ export interface LogWriterOptions {
   maxBytes: number;
 }
 
-export interface ReadLogOptions {
-  stream?: OutputStream;
-  /** Only the last N lines. */
-  tail?: number;
-}
-
 /** The index file next to a log. */
 export function indexPath(logPath: string): string {
   return `${logPath}.idx`;
@@ -51,7 +43,6 @@ export function indexPath(logPath: string): string {
 
 const STREAM_TAG = { stdout: 'o', stderr: 'e' } as const;
 const NEWLINE = 0x0a;
-const BLOCK = 64 * 1024;
 
 /** A writer appending to the log at `path` and its index, both created (with their directory) at the first byte. */
 export function createLogWriter(path: string, options: LogWriterOptions): LogWriter {
@@ -155,169 +146,6 @@ class LogFileWriter implements LogWriter {
       this.tailBuf = joined.length > OUTPUT_TAIL_BYTES ? joined.subarray(joined.length - OUTPUT_TAIL_BYTES) : joined;
     }
   }
-}
-
-/**
- * A whole log as a byte stream, so serving a 10 MiB log to several clients at once costs a
- * small buffer each instead of the file as a Buffer and then a string. A missing log is ''.
- */
-export async function openLog(path: string): Promise<Readable | string> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw err;
-  }
-  return handle.createReadStream({ autoClose: true });
-}
-
-/**
- * Reads a log: whole, one stream's chunks, and/or its last `tail` lines. A missing log reads as ''.
- * A tail without a stream filter reads from the end of the file, so it costs O(tail), not O(log).
- */
-export async function readLog(path: string, options: ReadLogOptions = {}): Promise<string> {
-  const fh = await openIfExists(path);
-  if (!fh) return '';
-  try {
-    const size = (await fh.stat()).size;
-    const ranges = options.stream ? (await streamRanges(path, options.stream, size)).ranges : [{ start: 0, end: size }];
-    if (options.tail === undefined) return (await readRanges(fh, ranges)).toString('utf8');
-    const lines = Math.floor(options.tail);
-    if (!(lines > 0)) return '';
-    return lastLines((await readTailBytes(fh, ranges, lines)).toString('utf8'), lines);
-  } finally {
-    await fh.close();
-  }
-}
-
-/**
- * Reads what was appended since byte `offset` of the combined log (for `follow=true`): the text,
- * and the offset to pass next time. The text never ends inside a character; with a `stream`
- * filter it stops where the index ends, since later bytes have no known stream yet.
- */
-export async function readLogSince(
-  path: string,
-  options: { stream?: OutputStream; offset: number },
-): Promise<{ text: string; offset: number }> {
-  const from = Math.max(0, Math.floor(options.offset));
-  const fh = await openIfExists(path);
-  if (!fh) return { text: '', offset: from };
-  try {
-    const size = (await fh.stat()).size;
-    const { ranges: all, covered } = options.stream
-      ? await streamRanges(path, options.stream, size)
-      : { ranges: [{ start: 0, end: size }], covered: size };
-    const ranges = all.filter((r) => r.end > from).map((r) => ({ start: Math.max(r.start, from), end: r.end }));
-    const bytes = await readRanges(fh, ranges);
-    const complete = utf8CompleteEnd(bytes);
-    const text = bytes.toString('utf8', 0, complete);
-    // Chunks of other streams up to where the index ends are done with too.
-    if (complete === bytes.length) return { text, offset: Math.max(from, covered) };
-    // A character is still incomplete: resume at its first byte, mapped back into the combined log.
-    let left = complete;
-    let next = from;
-    for (const r of ranges) {
-      const take = Math.min(left, r.end - r.start);
-      next = r.start + take;
-      left -= take;
-      if (left === 0) break;
-    }
-    return { text, offset: next };
-  } finally {
-    await fh.close();
-  }
-}
-
-interface Range {
-  start: number;
-  end: number;
-}
-
-async function openIfExists(path: string): Promise<FileHandle | undefined> {
-  try {
-    return await open(path, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
-/**
- * Byte ranges of the log holding `stream`'s chunks (adjacent ones merged, clamped to `size`), and
- * how far the index covers the log.
- */
-async function streamRanges(path: string, stream: OutputStream, size: number): Promise<{ ranges: Range[]; covered: number }> {
-  const tag = STREAM_TAG[stream];
-  let text: string;
-  try {
-    text = await readFile(indexPath(path), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ranges: [], covered: 0 };
-    throw err;
-  }
-  const ranges: Range[] = [];
-  let pos = 0;
-  let lineStart = 0;
-  // A last line without its newline is still being written, so it is left for the next read.
-  for (let nl = text.indexOf('\n'); nl >= 0 && pos < size; lineStart = nl + 1, nl = text.indexOf('\n', lineStart)) {
-    const n = Number(text.slice(lineStart + 2, nl));
-    if (!Number.isSafeInteger(n) || n < 0) continue;
-    const start = pos;
-    pos += n;
-    if (text[lineStart] !== tag) continue;
-    const end = Math.min(pos, size);
-    const last = ranges[ranges.length - 1];
-    if (last && last.end === start) last.end = end;
-    else ranges.push({ start, end });
-  }
-  return { ranges, covered: Math.min(pos, size) };
-}
-
-async function readRanges(fh: FileHandle, ranges: Range[]): Promise<Buffer> {
-  const total = ranges.reduce((n, r) => n + (r.end - r.start), 0);
-  const out = Buffer.alloc(total);
-  let at = 0;
-  for (const r of ranges) {
-    const { bytesRead } = await fh.read(out, at, r.end - r.start, r.start);
-    at += bytesRead;
-  }
-  return at === total ? out : out.subarray(0, at);
-}
-
-/** Enough bytes from the end of `ranges` to hold their last `lines` lines (possibly more). */
-async function readTailBytes(fh: FileHandle, ranges: Range[], lines: number): Promise<Buffer> {
-  const blocks: Buffer[] = [];
-  let newlines = 0;
-  for (let i = ranges.length - 1; i >= 0; i--) {
-    const r = ranges[i]!;
-    let end = r.end;
-    while (end > r.start) {
-      const start = Math.max(r.start, end - BLOCK);
-      const block = Buffer.alloc(end - start);
-      const { bytesRead } = await fh.read(block, 0, block.length, start);
-      const got = block.subarray(0, bytesRead);
-      blocks.unshift(got);
-      for (const byte of got) if (byte === NEWLINE) newlines++;
-      // One more newline than lines: the file's final newline does not start a line.
-      if (newlines > lines) return Buffer.concat(blocks);
-      end = start;
-    }
-  }
-  return Buffer.concat(blocks);
-}
-
-/** The last `n` lines of `text`; a final newline ends the last line rather than starting one. */
-export function lastLines(text: string, n: number): string {
-  if (n <= 0) return '';
-  let pos = text.endsWith('\n') ? text.length - 2 : text.length - 1;
-  for (let found = 0; pos >= 0; ) {
-    const nl = text.lastIndexOf('\n', pos);
-    if (nl < 0) break;
-    if (++found === n) return text.slice(nl + 1);
-    pos = nl - 1;
-  }
-  return text;
 }
 
 const isContinuation = (byte: number | undefined) => byte !== undefined && (byte & 0xc0) === 0x80;

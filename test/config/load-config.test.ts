@@ -10,7 +10,7 @@ const FILE = '/etc/watchbell/watchbell.yaml';
 const NO_ENV: LoadOptions = { env: {} };
 
 const JOB_KEYS = 'id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container, status';
-const DAEMON_KEYS = 'listen, data_dir, store, timezone, max_concurrency, max_jobs, shutdown_grace, kill_grace, log_format, log_level, watch, public_url, docker_labels, ui';
+const DAEMON_KEYS = 'listen, data_dir, store, timezone, max_concurrency, max_jobs, max_connections, shutdown_grace, kill_grace, log_format, log_level, watch, public_url, docker_labels, ui';
 const SCHEDULE_HELP = 'expected a cron expression, @daily-style macro, "@every <duration>" or ISO-8601 instant';
 const TIMEOUT_HELP = 'expected a duration of at least 1s: integer seconds or a string such as "90s", "5m", "1h30m"';
 
@@ -77,6 +77,7 @@ describe('parseConfig', () => {
           timezone: 'Europe/Berlin',
           max_concurrency: 4,
           max_jobs: 10000,
+          max_connections: null,
           shutdown_grace: 60,
           kill_grace: 5,
           log_format: 'pretty',
@@ -133,6 +134,7 @@ describe('parseConfig', () => {
         timezone: 'UTC',
         max_concurrency: 8,
         max_jobs: 10000,
+        max_connections: null,
         shutdown_grace: 30,
         kill_grace: 10,
         log_format: 'json',

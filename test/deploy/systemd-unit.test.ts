@@ -57,4 +57,9 @@ describe('deploy/watchbell.service', function () {
     expect(settings(text, 'PrivateTmp')).to.deep.equal(['yes']);
     expect(settings(text, 'NoNewPrivileges')).to.deep.equal(['yes']);
   });
+
+  it('raises the open-file limit well above what the connection cap and running jobs need', function () {
+    const [limit] = settings(text, 'LimitNOFILE');
+    expect(Number(limit)).to.be.at.least(16_384);
+  });
 });

@@ -31,6 +31,11 @@ export interface DaemonOptions {
   /** Reuse a temp dir (to restart on the same data). */
   dir?: string;
   args?: string[];
+  /**
+   * Runs the daemon through this command line, which gets node and its arguments appended (e.g.
+   * `['bash', '-c', 'ulimit -n 256; exec "$@"', 'bash']`); none: node directly.
+   */
+  launcher?: string[];
 }
 
 export class DaemonProcess {
@@ -153,7 +158,9 @@ export function testStoreEnv(dir: string): Record<string, string> {
 export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonProcess> {
   const dir = options.dir ?? (await tempDir());
   if (options.config !== undefined || !options.dir) await writeFile(join(dir, 'watchbell.yaml'), options.config ?? configText('  {}\n'));
-  const proc = spawn(process.execPath, [BIN, 'daemon', '--config', join(dir, 'watchbell.yaml'), ...(options.args ?? [])], {
+  const argv = [process.execPath, BIN, 'daemon', '--config', join(dir, 'watchbell.yaml'), ...(options.args ?? [])];
+  const [file, ...args] = [...(options.launcher ?? []), ...argv];
+  const proc = spawn(file!, args, {
     cwd: dir,
     env: { ...process.env, ...testStoreEnv(dir), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -34,7 +34,7 @@ describe('run/process-tree', () => {
     await stopProcessGroup(pid, 5000);
     expect(Date.now() - t0).to.be.below(4000);
     await waitFor(() => leftovers.every((p) => !isAlive(p)), 'every pid of the tree to be gone');
-    expect(isGroupAlive(pid)).to.equal(false);
+    expect(await isGroupAlive(pid)).to.equal(false);
   });
 
   it('sends SIGKILL after the grace when the group ignores SIGTERM', async () => {
@@ -79,6 +79,6 @@ describe('run/process-tree', () => {
     const t0 = Date.now();
     await stopProcessGroup(child.pid!, 5000);
     expect(Date.now() - t0).to.be.below(1000);
-    expect(isGroupAlive(child.pid!)).to.equal(false);
+    expect(await isGroupAlive(child.pid!)).to.equal(false);
   });
 });

@@ -6,7 +6,7 @@ import { Events } from '../../src/jobs/events.js';
 import type { Execution } from '../../src/jobs/execution.js';
 import { JOB_DEFAULTS, type Job } from '../../src/jobs/job.js';
 import { Runner } from '../../src/run/runner.js';
-import { readLog } from '../../src/store/log-file.js';
+import { readLog } from '../../src/store/log-reader.js';
 import { LowdbStore } from '../../src/store/lowdb-store.js';
 import { isAlive, killAll, readPids, tempDir, waitFor } from './helpers.js';
 

@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OUTPUT_TAIL_BYTES } from '../../src/jobs/execution.js';
-import { createLogWriter, lastLines, readLog, readLogSince } from '../../src/store/log-file.js';
+import { createLogWriter } from '../../src/store/log-file.js';
+import { LogCursor, readLog } from '../../src/store/log-reader.js';
 
 const TRUNCATED = (max: number) => `[watchbell] output truncated: max_output ${max} bytes reached; further output dropped\n`;
 
@@ -68,13 +69,20 @@ describe('log files', () => {
     expect(await readLog(path, { stream: 'stderr', tail: 1 })).to.equal('E2\n');
   });
 
-  it('counts lines the way tail(1) does', () => {
-    expect(lastLines('a\nb\nc\n', 2)).to.equal('b\nc\n');
-    expect(lastLines('a\nb\nc', 2)).to.equal('b\nc');
-    expect(lastLines('a\n\n', 1)).to.equal('\n');
-    expect(lastLines('\n\n\n', 2)).to.equal('\n\n');
-    expect(lastLines('one line', 3)).to.equal('one line');
-    expect(lastLines('', 3)).to.equal('');
+  it('counts lines the way tail(1) does', async () => {
+    const cases: Array<[string, number, string]> = [
+      ['a\nb\nc\n', 2, 'b\nc\n'],
+      ['a\nb\nc', 2, 'b\nc'],
+      ['a\n\n', 1, '\n'],
+      ['\n\n\n', 2, '\n\n'],
+      ['one line', 3, 'one line'],
+    ];
+    for (const [text, n, want] of cases) {
+      await rm(dir, { recursive: true, force: true });
+      await writeLog([['stdout', text]]);
+      expect(await readLog(path, { tail: n }), JSON.stringify(text)).to.equal(want);
+      expect(await readLog(path, { stream: 'stdout', tail: n }), JSON.stringify(text)).to.equal(want);
+    }
   });
 
   it('reads the tail of a 10 MiB log from its end', async () => {
@@ -97,7 +105,6 @@ describe('log files', () => {
   it('reads a missing log as empty', async () => {
     expect(await readLog(join(dir, 'nope.log'))).to.equal('');
     expect(await readLog(join(dir, 'nope.log'), { stream: 'stderr', tail: 5 })).to.equal('');
-    expect(await readLogSince(join(dir, 'nope.log'), { offset: 0 })).to.deep.equal({ text: '', offset: 0 });
   });
 
   it('writes no file for a job that prints nothing, and such a log reads as empty', async () => {
@@ -190,40 +197,58 @@ describe('log files', () => {
     expect((error as NodeJS.ErrnoException).code).to.equal('EISDIR');
   });
 
-  describe('readLogSince (follow)', () => {
-    it('returns what was appended since an offset, and the next offset', async () => {
+  describe('LogCursor (follow)', () => {
+    async function drain(cursor: LogCursor): Promise<string> {
+      const chunks: Buffer[] = [];
+      // A chunk is valid until the next is asked for: kept ones are copied.
+      for await (const chunk of cursor.readAvailable()) chunks.push(Buffer.from(chunk));
+      return Buffer.concat(chunks).toString('latin1');
+    }
+
+    it('reads what was appended since its last read', async () => {
       await writeLog([['stdout', 'one\n'], ['stderr', 'two\n']]);
-      const first = await readLogSince(path, { offset: 0 });
-      expect(first).to.deep.equal({ text: 'one\ntwo\n', offset: 8 });
+      const cursor = new LogCursor(path);
+      expect(await drain(cursor)).to.equal('one\ntwo\n');
       const more = createLogWriter(path, { maxBytes: 1024 });
       more.write('stdout', 'three\n');
       await more.close();
-      expect(await readLogSince(path, { offset: first.offset })).to.deep.equal({ text: 'three\n', offset: 14 });
-      expect(await readLogSince(path, { offset: 14 })).to.deep.equal({ text: '', offset: 14 });
+      expect(await drain(cursor)).to.equal('three\n');
+      expect(await drain(cursor)).to.equal('');
     });
 
     it('follows one stream', async () => {
       await writeLog([['stdout', 'one\n'], ['stderr', 'two\n']]);
-      const first = await readLogSince(path, { stream: 'stdout', offset: 0 });
-      expect(first).to.deep.equal({ text: 'one\n', offset: 8 });
+      const out = new LogCursor(path, 'stdout');
+      expect(await drain(out)).to.equal('one\n');
       const more = createLogWriter(path, { maxBytes: 1024 });
       more.write('stderr', 'three\n');
       more.write('stdout', 'four\n');
       await more.close();
-      expect(await readLogSince(path, { stream: 'stdout', offset: first.offset })).to.deep.equal({ text: 'four\n', offset: 19 });
-      expect(await readLogSince(path, { stream: 'stderr', offset: 0 })).to.deep.equal({ text: 'two\nthree\n', offset: 19 });
+      expect(await drain(out)).to.equal('four\n');
+      expect(await drain(new LogCursor(path, 'stderr'))).to.equal('two\nthree\n');
     });
 
-    it('holds back a character whose bytes have not all arrived', async () => {
+    it('passes bytes through undecoded, a character cut between reads included', async () => {
       const euro = Buffer.from('€');
       await writeLog([['stdout', Buffer.concat([Buffer.from('ab'), euro.subarray(0, 1)])]]);
-      const first = await readLogSince(path, { offset: 0 });
-      expect(first).to.deep.equal({ text: 'ab', offset: 2 });
+      const cursor = new LogCursor(path, 'stdout');
+      const chunks: Buffer[] = [];
+      for await (const c of cursor.readAvailable()) chunks.push(Buffer.from(c));
       const more = createLogWriter(path, { maxBytes: 1024 });
-      more.write('stdout', euro.subarray(1));
+      more.write('stdout', Buffer.from([euro[1]!, euro[2]!, 0xff, 0x00]));
       await more.close();
-      expect(await readLogSince(path, { offset: first.offset })).to.deep.equal({ text: '€', offset: 5 });
-      expect(await readLogSince(path, { stream: 'stdout', offset: 0 })).to.deep.equal({ text: 'ab€', offset: 5 });
+      for await (const c of cursor.readAvailable()) chunks.push(Buffer.from(c));
+      expect(Buffer.concat(chunks)).to.deep.equal(Buffer.concat([Buffer.from('ab€'), Buffer.from([0xff, 0x00])]));
+    });
+
+    it('reads in chunks of at most 64 KiB', async () => {
+      await writeLog([['stdout', 'x'.repeat(200_000)], ['stderr', 'y'.repeat(100)], ['stdout', 'z'.repeat(70_000)]]);
+      for (const stream of [undefined, 'stdout'] as const) {
+        const sizes: number[] = [];
+        for await (const c of new LogCursor(path, stream).readAvailable()) sizes.push(c.length);
+        expect(Math.max(...sizes)).to.be.at.most(64 * 1024);
+        expect(sizes.reduce((a, b) => a + b, 0)).to.equal(stream ? 270_000 : 270_100);
+      }
     });
   });
 });

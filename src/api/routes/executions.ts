@@ -1,8 +1,8 @@
 /** Executions: per job, across jobs, one, its log, cancel, and the newest log's tail. */
-import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import type { ExecutionStatus } from '../../jobs/execution.js';
 import type { ApiDeps } from '../deps.js';
+import { sendLogBody } from '../log-body.js';
 import { allowQuery, enumParam, intParam, MAX_LIMIT } from '../query.js';
 
 const STATUSES: readonly ExecutionStatus[] = ['queued', 'in_progress', 'success', 'failure', 'cancelled', 'skipped'];
@@ -31,33 +31,15 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
     const stream = enumParam(ctx, 'stream', ['stdout', 'stderr'] as const);
     const tail = ctx.query.tail === undefined ? undefined : intParam(ctx, 'tail', 0, 0, MAX_TAIL);
     const follow = enumParam(ctx, 'follow', ['true', 'false'] as const) === 'true';
-    ctx.type = 'text/plain; charset=utf-8';
-    if (!follow) {
-      ctx.body = await service.log(ctx.params.id!, ctx.params.eid!, { stream, tail });
-      return;
-    }
-    // Ends the follow when the client goes away, so no timer or file handle outlives the request.
+    // Ends the read when the client goes away, so no timer or file handle outlives the request.
     const gone = new AbortController();
     const abort = () => gone.abort();
     ctx.req.once('close', abort);
     ctx.res.once('close', abort);
-    const text = await service.followLog(ctx.params.id!, ctx.params.eid!, {
-      stream,
-      tail,
-      signal: gone.signal,
-      stopping: deps.isStopping,
-    });
-    if (typeof text === 'string' || text instanceof Readable) {
-      ctx.body = text;
-      return;
-    }
-    // Koa pipes a stream body without Content-Length, i.e. chunked; each piece is sent as it is read.
-    const body = Readable.from(text, { objectMode: false });
-    // A client that leaves makes Koa's pipeline destroy the body with "premature close": not worth a log line.
-    body.once('error', (err) => {
-      if (!gone.signal.aborted) deps.logError(err, { method: ctx.method, path: ctx.path });
-    });
-    ctx.body = body;
+    const chunks = follow
+      ? await service.followLog(ctx.params.id!, ctx.params.eid!, { stream, tail, signal: gone.signal, stopping: deps.isStopping })
+      : await service.log(ctx.params.id!, ctx.params.eid!, { stream, tail });
+    sendLogBody(ctx, chunks, (err) => deps.logError(err, { method: ctx.method, path: ctx.path }));
   });
 
   router.post('/jobs/:id/executions/:eid/cancel', async (ctx) => {
@@ -71,9 +53,8 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
     allowQuery(ctx, ['n']);
     const n = intParam(ctx, 'n', 100, 0, MAX_TAIL);
     const { execution, text } = await service.tail(ctx.params.id!, n);
-    ctx.type = 'text/plain; charset=utf-8';
     if (execution) ctx.set('X-Execution-Id', execution.id);
-    ctx.body = text;
+    sendLogBody(ctx, text, (err) => deps.logError(err, { method: ctx.method, path: ctx.path }));
   });
 
   router.get('/executions', async (ctx) => {
@@ -84,3 +65,4 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
     ctx.body = { data: await service.withProgress(page.items), pagination: { total: page.total, limit, offset } };
   });
 }
+
