@@ -102,6 +102,13 @@ async function main(): Promise<void> {
     const done = await runner.whenFinished(started.id);
     if (done.status !== 'success') throw new Error(`run failed: ${done.error}`);
   };
+  // The same command as a job of one step: what the step machinery (records, outputs file, header) costs.
+  const stepJob: Job = { ...job, id: 'bench-steps', name: 'bench-steps', command: null, steps: [{ name: 'only', command: ['true'] }] };
+  const viaSteps = async () => {
+    const started = await runner.trigger(stepJob, 'manual', null);
+    const done = await runner.whenFinished(started.id);
+    if (done.status !== 'success') throw new Error(`run failed: ${done.error}`);
+  };
   // One job per trigger of a burst, since the triggers of one job decide one after another.
   const pooled = new Runner({ store, events, maxConcurrency: POOL });
   const burstJobs = Array.from({ length: BURST }, (_, i) => ({ ...job, id: `bench-${i}`, name: `bench-${i}`, concurrency: 'allow' as const }));
@@ -114,10 +121,11 @@ async function main(): Promise<void> {
 
   try {
     console.log(`serial runs of \`true\`, ${SECONDS}s each (node ${process.version}, history_limit ${job.history_limit})`);
-    const [raw, bare, full] = await interleaved([
+    const [raw, bare, full, oneStep] = await interleaved([
       { name: 'child_process.spawn', once: rawSpawn },
       { name: 'execa', once: bareExeca },
       { name: 'Runner (store + log file)', once: viaRunner },
+      { name: 'Runner, a job of 1 step', once: viaSteps },
     ]);
     const [pool, queued] = await interleaved([
       { name: `execa, ${POOL} at a time`, once: execaPool, runsPerCall: BURST },
@@ -128,6 +136,7 @@ async function main(): Promise<void> {
     console.log(`Runner / execa   ${(full / bare).toFixed(2)}`);
     console.log(`Runner / spawn   ${(full / raw).toFixed(2)}`);
     console.log(`queued Runner / execa pool   ${(queued / pool).toFixed(2)}`);
+    console.log(`1-step job / command job   ${(oneStep / full).toFixed(2)}`);
     printResult({
       bench: 'run-throughput',
       figures: [
@@ -135,6 +144,8 @@ async function main(): Promise<void> {
           note: `Runner ${full.toFixed(0)}/s, execa ${bare.toFixed(0)}/s, spawn ${raw.toFixed(0)}/s; serial \`true\`, ${SECONDS} s per case` },
         { what: 'run throughput: Runner / raw spawn runs/s', value: full / raw, unit: 'ratio', target: '>= 0.60', pass: full / raw >= 0.6,
           note: `execa / spawn ${(bare / raw).toFixed(2)}` },
+        { what: 'run throughput: a job of 1 step / the same command job', value: oneStep / full, unit: 'ratio', target: 'report', pass: null,
+          note: `${oneStep.toFixed(0)}/s vs ${full.toFixed(0)}/s` },
         { what: `run throughput: queued Runner (${BURST} at once, ${POOL} slots) / execa pool`, value: queued / pool, unit: 'ratio', target: 'report', pass: null,
           note: `${queued.toFixed(0)}/s vs ${pool.toFixed(0)}/s` },
       ],

@@ -57,7 +57,12 @@ export function logEvents(events: Events, log: Logger): void {
     runLog[level]({
       event: 'execution.finished', job_id: e.job_id, execution_id: e.id, status: e.status, reason: e.reason,
       exit_code: e.exit_code, signal: e.signal, duration: e.duration, retry_count: e.retry_count, error: e.error,
+      ...(e.steps ? { failed_step: e.steps.find((s) => s.status === 'failure' || s.status === 'cancelled')?.name ?? null } : {}),
     }, 'execution finished');
+  });
+  events.on('execution:waiting', ({ execution: e }) => {
+    const step = e.steps?.find((s) => s.status === 'waiting')?.name ?? null;
+    runLog.info({ event: 'execution.waiting', job_id: e.job_id, execution_id: e.id, step }, 'execution waiting at a wait step');
   });
   events.on('execution:skipped', ({ execution: e }) => {
     runLog.warn({ event: 'execution.skipped', job_id: e.job_id, execution_id: e.id, reason: e.reason, error: e.error }, 'execution skipped');

@@ -13,7 +13,7 @@ import type { JobView } from '../service/job-view.js';
 
 /** The event types clients may see (docs/api.md, Live events). */
 export type LiveEventType =
-  | 'execution.queued' | 'execution.started' | 'execution.finished'
+  | 'execution.queued' | 'execution.started' | 'execution.waiting' | 'execution.finished'
   | 'job.created' | 'job.changed' | 'job.deleted' | 'job.paused' | 'job.resumed'
   | 'config.reloaded' | 'reset';
 
@@ -68,6 +68,7 @@ export class EventHub {
     this.unsubscribe = [
       o.events.on('execution:queued', execution('execution.queued')),
       o.events.on('execution:started', execution('execution.started')),
+      o.events.on('execution:waiting', execution('execution.waiting')),
       o.events.on('execution:finished', execution('execution.finished')),
       o.events.on('execution:skipped', execution('execution.finished')),
       o.events.on('job:changed', ({ jobId, change }) => this.publish(`job.${change}`, { job_id: jobId, job: change === 'deleted' ? null : (o.jobView(jobId) ?? null) })),

@@ -24,7 +24,9 @@ import {
   pageOf,
   PAGINATION_SCHEMA,
   schemaRef,
+  STEP_RECORD_SCHEMA,
 } from './response-schemas.js';
+import { ADVANCE_REQUEST_SCHEMA, RUN_REQUEST_SCHEMA } from '../jobs/run-request.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the document is plain JSON */
 type Json = Record<string, any>;
@@ -166,7 +168,12 @@ function paths(): Json {
     },
     '/api/v1/jobs/{id}/run': {
       parameters: [JOB_ID],
-      post: op('runJob', 'Run a job now, paused or not', {
+      post: op('runJob', 'Run a job now, paused or not; an optional body overrides its environment for this execution', {
+        requestBody: {
+          required: false,
+          description: 'Optional. `environment` overrides the job\'s (and its steps\') variables for this execution; only the names are recorded (`parameters`). Unknown fields are a 400.',
+          content: { 'application/json': { schema: requestSchema(RUN_REQUEST_SCHEMA) } },
+        },
         responses: {
           '202': json(message({ execution_id: { type: 'string', pattern: EXECUTION_ID_PATTERN } }, ['execution_id']), 'triggered'),
           '404': error('NotFound'),
@@ -223,8 +230,38 @@ function paths(): Json {
           query('stream', { enum: ['stdout', 'stderr'] }, 'only this stream (default: both, in arrival order)'),
           intQuery('tail', 0, MAX_TAIL, undefined, 'only the last N lines'),
           query('follow', { type: 'boolean', default: false }, 'stream new output (chunked) until the execution ends'),
+          query('step', { type: 'string', maxLength: 63 }, 'only this step\'s part (a job with steps); 400 when it has no such step'),
         ],
         responses: { '200': text('the log'), '404': error('LogNotFound'), ...COMMON_ERRORS },
+      }),
+    },
+    '/api/v1/jobs/{id}/executions/{eid}/restart': {
+      parameters: [JOB_ID, EXECUTION_ID],
+      post: op('restartExecution', 'A new execution of a failed, cancelled or interrupted one, from its first step that did not succeed', {
+        tag: 'executions',
+        responses: {
+          '202': json(message({ execution_id: { type: 'string', pattern: EXECUTION_ID_PATTERN }, restarted_from: { type: 'string', pattern: EXECUTION_ID_PATTERN } }, ['execution_id', 'restarted_from']), 'restarted'),
+          '404': error('NotFound'),
+          '409': error('Conflict'),
+          ...WRITE_ERRORS,
+        },
+      }),
+    },
+    '/api/v1/jobs/{id}/executions/{eid}/advance': {
+      parameters: [JOB_ID, EXECUTION_ID],
+      post: op('advanceExecution', 'Complete the wait step a waiting execution is held at, with outputs for the steps after it', {
+        tag: 'executions',
+        requestBody: {
+          required: false,
+          description: 'Optional. `outputs` become the wait step\'s outputs (WATCHBELL_STEP_<STEP>_<KEY> for later steps).',
+          content: { 'application/json': { schema: requestSchema(ADVANCE_REQUEST_SCHEMA) } },
+        },
+        responses: {
+          '202': json(message({ execution_id: { type: 'string', pattern: EXECUTION_ID_PATTERN } }, ['execution_id']), 'advanced'),
+          '404': error('NotFound'),
+          '409': error('Conflict'),
+          ...WRITE_ERRORS,
+        },
       }),
     },
     '/api/v1/jobs/{id}/executions/{eid}/cancel': {
@@ -341,6 +378,7 @@ function components(): Json {
       Job: JOB_SCHEMA,
       Execution: EXECUTION_SCHEMA,
       Attempt: ATTEMPT_SCHEMA,
+      StepRecord: STEP_RECORD_SCHEMA,
       Pagination: PAGINATION_SCHEMA,
       Error: ERROR_SCHEMA,
       Health: HEALTH_SCHEMA,
@@ -361,7 +399,7 @@ function components(): Json {
         ...errorAnswer('METHOD_NOT_ALLOWED: the path exists, the method does not'),
         headers: { Allow: { schema: { type: 'string' }, description: 'the methods the path takes, e.g. `GET, HEAD, PUT, DELETE`' } },
       },
-      Conflict: errorAnswer('JOB_EXISTS, JOB_OWNED_BY_CONFIG, JOB_ALREADY_RUNNING, JOB_COMPLETED, EXECUTION_FINISHED, TOO_MANY_JOBS'),
+      Conflict: errorAnswer('JOB_EXISTS, JOB_OWNED_BY_CONFIG, JOB_ALREADY_RUNNING, JOB_COMPLETED, EXECUTION_FINISHED, EXECUTION_NOT_WAITING, EXECUTION_NOT_RESTARTABLE, JOB_CHAINED, TOO_MANY_JOBS'),
       TooLarge: errorAnswer(`BODY_TOO_LARGE: over ${BODY_LIMIT} bytes`),
       UnsupportedMediaType: errorAnswer('UNSUPPORTED_MEDIA_TYPE: neither JSON nor YAML'),
       Internal: errorAnswer('INTERNAL: a bug; the daemon log has the details'),

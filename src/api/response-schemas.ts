@@ -15,9 +15,10 @@ export function schemaRef(name: string): SchemaObject {
 
 export const EXECUTION_ID_PATTERN = '^exec-[0-9a-z]{20}$';
 export const JOB_STATUSES = ['active', 'paused', 'completed'] as const;
-export const EXECUTION_STATUSES = ['queued', 'in_progress', 'success', 'failure', 'cancelled', 'skipped'] as const;
-const TRIGGERS = ['schedule', 'manual', 'catch_up'];
-const END_REASONS = ['exit', 'timeout', 'cancelled', 'spawn_error', 'interrupted', 'overlap'];
+export const EXECUTION_STATUSES = ['queued', 'in_progress', 'waiting', 'success', 'failure', 'cancelled', 'skipped'] as const;
+const TRIGGERS = ['schedule', 'manual', 'catch_up', 'restart', 'chain'];
+const END_REASONS = ['exit', 'timeout', 'cancelled', 'spawn_error', 'interrupted', 'overlap', 'paused'];
+const STEP_STATUSES = ['pending', 'in_progress', 'waiting', 'success', 'failure', 'cancelled', 'skipped'];
 
 const timestamp: SchemaObject = { type: 'string', format: 'date-time' };
 const nullableTimestamp: SchemaObject = { type: ['string', 'null'], format: 'date-time' };
@@ -40,7 +41,30 @@ export const ATTEMPT_SCHEMA: SchemaObject = closed(
   { description: 'One attempt of an execution; retries are further attempts.' },
 );
 
-export const EXECUTION_SCHEMA: SchemaObject = closed(
+export const STEP_RECORD_SCHEMA: SchemaObject = closed(
+  {
+    name: { type: 'string' },
+    status: { enum: STEP_STATUSES },
+    started_at: nullableTimestamp,
+    finished_at: nullableTimestamp,
+    duration: { type: ['number', 'null'], minimum: 0 },
+    exit_code: { type: ['integer', 'null'], description: 'of its last attempt' },
+    signal: nullableString,
+    reason: { enum: [...END_REASONS, null] },
+    error: nullableString,
+    retry_count: { type: 'integer', minimum: 0 },
+    attempts: { type: 'array', items: schemaRef('Attempt') },
+    outputs: { type: 'object', additionalProperties: { type: 'string' }, description: 'what it wrote to $WATCHBELL_OUTPUT, or an advance gave it' },
+    reused: { type: 'boolean', description: 'taken over, with its outputs, from the execution a restart restarted' },
+    digest: { type: 'string', description: 'of its definition when it ran; a restart reruns a step whose definition changed' },
+  },
+  { description: 'One step of a multi-step execution.' },
+);
+
+/** Fields an execution has only when they apply. */
+const OPTIONAL_EXECUTION_FIELDS = ['steps', 'restarted_from', 'triggered_by', 'parameters'];
+
+const closedExecution = closed(
   {
     id: { type: 'string', pattern: EXECUTION_ID_PATTERN },
     job_id: { type: 'string', pattern: JOB_ID_PATTERN },
@@ -58,9 +82,18 @@ export const EXECUTION_SCHEMA: SchemaObject = closed(
     retry_count: { type: 'integer', minimum: 0 },
     attempts: { type: 'array', items: schemaRef('Attempt') },
     log_route: { type: 'string', description: 'URL path of its log' },
+    steps: { type: 'array', items: schemaRef('StepRecord'), description: 'a job with steps: one record per step, in order' },
+    restarted_from: { type: 'string', pattern: EXECUTION_ID_PATTERN, description: 'trigger restart: the execution it restarted' },
+    triggered_by: closed({ job_id: { type: 'string', pattern: JOB_ID_PATTERN }, execution_id: { type: 'string', pattern: EXECUTION_ID_PATTERN } }, { description: 'trigger chain: the execution whose end started it' }),
+    parameters: { type: 'array', items: { type: 'string' }, description: 'names of the environment variables a run-now overrode (values are never kept)' },
   },
-  { description: 'One triggered run of a job: a scheduled slot, a run-now, or a catch-up.' },
+  { description: 'One triggered run of a job: a scheduled slot, a run-now, a catch-up, a restart or a chain.' },
 );
+
+export const EXECUTION_SCHEMA: SchemaObject = {
+  ...closedExecution,
+  required: (closedExecution.required as string[]).filter((k) => !OPTIONAL_EXECUTION_FIELDS.includes(k)),
+};
 
 const isDuration = (schema: SchemaObject) => JSON.stringify(schema) === JSON.stringify(DURATION_SCHEMA);
 
@@ -77,6 +110,8 @@ export const JOB_SCHEMA: SchemaObject = closed(
         if (field === 'environment') {
           return [field, { type: 'object', additionalProperties: { const: SECRET_MASK }, description: `values are never answered: each is ${JSON.stringify(SECRET_MASK)}` }];
         }
+        if (field === 'steps') return [field, { anyOf: [schema, { type: 'null' }], description: 'null for a job with a command; step durations in integer seconds, environment values masked' }];
+        if (field === 'command') return [field, { anyOf: [schema, { type: 'null' }], description: 'null for a job with steps' }];
         return [field, schema];
       }),
     ),

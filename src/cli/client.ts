@@ -29,12 +29,12 @@ export class Client {
   }
 
   /** `data` of a JSON answer, with `pagination` when there is one; throws ClientError for an error answer. */
-  async call<T = unknown>(method: string, path: string): Promise<{ data: T; pagination?: { total: number }; headers: IncomingMessage['headers'] }> {
-    const res = await this.send(method, path);
+  async call<T = unknown>(method: string, path: string, body?: unknown): Promise<{ data: T; pagination?: { total: number }; headers: IncomingMessage['headers'] }> {
+    const res = await this.send(method, path, body);
     const text = await readAll(res);
     if ((res.statusCode ?? 0) >= 400) throw failure(res.statusCode ?? 0, text);
-    const body = JSON.parse(text) as { data: T; pagination?: { total: number } };
-    return { ...body, headers: res.headers };
+    const answer = JSON.parse(text) as { data: T; pagination?: { total: number } };
+    return { ...answer, headers: res.headers };
   }
 
   /** A text answer (a log), written to `out` as it arrives; throws ClientError for an error answer. */
@@ -45,12 +45,14 @@ export class Client {
     return res.headers;
   }
 
-  private send(method: string, path: string): Promise<IncomingMessage> {
+  private send(method: string, path: string, body?: unknown): Promise<IncomingMessage> {
     const headers: Record<string, string> = this.token ? { authorization: `Bearer ${this.token}` } : {};
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    if (payload !== undefined) headers['content-type'] = 'application/json';
     return new Promise((resolve, reject) => {
       const req = request({ ...this.target, path, method, headers }, resolve);
       req.on('error', (err) => reject(new ClientError(`cannot reach the daemon at ${this.url}: ${err.message}`)));
-      req.end();
+      req.end(payload);
     });
   }
 }

@@ -1,11 +1,13 @@
-/** `watchbell run|pause|resume JOB_ID...` and `watchbell cancel JOB_ID EXECUTION_ID`. */
+/** `watchbell run|pause|resume JOB_ID...`, and `watchbell cancel|restart|advance JOB_ID EXECUTION_ID`. */
 import { clientOf } from './client.js';
 import { printable } from './printable.js';
+import { UsageError } from './usage-error.js';
 import type { Command, Parsed } from './verbs.js';
 
 interface ActionAnswer {
   message: string;
   execution_id?: string;
+  restarted_from?: string;
   next_run?: string | null;
   status?: string;
 }
@@ -32,13 +34,28 @@ export function jobAction(action: 'run' | 'pause' | 'resume'): Command {
   };
 }
 
-/** Stops a queued or running execution. */
-export async function runCancel(args: Parsed): Promise<number> {
-  const [job, execution] = args.positionals.map(encodeURIComponent);
-  const client = clientOf({ url: args.text('url'), token: args.text('token') });
-  const { data } = await client.call<ActionAnswer>('POST', `/api/v1/jobs/${job}/executions/${execution}/cancel`);
-  process.stdout.write(args.flag('json') ? `${JSON.stringify(data)}\n` : `${describe(data)}\n`);
-  return 0;
+/** The command for an action on one execution: cancel, restart, or advance (with `key=value` outputs after the ids). */
+export function executionAction(action: 'cancel' | 'restart' | 'advance'): Command {
+  return async (args: Parsed) => {
+    const [job, execution, ...pairs] = args.positionals;
+    const body = action === 'advance' ? { outputs: outputsOf(pairs) } : undefined;
+    const client = clientOf({ url: args.text('url'), token: args.text('token') });
+    const path = `/api/v1/jobs/${encodeURIComponent(job!)}/executions/${encodeURIComponent(execution!)}/${action}`;
+    const { data } = await client.call<ActionAnswer>('POST', path, body);
+    process.stdout.write(args.flag('json') ? `${JSON.stringify(data)}\n` : `${describe(data)}\n`);
+    return 0;
+  };
+}
+
+/** `key=value` arguments as outputs; the value is everything after the first `=`. */
+function outputsOf(pairs: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`${JSON.stringify(pair)}: expected key=value`);
+    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return out;
 }
 
 function describe(d: ActionAnswer): string {

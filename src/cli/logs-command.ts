@@ -1,4 +1,4 @@
-/** `watchbell logs JOB_ID [EXECUTION_ID] [--tail N] [--stream S] [--follow]`: an execution's log, as it is or live. */
+/** `watchbell logs JOB_ID [EXECUTION_ID] [--tail N] [--stream S] [--step NAME] [--follow]`: an execution's log, as it is or live. */
 import { PassThrough } from 'node:stream';
 import { ClientError, clientOf, type Client } from './client.js';
 import type { Parsed } from './verbs.js';
@@ -10,7 +10,8 @@ export async function runLogs(args: Parsed): Promise<number> {
   const tail = args.text('tail');
   const stream = args.text('stream');
   const follow = args.flag('follow');
-  if (args.positionals[1] === undefined && !follow && stream === undefined) {
+  const step = args.text('step');
+  if (args.positionals[1] === undefined && !follow && stream === undefined && step === undefined) {
     // The newest execution that has output, in one request.
     await client.pipe(`/api/v1/jobs/${job}/tail?n=${encodeURIComponent(tail ?? '100')}`, process.stdout);
     return 0;
@@ -19,6 +20,7 @@ export async function runLogs(args: Parsed): Promise<number> {
   const query = new URLSearchParams();
   if (stream !== undefined) query.set('stream', stream);
   if (tail !== undefined) query.set('tail', tail);
+  if (step !== undefined) query.set('step', step);
   if (follow) query.set('follow', 'true');
   const q = query.size ? `?${query}` : '';
   await client.pipe(`/api/v1/jobs/${job}/executions/${encodeURIComponent(execution)}/log${q}`, process.stdout);

@@ -52,7 +52,7 @@ const CLIENT_FLAGS: Record<'url' | 'token' | 'json', Flag> = {
   json: { type: 'boolean', help: "print the API's JSON instead of text (see below)" },
 };
 
-const EXECUTION_STATUSES = ['queued', 'in_progress', 'success', 'failure', 'cancelled', 'skipped'] as const;
+const EXECUTION_STATUSES = ['queued', 'in_progress', 'waiting', 'success', 'failure', 'cancelled', 'skipped'] as const;
 
 /** The verbs, in the order help lists them. */
 export const VERBS: readonly Verb[] = [
@@ -147,7 +147,7 @@ Examples:
   })),
   {
     name: 'logs',
-    args: 'JOB_ID [EXECUTION_ID] [--tail N] [--stream stdout|stderr] [--follow]',
+    args: 'JOB_ID [EXECUTION_ID] [--tail N] [--stream stdout|stderr] [--step NAME] [--follow]',
     summary: "print an execution's log, or follow it live",
     help: `Without EXECUTION_ID: the newest execution that has output (with --follow: the newest one that ran).
 --follow prints new output as it is written until the execution ends, like tail -f.
@@ -155,11 +155,13 @@ Examples:
 Examples:
   watchbell logs backup-database --tail 20
   watchbell logs backup-database --follow
-  watchbell logs backup-database exec-01m8352h2e0000avfzps --stream stderr`,
+  watchbell logs backup-database exec-01m8352h2e0000avfzps --stream stderr
+  watchbell logs nightly-export --step upload --follow`,
     flags: {
       tail: { type: 'string', value: 'N', help: 'only the last N lines (--follow: then new output)' },
       stream: { type: 'string', value: 'stdout|stderr', help: 'only this stream (default: both, in the order written)', completes: ['stdout', 'stderr'] },
       follow: { type: 'boolean', short: 'f', help: 'keep printing new output until the execution ends' },
+      step: { type: 'string', value: 'NAME', help: "only this step's part of the log (a job with steps)" },
       url: CLIENT_FLAGS.url,
       token: CLIENT_FLAGS.token,
     },
@@ -200,7 +202,37 @@ Examples:
     positionals: [2, 2],
     client: true,
     completes: 'jobs',
-    load: () => import('./job-actions.js').then((m) => m.runCancel),
+    load: () => import('./job-actions.js').then((m) => m.executionAction('cancel')),
+  },
+  {
+    name: 'restart',
+    args: 'JOB_ID EXECUTION_ID',
+    summary: 'run a failed, cancelled or interrupted execution again, from its first step that did not succeed',
+    help: `Starts a new execution (trigger "restart"). For a job with steps, the steps that succeeded (and are unchanged
+since) are reused with their outputs; the rest run. For a job without steps, its command runs again.
+
+Examples:
+  watchbell restart nightly-export exec-01m8352h2e0000avfzps && watchbell logs nightly-export --follow`,
+    flags: { ...CLIENT_FLAGS },
+    positionals: [2, 2],
+    client: true,
+    completes: 'jobs',
+    load: () => import('./job-actions.js').then((m) => m.executionAction('restart')),
+  },
+  {
+    name: 'advance',
+    args: 'JOB_ID EXECUTION_ID [KEY=VALUE...]',
+    summary: 'let an execution waiting at a wait step go on, with outputs for the steps after it',
+    help: `Each KEY=VALUE becomes an output of the wait step: later steps see it as WATCHBELL_STEP_<STEP>_<KEY>.
+Cancel a waiting execution (watchbell cancel) to abort it instead.
+
+Examples:
+  watchbell advance nightly-export exec-01m8352h2e0000avfzps approved_by=alice ticket=OPS-42`,
+    flags: { ...CLIENT_FLAGS },
+    positionals: [2, Infinity],
+    client: true,
+    completes: 'jobs',
+    load: () => import('./job-actions.js').then((m) => m.executionAction('advance')),
   },
   {
     name: 'events',

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { globSync } from 'tinyglobby';
 import { parseDuration } from '../jobs/duration.js';
+import { describeCycle, findCycles } from '../jobs/chains.js';
 import { WatchbellError, type FieldError } from '../jobs/errors.js';
 import type { JobSpec } from '../jobs/job.js';
 import { isValidTimezone } from '../jobs/schedule-spec.js';
@@ -218,6 +219,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
     }
   }
   jobs.checkNames();
+  jobs.checkChains();
 
   const all = files.flatMap((f) => {
     const found = f.source.errors.length ? syntaxProblems(f) : f.found.map((e) => toProblem(f, e));
@@ -292,6 +294,11 @@ class JobCollector {
     }
   }
 
+  /** Chains do not loop. */
+  checkChains(): void {
+    chainCycleProblems(this.jobs, this.fileOf);
+  }
+
   /** Names are unique too; the second use is reported, naming the first (and its file, when another). */
   checkNames(): void {
     const names = new Map<string, ConfigJob>();
@@ -304,6 +311,16 @@ class JobCollector {
       const where = otherFile === f ? '' : ` (${otherFile.shown}:${other.place.line}:${other.place.col})`;
       f.found.push({ path: `/jobs/${job.id}/name`, message: `jobs.${job.id}.name: "${job.spec.name}" is already the name of job ${other.id}${where}; names must be unique` });
     }
+  }
+}
+
+/** Chains among the config's own jobs must not loop (targets outside the config are checked by the daemon). */
+function chainCycleProblems(jobs: readonly ConfigJob[], fileOf: ReadonlyMap<string, SourceFile>): void {
+  const graph = new Map(jobs.map((j) => [j.id, j.spec] as const));
+  for (const cycle of findCycles(graph)) {
+    const first = cycle[0]!;
+    const path = `/jobs/${first.from}/${first.field}`;
+    fileOf.get(first.from)!.found.push({ path, message: `${label(path)}: chain cycle ${describeCycle(cycle)}; a job must not trigger itself through on_success / on_failure` });
   }
 }
 

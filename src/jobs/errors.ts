@@ -21,6 +21,12 @@ export type ErrorCode =
   | 'FORBIDDEN'
   | 'LISTEN_REFUSED'
   | 'EXECUTION_FINISHED'
+  /** advance on an execution not held at a wait step. */
+  | 'EXECUTION_NOT_WAITING'
+  /** restart of an execution that is running, waiting or succeeded. */
+  | 'EXECUTION_NOT_RESTARTABLE'
+  /** delete (or a reload removing) a job other jobs chain to (on_success / on_failure). */
+  | 'JOB_CHAINED'
   | 'LOG_MISSING'
   | 'CONFIG_INVALID'
   | 'DATA_DIR_LOCKED'

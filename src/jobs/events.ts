@@ -1,6 +1,6 @@
 /** The typed events the core emits; logs and metrics subscribe instead of being sprinkled through the code. */
 import { EventEmitter } from 'node:events';
-import type { Execution } from './execution.js';
+import type { Execution, StepRecord } from './execution.js';
 import type { NotifyEvent } from './notify-rule.js';
 
 export interface WatchbellEvents {
@@ -14,6 +14,10 @@ export interface WatchbellEvents {
   'execution:started': { execution: Execution };
   'execution:finished': { execution: Execution };
   'execution:skipped': { execution: Execution };
+  /** An execution is held at a wait step (`waiting`) until advanced, cancelled or timed out. */
+  'execution:waiting': { execution: Execution };
+  /** One step of a multi-step execution ended (success, failure or cancelled). */
+  'step:finished': { jobId: string; executionId: string; step: StepRecord };
   /** An API job was created, changed, deleted, paused or resumed (config jobs change through `config:reloaded`). */
   'job:changed': { jobId: string; change: JobChange };
   'schedule:late': { jobId: string; slot: Date; lateMs: number };

@@ -3,6 +3,7 @@ import type { SchemaObject } from 'ajv';
 import { CONTAINER_EXPECTATIONS, CONTAINER_SCHEMA } from './container-spec.js';
 import { JOB_ID_PATTERN } from './ids.js';
 import { NOTIFY_EXPECTATION, NOTIFY_SCHEMA } from './notify-rule.js';
+import { STEP_EXPECTATIONS, stepSchema } from './step.js';
 
 /**
  * Integer seconds or a duration string such as `90s`, `5m`, `1h30m`, `1d`. The pattern must stay linear: ajv
@@ -28,7 +29,7 @@ export const FIELD_EXPECTATIONS: Readonly<Record<string, string>> = {
   timeout: 'a duration of at least 1s: integer seconds or a string such as "90s", "5m", "1h30m"',
   retries: 'an integer from 0 to 100',
   retry_delay: 'a duration: integer seconds or a string such as "90s", "5m", "1h30m"',
-  environment: 'a map of variable names (letters, digits, _) to string values',
+  environment: 'a map of variable names (letters, digits, _) to string values (without NUL)',
   working_directory: 'an absolute path to an existing directory',
   concurrency: 'one of "forbid", "allow", "replace"',
   catch_up: 'one of "none", "latest"',
@@ -39,6 +40,9 @@ export const FIELD_EXPECTATIONS: Readonly<Record<string, string>> = {
   user: 'a user name or numeric uid from /etc/passwd, or null for the daemon\'s own user',
   notify: NOTIFY_EXPECTATION,
   ...CONTAINER_EXPECTATIONS,
+  ...STEP_EXPECTATIONS,
+  on_success: 'a list of job ids run (trigger "chain") when an execution of this job succeeds',
+  on_failure: 'a list of job ids run (trigger "chain") when an execution of this job fails',
 };
 
 /** Every job field's schema; the config's `defaults:` reuses them. */
@@ -60,7 +64,8 @@ export const JOB_PROPERTIES: Record<string, SchemaObject> = {
     type: 'object',
     maxProperties: 200,
     propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 128 },
-    additionalProperties: { type: 'string', maxLength: 65536 },
+    // NUL cannot be in an environment variable: the spawn would fail, naming the value in its error.
+    additionalProperties: { type: 'string', maxLength: 65536, pattern: '^[^\\u0000]*$' },
   },
   working_directory: { type: ['string', 'null'], maxLength: 4096 },
   concurrency: { enum: ['forbid', 'allow', 'replace'] },
@@ -78,14 +83,22 @@ export const JOB_PROPERTIES: Record<string, SchemaObject> = {
   notify: NOTIFY_SCHEMA,
   container: CONTAINER_SCHEMA,
 };
+JOB_PROPERTIES.steps = { type: 'array', minItems: 1, maxItems: 100, items: stepSchema(JOB_PROPERTIES) };
+const JOB_LIST: SchemaObject = { type: 'array', maxItems: 100, uniqueItems: true, items: { type: 'string', pattern: JOB_ID_PATTERN } };
+JOB_PROPERTIES.on_success = JOB_LIST;
+JOB_PROPERTIES.on_failure = JOB_LIST;
+
+/** Fields that belong to one job only, never to `defaults:`. */
+const OWN_FIELDS = new Set(['name', 'schedule', 'command', 'steps', 'on_success', 'on_failure']);
 
 /** A job in YAML (its id is its key) or in a request body (`id` optional, `status` to create it paused). */
 export const JOB_INPUT_SCHEMA: SchemaObject = {
   $id: 'watchbell:job',
   title: 'watchbell job',
+  description: 'A job has `command` or `steps`, exactly one of the two. Without `schedule` (or with "@manual") it runs only by run-now, chains or restart.',
   type: 'object',
+  required: [],
   additionalProperties: false,
-  required: ['schedule', 'command'],
   properties: {
     id: { type: 'string', pattern: JOB_ID_PATTERN },
     ...JOB_PROPERTIES,
@@ -99,6 +112,6 @@ export const JOB_DEFAULTS_SCHEMA: SchemaObject = {
   type: 'object',
   additionalProperties: false,
   properties: Object.fromEntries(
-    Object.entries(JOB_PROPERTIES).filter(([k]) => k !== 'name' && k !== 'schedule' && k !== 'command'),
+    Object.entries(JOB_PROPERTIES).filter(([k]) => !OWN_FIELDS.has(k)),
   ),
 };

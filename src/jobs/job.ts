@@ -1,6 +1,7 @@
 /** The Job type: a validated, normalized job definition as the rest of watchbell sees it. */
 import type { ContainerSpec } from './container-spec.js';
 import type { NotifyRule } from './notify-rule.js';
+import type { StepSpec } from './step.js';
 
 export type ConcurrencyPolicy = 'forbid' | 'allow' | 'replace';
 export type CatchUpPolicy = 'none' | 'latest';
@@ -15,10 +16,11 @@ export type JobSort = (typeof JOB_SORTS)[number];
 /** The fields a user sets, in YAML or a request body, after validation and defaults. */
 export interface JobSpec {
   name: string;
+  /** `@manual` for a job that runs only by run-now, chains or restart (the field may be omitted). */
   schedule: string;
   timezone: string;
-  /** A string runs under `/bin/sh -c`; an array runs without a shell. */
-  command: string | string[];
+  /** A string runs under `/bin/sh -c`; an array runs without a shell. null for a job with `steps`. */
+  command: string | string[] | null;
   tags: string[];
   /** Seconds per attempt. */
   timeout: number;
@@ -44,6 +46,12 @@ export interface JobSpec {
   notify?: NotifyRule[];
   /** Run the command in a container (see container-spec.ts); null runs it on the host. Optional only because jobs stored before it lack it: read it as `container ?? null`. */
   container?: ContainerSpec | null;
+  /** The job's steps (step.ts), instead of `command`; absent for a one-command job. */
+  steps?: StepSpec[];
+  /** Jobs that get an execution (`trigger: chain`) when one of this job's succeeds; absent when none. */
+  on_success?: string[];
+  /** Jobs that get an execution (`trigger: chain`) when one of this job's fails; absent when none. */
+  on_failure?: string[];
 }
 
 /** A job as stored and scheduled. `status` is the only field that changes without an edit. */
@@ -56,7 +64,7 @@ export interface Job extends JobSpec {
 }
 
 /** Values a field takes when neither the job nor `defaults:` sets it (DESIGN.md §2). */
-export const JOB_DEFAULTS: Readonly<Omit<JobSpec, 'name' | 'schedule' | 'command'>> = Object.freeze({
+export const JOB_DEFAULTS: Readonly<Omit<JobSpec, 'name' | 'schedule' | 'command' | 'steps' | 'on_success' | 'on_failure'>> = Object.freeze({
   /** Overridden by the daemon's `timezone`. */
   timezone: 'UTC',
   tags: [],
@@ -84,5 +92,8 @@ export const JOB_DEFAULTS: Readonly<Omit<JobSpec, 'name' | 'schedule' | 'command
 export const JOB_SPEC_FIELDS = [
   'name', 'schedule', 'timezone', 'command', 'tags', 'timeout', 'retries', 'retry_delay',
   'environment', 'working_directory', 'concurrency', 'catch_up', 'starting_deadline',
-  'history_limit', 'max_output', 'user', 'notify', 'container',
+  'history_limit', 'max_output', 'user', 'notify', 'container', 'steps', 'on_success', 'on_failure',
 ] as const;
+
+/** The schedule of a job without one: it never fires by itself. */
+export const MANUAL_SCHEDULE = '@manual';

@@ -8,7 +8,9 @@ export type ScheduleSpec =
   /** `@every 90s`: slots at whole multiples of `seconds` since the Unix epoch. */
   | { kind: 'every'; seconds: number }
   /** An ISO-8601 instant: one run, then the job is `completed`. */
-  | { kind: 'once'; at: number };
+  | { kind: 'once'; at: number }
+  /** `@manual`: never due; the job runs only by run-now, chains or restart. */
+  | { kind: 'manual' };
 
 const MACROS = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly']);
 const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$/;
@@ -34,9 +36,10 @@ export function parseSchedule(schedule: string, timezone: string): ScheduleSpec 
     if (seconds < 1) throw new ScheduleError(`"${schedule}" is not a valid @every schedule: the interval must be at least 1s`);
     return { kind: 'every', seconds };
   }
+  if (text === '@manual') return { kind: 'manual' };
   if (text.startsWith('@')) {
     if (!MACROS.has(text)) {
-      throw new ScheduleError(`"${schedule}" is not a known macro: expected one of @yearly, @monthly, @weekly, @daily, @hourly or "@every <duration>"`);
+      throw new ScheduleError(`"${schedule}" is not a known macro: expected one of @yearly, @monthly, @weekly, @daily, @hourly, @manual or "@every <duration>"`);
     }
     checkCron(text, timezone, schedule);
     return { kind: 'cron', pattern: text };

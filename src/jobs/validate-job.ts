@@ -1,14 +1,15 @@
 /** Turns raw job input (YAML or JSON) into a JobSpec, or a list of every bad field. */
-import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { parseDuration } from './duration.js';
 import { checkContainer, normalizeContainer } from './container-spec.js';
 import { WatchbellError, type FieldError } from './errors.js';
 import { isValidJobId } from './ids.js';
-import { JOB_DEFAULTS, type JobSpec, type JobStatus } from './job.js';
+import { JOB_DEFAULTS, MANUAL_SCHEDULE, type JobSpec, type JobStatus } from './job.js';
 import { FIELD_EXPECTATIONS, JOB_DEFAULTS_SCHEMA, JOB_INPUT_SCHEMA } from './job-schema.js';
 import { normalizeNotify, unknownNotifiers } from './notify-rule.js';
 import { isValidTimezone, parseSchedule, ScheduleError } from './schedule-spec.js';
+import type { StepSpec } from './step.js';
+import { checkSteps, isDirectory, normalizeSteps } from './validate-steps.js';
 import { addSchema, checkSchema, compileLater, label, showValue } from './schema-validator.js';
 import { daemonUid, lookupUser, PASSWD_FILE } from './system-user.js';
 
@@ -42,7 +43,8 @@ export interface ValidatedJob {
 /** What a job field (path `/timeout`, `/command/0`, `/container/pull`, ...) accepts, for messages; a nested key's own first. */
 const describeField = {
   describe: (path: string): string | undefined => {
-    const [, field = '', key] = path.split('/');
+    const [, field = '', key, stepField] = path.split('/');
+    if (field === 'steps' && stepField !== undefined) return FIELD_EXPECTATIONS[`steps.${stepField}`] ?? FIELD_EXPECTATIONS[stepField];
     return (key !== undefined ? FIELD_EXPECTATIONS[`${field}.${key}`] : undefined) ?? FIELD_EXPECTATIONS[field];
   },
 };
@@ -68,10 +70,18 @@ function prefixed(e: FieldError, prefix: string): FieldError {
  */
 export function validateJob(input: unknown, options: ValidateJobOptions): ValidatedJob {
   const prefix = options.path ?? '';
+  // A job read back answers `command: null` (with steps) or `steps: null` (with a command): sent back, they mean "none".
+  if (input !== null && typeof input === 'object' && !Array.isArray(input)) {
+    const { command, steps, ...rest } = input as Record<string, unknown>;
+    input = { ...rest, ...(command !== null && command !== undefined ? { command } : {}), ...(steps !== null && steps !== undefined ? { steps } : {}) };
+  }
   // An update needs only the fields that change; the required ones come from the stored job.
   const existing = options.existing;
   if (existing && input !== null && typeof input === 'object' && !Array.isArray(input)) {
-    input = { schedule: existing.schedule, command: existing.command, ...input };
+    // A job has command or steps: an update that sends one replaces the other.
+    const sends = (k: string) => Object.hasOwn(input as object, k);
+    const body = sends('command') || sends('steps') ? {} : existing.steps ? { steps: existing.steps } : { command: existing.command };
+    input = { schedule: existing.schedule, ...body, ...input };
   }
   const errors = checkSchema(validateInput(), input, describeField).map((e) => prefixed(e, prefix));
   if (input === null || typeof input !== 'object' || Array.isArray(input)) throw invalid(errors);
@@ -79,11 +89,13 @@ export function validateJob(input: unknown, options: ValidateJobOptions): Valida
   const failed = new Set(errors.map((e) => e.path.slice(prefix.length).split('/')[1]));
   const raw = Object.fromEntries(Object.entries(input).filter(([k]) => !failed.has(k)));
 
+  const { command: _c, steps: _s, ...kept } = options.existing ?? {};
   const merged: Record<string, unknown> = {
     ...JOB_DEFAULTS,
     timezone: options.timezone,
+    schedule: MANUAL_SCHEDULE,
     ...(options.defaults ?? {}),
-    ...(options.existing ?? {}),
+    ...kept,
     ...raw,
   };
   if (options.existing && raw.environment && typeof raw.environment === 'object') {
@@ -138,6 +150,11 @@ export function validateJob(input: unknown, options: ValidateJobOptions): Valida
       }
     }
   }
+  const hasSteps = (input as Record<string, unknown>).steps !== undefined;
+  const hasCommand = (input as Record<string, unknown>).command !== undefined;
+  if (hasSteps && hasCommand) bad('steps', 'a job has command or steps, not both; remove one');
+  else if (!hasSteps && !hasCommand) bad('command', 'is required (or steps); expected a command, or steps: a list of steps');
+  if (hasSteps && !failed.has('steps') && !hasCommand) errors.push(...checkSteps(raw.steps, merged, prefix));
   const notify = normalizeNotify(merged.notify);
   if (options.notifiers && !failed.has('notify')) errors.push(...unknownNotifiers(notify, options.notifiers, prefix));
   const user = (merged.user ?? null) as string | number | null;
@@ -155,7 +172,7 @@ export function validateJob(input: unknown, options: ValidateJobOptions): Valida
     name: typeof raw.name === 'string' ? raw.name : (options.existing?.name ?? (raw.id as string | undefined) ?? ''),
     schedule: String(merged.schedule).trim(),
     timezone,
-    command: merged.command as string | string[],
+    command: hasSteps ? null : (merged.command as string | string[]),
     tags: [...(merged.tags as string[])],
     timeout: seconds.timeout!,
     retries: merged.retries as number,
@@ -171,10 +188,26 @@ export function validateJob(input: unknown, options: ValidateJobOptions): Valida
     notify,
     container: normalizeContainer(merged.container),
   };
+  if (hasSteps) spec.steps = keepMaskedStepSecrets(normalizeSteps(raw.steps), options.existing?.steps);
+  for (const k of ['on_success', 'on_failure'] as const) {
+    const list = merged[k] as string[] | undefined;
+    if (list && list.length > 0) spec[k] = [...list];
+  }
   const out: ValidatedJob = { spec };
   if (typeof raw.id === 'string') out.id = raw.id;
   if (raw.status === 'active' || raw.status === 'paused') out.status = raw.status;
   return out;
+}
+
+/** A step environment value sent as the mask keeps the stored value of the same step's same variable. */
+function keepMaskedStepSecrets(steps: StepSpec[], stored: StepSpec[] | undefined): StepSpec[] {
+  if (!stored) return steps;
+  return steps.map((step) => {
+    const old = stored.find((s) => s.name === step.name)?.environment;
+    if (!step.environment || !old) return step;
+    const env = Object.fromEntries(Object.entries(step.environment).map(([k, v]) => [k, v === SECRET_MASK && Object.hasOwn(old, k) ? old[k]! : v]));
+    return { ...step, environment: env };
+  });
 }
 
 function invalid(details: FieldError[]): WatchbellError {
@@ -183,13 +216,6 @@ function invalid(details: FieldError[]): WatchbellError {
   return new WatchbellError('VALIDATION_FAILED', `${first}${more}`, { details });
 }
 
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
 
 /** A job as the API shows it: environment values masked. */
 export function maskEnvironment(env: Record<string, string>): Record<string, string> {

@@ -67,6 +67,9 @@ export class Metrics {
   private readonly source: MetricsSource;
   private readonly executions: Counter<'job_id' | 'status'>;
   private readonly duration: Histogram<'job_id'>;
+  private readonly stepDuration: Histogram<'job_id' | 'step'>;
+  /** Step label values per job, to drop them with the job. */
+  private readonly stepsSeen = new Map<string, Set<string>>();
   private readonly lastSuccess: Gauge<'job_id'>;
   private readonly nextRun: Gauge<'job_id'>;
   private readonly notifications: Counter<'notifier' | 'outcome'>;
@@ -89,6 +92,13 @@ export class Metrics {
       name: 'watchbell_execution_duration_seconds',
       help: 'Duration of executions that ran (all attempts and retry delays), by job.',
       labelNames: ['job_id'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.stepDuration = new Histogram({
+      name: 'watchbell_step_duration_seconds',
+      help: 'Duration of the steps of multi-step jobs that ran (all attempts and retry delays; a wait step: the time it waited), by job and step.',
+      labelNames: ['job_id', 'step'],
       buckets: DURATION_BUCKETS,
       registers,
     });
@@ -144,6 +154,13 @@ export class Metrics {
     options.events.on('notify:attempt', ({ notifier, outcome }) => notifications.inc({ notifier, outcome }));
     options.events.on('execution:finished', ({ execution }) => ended(execution));
     options.events.on('execution:skipped', ({ execution }) => ended(execution));
+    options.events.on('step:finished', ({ jobId, step }) => {
+      if (step.duration === null) return;
+      this.stepDuration.observe({ job_id: jobId, step: step.name }, step.duration);
+      let steps = this.stepsSeen.get(jobId);
+      if (!steps) this.stepsSeen.set(jobId, (steps = new Set()));
+      steps.add(step.name);
+    });
     options.events.on('job:due', ({ slot, firedAt, trigger }) => {
       // A catch-up run is late by the length of the downtime: that is not the scheduler's lateness.
       if (trigger === 'schedule') lateness.observe(Math.max(0, firedAt.getTime() - slot.getTime()) / 1000);
@@ -192,6 +209,11 @@ export class Metrics {
       for (const status of statuses) this.executions.remove({ job_id: job, status });
       this.duration.remove({ job_id: job });
       this.seen.delete(job);
+    }
+    for (const [job, steps] of this.stepsSeen) {
+      if (current.has(job)) continue;
+      for (const step of steps) this.stepDuration.remove({ job_id: job, step });
+      this.stepsSeen.delete(job);
     }
   }
 

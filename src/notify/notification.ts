@@ -66,6 +66,12 @@ export function facts(n: Notification): Array<[string, string]> {
     ['Trigger', e.scheduled_at ? `${e.trigger} (slot ${e.scheduled_at})` : e.trigger],
   ];
   if (e.attempts.length > 1) out.push(['Attempts', String(e.attempts.length)]);
+  if (e.steps) {
+    // The step the execution's status comes from: the first that failed (or was cancelled).
+    const failed = e.steps.find((s) => s.status === 'failure' || s.status === 'cancelled');
+    if (failed) out.push(['Failed step', failed.name]);
+    out.push(['Steps', e.steps.map((s) => `${s.name} ${s.reused ? 'reused' : s.status}`).join(', ')]);
+  }
   return out;
 }
 

@@ -7,10 +7,14 @@
  * a queued execution counts as in progress: `forbid` skips or refuses beside it, `replace` cancels it.
  * Each attempt's process group is written to a pid file, and every job process gets
  * WATCHBELL_EXECUTION_ID in its environment, for crash recovery: see pid-file.ts.
+ *
+ * A job with steps runs them through step-run.ts; a wait step is `gated` here (no slot held, see gate()).
+ * Past 500 lines because slots, the queue and gates share the entries' state; what does not (records,
+ * retries, steps, outputs) lives beside it.
  */
 import { WatchbellError } from '../jobs/errors.js';
 import type { Events } from '../jobs/events.js';
-import type { Execution, Trigger } from '../jobs/execution.js';
+import type { Execution, StepRecord, Trigger } from '../jobs/execution.js';
 import type { Job } from '../jobs/job.js';
 import { createLogWriter } from '../store/log-file.js';
 import type { Store } from '../store/store.js';
@@ -31,7 +35,15 @@ import {
 import type { LogSink } from './log-sink.js';
 import { EXECUTION_ID_ENV, pidFilePath } from './pid-file.js';
 import { runWithRetries } from './retry.js';
-import { formatSeconds } from './timers.js';
+import { runSteps, type GateEnd, type StepAttempt } from './step-run.js';
+import { finishedStepsExecution, waitingExecution, withSteps } from './steps-record.js';
+import { formatSeconds, setLongTimeout } from './timers.js';
+
+/** What one attempt runs: a job's command, or one step's. */
+interface AttemptSpec {
+  step: Pick<StepAttempt['step'], 'command' | 'container' | 'timeout' | 'working_directory'>;
+  environment: Record<string, string>;
+}
 
 /** An execution's log as the runner uses it; store/log-file.ts's LogWriter is one. */
 export interface ExecutionLog extends LogSink {
@@ -53,6 +65,18 @@ export interface RunnerOptions {
   maxConcurrency?: number;
 }
 
+/** What a trigger may add to an execution beyond its job (restart, chain, run-now parameters). */
+export interface TriggerExtra {
+  /** Over the job's (and its steps') environment; only the names are recorded (`parameters`). */
+  parameters?: Record<string, string>;
+  /** Over everything but ours, unrecorded: the upstream outputs of a chain (WATCHBELL_UPSTREAM_<KEY>). */
+  environment?: Record<string, string>;
+  restartedFrom?: string;
+  triggeredBy?: { job_id: string; execution_id: string };
+  /** The step records to start from (a restart's reused ones); default: all pending. */
+  steps?: StepRecord[];
+}
+
 /** Messages of executions cancelled before they started. */
 const CANCELLED_QUEUED = 'cancelled while queued';
 const CANCELLED_QUEUED_AT_SHUTDOWN = 'cancelled while queued: watchbell shut down';
@@ -61,8 +85,16 @@ interface Entry {
   job: Job;
   /** Replaced, never mutated, as the execution goes on. */
   execution: Execution;
-  /** `queued` while it waits for a slot; `running` from the moment it holds one until its end is recorded. */
-  state: 'queued' | 'running';
+  /**
+   * `queued` while it waits for a slot; `running` from the moment it holds one until its end is recorded;
+   * `gated` while a wait step holds it (no slot) and while it waits for a slot again after one.
+   */
+  state: 'queued' | 'running' | 'gated';
+  extra: TriggerExtra;
+  /** Set while gated and queued for a slot again: called when it gets one (or is cancelled). */
+  resume?: () => void;
+  /** Set while a wait step holds it: ends the wait. */
+  endGate?: (end: GateEnd) => void;
   /** Date.now() when it was queued, or null when it started at once. */
   queuedAt: number | null;
   /** Settles once its first record is stored; rejects when it could not be (start() throws that to the caller). */
@@ -123,10 +155,10 @@ export class Runner {
    * starts. With `concurrency: forbid` and one queued or in progress, a manual trigger throws
    * JOB_ALREADY_RUNNING and a scheduled one resolves with a `skipped` record.
    */
-  trigger(job: Job, trigger: Trigger, scheduledAt: Date | null): Promise<Execution> {
+  trigger(job: Job, trigger: Trigger, scheduledAt: Date | null, extra: TriggerExtra = {}): Promise<Execution> {
     // Serialized per job, or two triggers could both see nothing running and both start under `forbid`.
     const previous = this.jobQueues.get(job.id) ?? Promise.resolve();
-    const next = previous.then(() => this.start(job, trigger, scheduledAt));
+    const next = previous.then(() => this.start(job, trigger, scheduledAt, extra));
     const tail = next.catch(() => {});
     this.jobQueues.set(job.id, tail);
     void tail.then(() => {
@@ -192,7 +224,7 @@ export class Runner {
     const entries = this.entries(jobId);
     // Queued ones first, or a slot freed by a stopped one could start one of them.
     for (const e of entries) if (e.state === 'queued') void this.stopEntry(e, CANCELLED_QUEUED);
-    for (const e of entries) if (e.state === 'running') void this.stopEntry(e, CANCELLED_QUEUED);
+    for (const e of entries) if (e.state !== 'queued') void this.stopEntry(e, CANCELLED_QUEUED);
     return Promise.all(entries.map((e) => e.done));
   }
 
@@ -207,6 +239,8 @@ export class Runner {
 
   private async stop(graceMs: number): Promise<void> {
     this.closing = true;
+    // Executions held at a gate stay `waiting` in the store, for the next start to take up again.
+    for (const e of this.active.values()) e.endGate?.({ kind: 'detached' });
     // Nothing new may start while the daemon stops, so nothing queued ever will: recorded as cancelled now.
     for (const e of [...this.waiting]) void this.stopEntry(e, CANCELLED_QUEUED_AT_SHUTDOWN);
     const all = () => Promise.all([...this.active.values()].map((r) => r.done));
@@ -252,19 +286,19 @@ export class Runner {
     }
   }
 
-  private async start(job: Job, trigger: Trigger, scheduledAt: Date | null): Promise<Execution> {
+  private async start(job: Job, trigger: Trigger, scheduledAt: Date | null, extra: TriggerExtra): Promise<Execution> {
     this.refuseWhenClosing(job);
     const busy = this.entries(job.id);
     if (busy.length > 0) {
       const oldest = busy[0]!;
       if (job.concurrency === 'forbid') {
-        if (trigger === 'manual') {
+        if (trigger === 'manual' || trigger === 'restart') {
           throw new WatchbellError(
             'JOB_ALREADY_RUNNING',
             `job ${job.id} is already ${oldest.state} (execution ${oldest.execution.id}) and its concurrency is "forbid"`,
           );
         }
-        return this.skip(job, trigger, scheduledAt, oldest);
+        return this.skip(job, trigger, scheduledAt, oldest, extra);
       }
       if (job.concurrency === 'replace') {
         await this.cancelJob(job.id);
@@ -275,7 +309,10 @@ export class Runner {
     // A slot is free only while nobody waits (the pump hands a freed slot to the queue at once).
     const runNow = this.slotsInUse < this.maxConcurrency && this.waiting.size === 0;
     const now = new Date();
-    const execution = runNow ? startedExecution(job, trigger, scheduledAt, now) : queuedExecution(job, trigger, scheduledAt, now);
+    const execution = withSteps(
+      runNow ? startedExecution(job, trigger, scheduledAt, now) : queuedExecution(job, trigger, scheduledAt, now),
+      job, extra,
+    );
     let resolveDone!: (e: Execution) => void;
     const done = new Promise<Execution>((resolve) => (resolveDone = resolve));
     // Durable before the process starts: a crash from here on leaves an unfinished record to mark interrupted.
@@ -289,6 +326,7 @@ export class Runner {
       job,
       execution,
       state: runNow ? 'running' : 'queued',
+      extra,
       queuedAt: runNow ? null : now.getTime(),
       recorded,
       controller: new AbortController(),
@@ -316,9 +354,19 @@ export class Runner {
     return snapshot(execution);
   }
 
-  private async skip(job: Job, trigger: Trigger, scheduledAt: Date | null, busy: Entry): Promise<Execution> {
+  /** Records a chained execution of a paused job as `skipped` (reason `paused`), without running it. */
+  async skipPaused(job: Job, extra: TriggerExtra): Promise<Execution> {
+    const skipped = skippedExecution(job, 'chain', null, '', new Date());
+    const execution = { ...withSteps(skipped, { ...job, steps: undefined }, extra), reason: 'paused' as const, error: `skipped: job ${job.id} is paused` };
+    await this.store.addExecution(execution, job.history_limit);
+    this.events.emit('execution:skipped', { execution });
+    return execution;
+  }
+
+  private async skip(job: Job, trigger: Trigger, scheduledAt: Date | null, busy: Entry, extra: TriggerExtra): Promise<Execution> {
+    const skipped = skippedExecution(job, trigger, scheduledAt, busy.execution.id, new Date());
     const execution = {
-      ...skippedExecution(job, trigger, scheduledAt, busy.execution.id, new Date()),
+      ...withSteps(skipped, { ...job, steps: undefined }, extra),
       error: `skipped: execution ${busy.execution.id} still ${busy.state}`,
     };
     // Never changed again: the store freezes it, and the event and the caller share it (no copies,
@@ -332,6 +380,12 @@ export class Runner {
   private stopEntry(entry: Entry, whyQueued: string): Promise<Execution> {
     if (entry.state === 'running') {
       entry.controller.abort();
+      return entry.done;
+    }
+    if (entry.state === 'gated') {
+      entry.controller.abort();
+      // Queued for a slot after its gate: it goes on without one, to record its cancel.
+      if (entry.resume && this.waiting.delete(entry)) entry.resume();
       return entry.done;
     }
     // Out of the queue synchronously, so no slot freed from now on can start it; not in it = already cancelled.
@@ -357,6 +411,13 @@ export class Runner {
     while (this.slotsInUse < this.maxConcurrency && this.waiting.size > 0) {
       const next = this.waiting.values().next().value!;
       this.waiting.delete(next);
+      if (next.resume) {
+        // A gated execution taking its slot back, not a start.
+        next.state = 'running';
+        this.slotsInUse++;
+        next.resume();
+        continue;
+      }
       next.state = 'running';
       next.execution = dequeuedExecution(next.execution, new Date());
       this.slotsInUse++;
@@ -386,7 +447,7 @@ export class Runner {
     await this.execute(entry);
   }
 
-  /** Runs the attempts and records the end. Never rejects: whatever breaks is recorded and reported. */
+  /** Runs the attempts (or the steps) and records the end. Never rejects: whatever breaks is recorded and reported. */
   private async execute(entry: Entry): Promise<void> {
     const { job, controller } = entry;
     const id = entry.execution.id;
@@ -394,48 +455,46 @@ export class Runner {
     let final: Execution;
     try {
       const logPath = this.store.logPath(job.id, id);
-      const pidFile = pidFilePath(logPath);
       // Ours last: a job cannot pose as another execution to crash recovery.
-      const environment = { ...job.environment, [EXECUTION_ID_ENV]: id };
+      const reserved = { [EXECUTION_ID_ENV]: id };
+      const overrides = { ...entry.extra.parameters, ...entry.extra.environment };
       log = this.openLog(logPath, job.max_output);
       const sink = log;
       if (entry.queuedAt !== null) {
         const waited = formatSeconds(Date.parse(entry.execution.started_at!) - entry.queuedAt);
         sink.note(`--- waited ${waited} in the queue: max_concurrency (${this.maxConcurrency}) executions were in progress ---`);
       }
-      const outcome = await runWithRetries({
-        retries: job.retries,
-        retryDelayMs: job.retry_delay * 1000,
-        log: sink,
-        signal: controller.signal,
-        attempt: timedAttempt(entry, () =>
-          // A container job goes to the engine (run/container/); the rest of the execution is the same.
-          job.container ? runContainerAttempt({
-            jobId: job.id,
-            executionId: id,
-            container: job.container,
-            command: job.command,
-            environment,
-            timeoutMs: job.timeout * 1000,
-            killGraceMs: this.killGraceMs,
-            log: sink,
-            signal: controller.signal,
-            execRecord: execRecordPath(logPath),
-          }) : runAttempt({
-            command: job.command,
-            environment,
-            workingDirectory: job.working_directory,
-            timeoutMs: job.timeout * 1000,
-            killGraceMs: this.killGraceMs,
-            log: sink,
-            signal: controller.signal,
-            pidFile,
-            user: job.user ?? null,
-          })),
-        onRetry: (attempts) => this.recordProgress(entry, attempts),
-      });
-      await this.closeLog(log, id);
-      final = finishedExecution(entry.execution, outcome, log.tail(), new Date());
+      if (job.steps) {
+        const outcome = await runSteps({
+          job,
+          outputsPath: `${logPath}.outputs`,
+          log: sink,
+          signal: controller.signal,
+          overrides,
+          reserved,
+          records: entry.execution.steps ?? [],
+          attempt: (a) => timedAttempt(entry, () => this.attempt(job, id, logPath, a, sink, controller.signal))(),
+          gate: (records, _i, timeoutMs) => this.gate(entry, records, timeoutMs),
+          progress: (records) => this.recordSteps(entry, records),
+          stepEnded: (record) => this.events.emit('step:finished', { jobId: job.id, executionId: id, step: record }),
+        });
+        await this.closeLog(log, id);
+        if (outcome.status === 'detached') return this.detach(entry);
+        final = finishedStepsExecution(entry.execution, outcome, log.tail(), new Date());
+      } else {
+        const step = { command: job.command!, container: job.container ?? null, timeout: job.timeout, working_directory: job.working_directory };
+        const environment = { ...job.environment, ...overrides, ...reserved };
+        const outcome = await runWithRetries({
+          retries: job.retries,
+          retryDelayMs: job.retry_delay * 1000,
+          log: sink,
+          signal: controller.signal,
+          attempt: timedAttempt(entry, () => this.attempt(job, id, logPath, { step, environment }, sink, controller.signal)),
+          onRetry: (attempts) => this.recordProgress(entry, attempts),
+        });
+        await this.closeLog(log, id);
+        final = finishedExecution(entry.execution, outcome, log.tail(), new Date());
+      }
     } catch (err) {
       this.report(`execution ${id} of job ${job.id}`, err);
       if (log) await this.closeLog(log, id);
@@ -443,6 +502,118 @@ export class Runner {
     }
     await this.record(final);
     this.finish(entry, final);
+  }
+
+  /** One attempt of a command, on the host or (with `container`) in the container engine (run/container/). */
+  private attempt(job: Job, id: string, logPath: string, a: AttemptSpec, log: LogSink, signal: AbortSignal): Promise<AttemptResult> {
+    const { step, environment } = a;
+    const command = step.command!;
+    if (step.container) {
+      return runContainerAttempt({
+        jobId: job.id, executionId: id, container: step.container, command, environment,
+        timeoutMs: step.timeout * 1000, killGraceMs: this.killGraceMs, log, signal, execRecord: execRecordPath(logPath),
+      });
+    }
+    return runAttempt({
+      command, environment, workingDirectory: step.working_directory, timeoutMs: step.timeout * 1000,
+      killGraceMs: this.killGraceMs, log, signal, pidFile: pidFilePath(logPath), user: job.user ?? null,
+    });
+  }
+
+  /**
+   * Holds an execution at a wait step: recorded `waiting`, its slot given up, until advance(), cancel, the
+   * timeout, or a shutdown (`detached`: it stays waiting in the store, resumed at the next start). Then it
+   * waits for a slot again before its next step runs.
+   */
+  private async gate(entry: Entry, records: StepRecord[], timeoutMs: number): Promise<GateEnd> {
+    entry.execution = waitingExecution(entry.execution, records);
+    await this.recordNow(entry);
+    if (entry.state === 'running') {
+      entry.state = 'gated';
+      this.releaseSlot();
+    }
+    this.events.emit('execution:waiting', { execution: snapshot(entry.execution) });
+    // Reached while the daemon stops: left waiting for the next start, as the gates shutdown() found.
+    if (this.closing) return { kind: 'detached' };
+    const signal = entry.controller.signal;
+    const end = await new Promise<GateEnd>((resolve) => {
+      const stopTimer = setLongTimeout(() => done({ kind: 'timeout' }), timeoutMs);
+      const onAbort = () => done({ kind: 'cancelled' });
+      const done = (e: GateEnd) => {
+        stopTimer();
+        signal.removeEventListener('abort', onAbort);
+        entry.endGate = undefined;
+        resolve(e);
+      };
+      entry.endGate = done;
+      if (signal.aborted) done({ kind: 'cancelled' });
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    if (end.kind === 'detached') return end;
+    entry.execution = { ...entry.execution, status: 'in_progress' };
+    if (!signal.aborted) await this.acquireSlot(entry);
+    return end;
+  }
+
+  /** Takes a slot for a gated execution, waiting in the queue (before executions not started yet) when none is free. */
+  private async acquireSlot(entry: Entry): Promise<void> {
+    if (this.slotsInUse < this.maxConcurrency && this.waiting.size === 0) {
+      this.slotsInUse++;
+      entry.state = 'running';
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      entry.resume = resolve;
+      this.waiting.add(entry);
+    });
+    entry.resume = undefined;
+  }
+
+  /**
+   * Completes the wait step an execution is held at, with `outputs` for the steps after it. Throws
+   * EXECUTION_NOT_WAITING when it is not held at one (by this runner).
+   */
+  advance(jobId: string, executionId: string, outputs: Record<string, string>): Execution {
+    const entry = this.active.get(executionId);
+    if (!entry || entry.job.id !== jobId || !entry.endGate) {
+      throw new WatchbellError('EXECUTION_NOT_WAITING', `execution ${executionId} of job ${jobId} is not waiting at a wait step; only a waiting execution can be advanced`);
+    }
+    const waiting = snapshot(entry.execution);
+    entry.endGate({ kind: 'advanced', outputs: { ...outputs } });
+    return waiting;
+  }
+
+  /** Takes up again, after a restart of the daemon, an execution a previous daemon left `waiting` at a wait step. */
+  resumeWaiting(job: Job, execution: Execution): void {
+    let resolveDone!: (e: Execution) => void;
+    const done = new Promise<Execution>((resolve) => (resolveDone = resolve));
+    const entry: Entry = {
+      job, execution: snapshot(execution), state: 'gated', extra: {}, queuedAt: null, recorded: Promise.resolve(),
+      controller: new AbortController(), done, resolveDone,
+    };
+    this.addActive(entry);
+    void this.execute(entry);
+  }
+
+  /** Lets go of an execution held at a gate while the daemon stops: not recorded, so it stays `waiting`. */
+  private detach(entry: Entry): void {
+    this.removeActive(entry);
+    if (entry.state === 'running') this.releaseSlot();
+    entry.resolveDone(snapshot(entry.execution));
+  }
+
+  /** Keeps the step records current as the steps go on. */
+  private async recordSteps(entry: Entry, records: StepRecord[]): Promise<void> {
+    entry.execution = { ...entry.execution, steps: records };
+    await this.recordNow(entry);
+  }
+
+  private async recordNow(entry: Entry): Promise<void> {
+    try {
+      await this.store.updateExecution(snapshot(entry.execution));
+    } catch (err) {
+      this.report(`recording progress of execution ${entry.execution.id}`, err);
+    }
   }
 
   /** Stores the final record of an execution, and a success's end in its job's state; a failure is reported, not thrown. */
@@ -474,11 +645,7 @@ export class Runner {
   /** Keeps attempts[] current between retries, for people looking while a long retry delay runs. */
   private async recordProgress(entry: Entry, attempts: readonly AttemptResult[]): Promise<void> {
     entry.execution = withAttempts(entry.execution, attempts);
-    try {
-      await this.store.updateExecution(snapshot(entry.execution));
-    } catch (err) {
-      this.report(`recording progress of execution ${entry.execution.id}`, err);
-    }
+    await this.recordNow(entry);
   }
 
   private async closeLog(log: ExecutionLog, executionId: string): Promise<void> {

@@ -27,6 +27,9 @@ export function latestMissedSlot(
     case 'once':
       slot = spec.at <= now.getTime() ? new Date(spec.at) : null;
       break;
+    case 'manual':
+      slot = null;
+      break;
   }
   return slot !== null && slot.getTime() > since.getTime() ? slot : null;
 }

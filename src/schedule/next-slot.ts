@@ -17,6 +17,8 @@ export function nextSlot(spec: ScheduleSpec, timezone: string, after: Date, patt
     }
     case 'once':
       return spec.at > after.getTime() ? new Date(spec.at) : null;
+    case 'manual':
+      return null;
   }
 }
 

@@ -5,6 +5,7 @@
  * (job-view, job-order, execution-progress, log-follow, turn-slicer).
  */
 import { createHash } from 'node:crypto';
+import { chainedFrom } from '../jobs/chains.js';
 import { isWatchbellError, WatchbellError } from '../jobs/errors.js';
 import type { Events } from '../jobs/events.js';
 import { FINISHED_STATUSES, type Execution } from '../jobs/execution.js';
@@ -12,16 +13,21 @@ import { isValidExecutionId, isValidJobId, newJobId } from '../jobs/ids.js';
 import { JOB_SPEC_FIELDS, type Job, type JobSort, type JobSpec, type JobStatus } from '../jobs/job.js';
 import type { NotifyRule } from '../jobs/notify-rule.js';
 import { isOneShot, parseSchedule } from '../jobs/schedule-spec.js';
+import { parseAdvanceRequest, parseRunRequest } from '../jobs/run-request.js';
 import { validateJob } from '../jobs/validate-job.js';
-import type { Runner } from '../run/runner.js';
+import type { Runner, TriggerExtra } from '../run/runner.js';
+import { restartRecords } from '../run/step-run.js';
 import { catchUpDecision } from '../schedule/catch-up.js';
 import type { Scheduler } from '../schedule/scheduler.js';
 import { logExists, readLogChunks } from '../store/log-reader.js';
+import { readStepLog, readStepLogChunks } from '../store/log-steps.js';
 import type { ExecutionQuery, Page, Store } from '../store/store.js';
+import { chainExtra, checkApiJobChains, checkConfigChains } from './chain-checks.js';
 import { cannotHaveOutput, fileSize, outputSoFar } from './execution-progress.js';
 import { pageByKey } from './job-order.js';
 import { toJobView, type JobView } from './job-view.js';
 import { followLog } from './log-follow.js';
+import { followStepLog } from './step-log-follow.js';
 import { TurnSlicer } from './turn-slicer.js';
 
 /**
@@ -88,6 +94,7 @@ export class JobService {
 
   constructor(options: JobServiceOptions) {
     this.o = options;
+    options.events.on('execution:finished', ({ execution }) => this.chain(execution));
   }
 
   private now(): Date {
@@ -103,7 +110,27 @@ export class JobService {
     }
     for (const job of this.jobs.values()) this.reschedule(job, true);
     await this.applyConfig(configJobs);
+    await this.resumeWaiting();
     this.catchUp();
+  }
+
+  /** Executions a previous daemon left held at a wait step wait on (their gate's timeout counts from when it began). */
+  private async resumeWaiting(): Promise<void> {
+    const { items } = this.o.store.listAllExecutions({ status: 'waiting', limit: Number.MAX_SAFE_INTEGER, offset: 0 });
+    for (const e of items) {
+      const job = this.jobs.get(e.job_id);
+      if (job) {
+        this.o.runner.resumeWaiting(job, e);
+        continue;
+      }
+      // Its job left the config while the daemon was down: nothing could advance it any more.
+      const now = this.now();
+      const steps = e.steps?.map((s) => (s.status === 'waiting' || s.status === 'pending' ? { ...s, status: 'cancelled' as const, reason: 'cancelled' as const } : s));
+      await this.o.store.updateExecution({
+        ...e, status: 'cancelled', reason: 'cancelled', error: `cancelled: job ${e.job_id} no longer exists`, finished_at: now.toISOString(),
+        duration: e.started_at ? (now.getTime() - Date.parse(e.started_at)) / 1000 : null, ...(steps ? { steps } : {}),
+      });
+    }
   }
 
   /**
@@ -128,6 +155,7 @@ export class JobService {
    */
   async applyConfig(configJobs: ConfigJobInput[]): Promise<{ added: string[]; changed: string[]; removed: string[] }> {
     this.checkNoClashWithApiJobs(configJobs);
+    this.checkConfigChains(configJobs);
     return this.applyOwned('config', configJobs);
   }
 
@@ -222,6 +250,16 @@ export class JobService {
     if (details.length) {
       throw new WatchbellError('JOB_EXISTS', details.map((d) => d.message).join('\n'), { details });
     }
+  }
+
+  /** Chains of the config as it would be applied (chain-checks.ts); throws before anything changes. */
+  private checkConfigChains(configJobs: ConfigJobInput[]): void {
+    checkConfigChains(this.jobs, configJobs.map((c) => ({ id: c.id, spec: c.spec, place: placeOf(c, this.o.configFile) })));
+  }
+
+  /** An API job's chains, as it would be saved (chain-checks.ts). */
+  private checkChains(id: string, spec: JobSpec): void {
+    checkApiJobChains(this.jobs, id, spec);
   }
 
   /** Jobs filtered, in the order `sort` asks (id order by default), and paged. */
@@ -389,6 +427,7 @@ export class JobService {
     const spec = { ...v.spec, name: v.spec.name || id };
     this.checkNameFree(spec.name, id);
     this.checkNotPast(spec);
+    this.checkChains(id, spec);
     this.checkRoomForOneMore();
     // Claimed before anything awaits, so concurrent creates see this one (its id, its name, the cap).
     this.creating.set(id, spec.name);
@@ -425,6 +464,7 @@ export class JobService {
     const v = validateJob(rest, { timezone: this.o.timezone, existing: old, notifiers: this.o.notifiers?.() });
     const spec = { ...v.spec, name: typeof rest.name === 'string' ? rest.name : old.name };
     this.checkNameFree(spec.name, id);
+    this.checkChains(id, spec);
     const scheduleChanged = spec.schedule !== old.schedule || spec.timezone !== old.timezone;
     if (scheduleChanged) this.checkNotPast(spec);
     // As pause/resume refuse: an `active` one-shot job with no slot left would sit there with next_run null.
@@ -448,6 +488,10 @@ export class JobService {
 
   private async deleteNow(id: string): Promise<void> {
     this.ownedByApi(id, 'delete');
+    const from = chainedFrom(this.jobs, id);
+    if (from.length) {
+      throw new WatchbellError('JOB_CHAINED', `job ${id} is chained to by ${from.map((j) => `job ${j}`).join(', ')} (on_success / on_failure); remove it from their chains first`);
+    }
     this.o.scheduler.remove(id);
     this.jobs.delete(id);
     this.listIndex = null;
@@ -456,9 +500,52 @@ export class JobService {
     this.o.events.emit('job:changed', { jobId: id, change: 'deleted' });
   }
 
-  /** Runs a job now, paused or not. */
-  async run(id: string): Promise<Execution> {
-    return this.o.runner.trigger(this.job(id), 'manual', null);
+  /** Runs a job now, paused or not; a body's `environment` overrides the job's for this execution. */
+  async run(id: string, body?: unknown): Promise<Execution> {
+    const job = this.job(id);
+    const parameters = parseRunRequest(body);
+    return this.o.runner.trigger(job, 'manual', null, parameters ? { parameters } : {});
+  }
+
+  /**
+   * A new execution (`trigger: restart`) of a failed, cancelled or interrupted one, reusing the steps that
+   * succeeded (and did not change since) with their outputs; a job without steps runs its command again.
+   */
+  async restart(id: string, executionId: string): Promise<Execution> {
+    const job = this.job(id);
+    const e = this.execution(id, executionId);
+    if (e.status !== 'failure' && e.status !== 'cancelled') {
+      const why = e.status === 'success' ? 'it succeeded' : FINISHED_STATUSES.has(e.status) ? `it was ${e.status}` : `it is still ${e.status}`;
+      throw new WatchbellError('EXECUTION_NOT_RESTARTABLE', `execution ${executionId} cannot be restarted: ${why}; only a failed, cancelled or interrupted execution can`);
+    }
+    const extra: TriggerExtra = { restartedFrom: executionId };
+    if (job.steps) extra.steps = restartRecords(job, e.steps ?? []);
+    return this.o.runner.trigger(job, 'restart', null, extra);
+  }
+
+  /** Completes the wait step an execution is held at, with the body's `outputs`. */
+  advance(id: string, executionId: string, body?: unknown): Execution {
+    const e = this.execution(id, executionId);
+    const outputs = parseAdvanceRequest(body);
+    if (e.status !== 'waiting') {
+      throw new WatchbellError('EXECUTION_NOT_WAITING', `execution ${executionId} is ${e.status}, not waiting at a wait step; only a waiting execution can be advanced`);
+    }
+    return this.o.runner.advance(id, executionId, outputs);
+  }
+
+  /** Starts the executions an ended one chains to (on_success / on_failure), with its outputs as WATCHBELL_UPSTREAM_<KEY>. */
+  private chain(e: Execution): void {
+    const job = this.jobs.get(e.job_id);
+    const targets = e.status === 'success' ? job?.on_success : e.status === 'failure' ? job?.on_failure : undefined;
+    if (!targets?.length) return;
+    const extra = chainExtra(e);
+    const report = (id: string) => (error: unknown) => this.o.events.emit('error', { where: `chaining job ${e.job_id} to job ${id}`, error });
+    for (const id of targets) {
+      const target = this.jobs.get(id);
+      if (!target) report(id)(new WatchbellError('JOB_NOT_FOUND', `job ${e.job_id} chains to job ${id}, which does not exist`));
+      else if (target.status === 'paused') this.o.runner.skipPaused(target, extra).catch(report(id));
+      else this.o.runner.trigger(target, 'chain', null, extra).catch(report(id));
+    }
   }
 
   /** Stops scheduling a job until it is resumed; survives restarts and reloads. */
@@ -517,14 +604,17 @@ export class JobService {
   }
 
   /**
-   * An execution's log, whole, one stream, or its last lines, as chunks read from the file as the consumer
-   * takes them (store/log-reader.ts). Throws LOG_MISSING when the execution wrote output but its log file is gone.
+   * An execution's log, whole, one stream, its last lines, or one step's part, as chunks read from the file as
+   * the consumer takes them (store/log-reader.ts; a step's part: store/log-steps.ts). Throws LOG_MISSING when
+   * the execution wrote output but its log file is gone.
    */
-  async log(id: string, executionId: string, options: { stream?: 'stdout' | 'stderr'; tail?: number }): Promise<AsyncIterable<Buffer>> {
+  async log(id: string, executionId: string, options: { stream?: 'stdout' | 'stderr'; tail?: number; step?: string }): Promise<AsyncIterable<Buffer>> {
     const execution = this.execution(id, executionId);
     const path = this.o.store.logPath(id, executionId);
     await this.o.store.prepareLog?.(id, executionId);
     await checkLogPresent(execution, path);
+    // A step the execution does not have has no part of its log: empty (as a stream with no output).
+    if (options.step !== undefined) return readStepLogChunks(path, execution.steps?.some((s) => s.name === options.step) ? options.step : null, options);
     return readLogChunks(path, options);
   }
 
@@ -551,7 +641,7 @@ export class JobService {
    */
   async withProgress(executions: readonly Execution[]): Promise<Execution[]> {
     return Promise.all(executions.map(async (e) => {
-      if (e.status !== 'in_progress') return e;
+      if (e.status !== 'in_progress' && e.status !== 'waiting') return e;
       const live = this.o.runner.progress(e.id) ?? e;
       return { ...live, output: await outputSoFar(this.o.store.logPath(e.job_id, e.id)) };
     }));
@@ -708,7 +798,7 @@ export class JobService {
   async followLog(
     id: string,
     executionId: string,
-    options: { stream?: 'stdout' | 'stderr'; tail?: number; signal: AbortSignal; stopping?: () => boolean },
+    options: { stream?: 'stdout' | 'stderr'; tail?: number; step?: string; signal: AbortSignal; stopping?: () => boolean },
   ): Promise<AsyncIterable<Buffer>> {
     const execution = this.execution(id, executionId);
     if (FINISHED_STATUSES.has(execution.status)) return this.log(id, executionId, options);
@@ -719,6 +809,18 @@ export class JobService {
       const now = this.o.store.getExecution(id, executionId);
       return now === undefined || FINISHED_STATUSES.has(now.status);
     };
+    if (options.step !== undefined) {
+      const path = this.o.store.logPath(id, executionId);
+      const step = options.step;
+      return followStepLog({
+        read: () => readStepLog(path, step, { stream: options.stream }),
+        tail: options.tail,
+        ended: this.o.runner.whenFinished(executionId),
+        isEnded,
+        stopping: options.stopping,
+        signal: options.signal,
+      });
+    }
     return followLog({
       path: this.o.store.logPath(id, executionId),
       stream: options.stream,
@@ -779,12 +881,16 @@ interface ListIndex {
 
 /** What `q=` matches: id, name, command and tags, lowercase; NUL between them, so a needle never spans two. */
 function searchText(job: Job): string {
-  const command = Array.isArray(job.command) ? job.command.join(' ') : job.command;
+  const commands = job.steps ? job.steps.map((s) => s.command ?? '') : [job.command ?? ''];
+  const command = commands.map((c) => (Array.isArray(c) ? c.join(' ') : c)).join(' ');
   return [job.id, job.name, command, ...job.tags].join('\u0000').toLowerCase();
 }
 
+const LATER_FIELDS = new Set<string>(['steps', 'on_success', 'on_failure']);
+
 /** A stable digest of a job's definition (JobSpec fields only, in a fixed order). */
 function digest(job: JobSpec): string {
-  const fields = JOB_SPEC_FIELDS.map((k) => [k, job[k]]);
+  // Fields added with steps count only when set, so jobs without them keep the digest they had.
+  const fields = JOB_SPEC_FIELDS.filter((k) => !(LATER_FIELDS.has(k) && job[k] === undefined)).map((k) => [k, job[k]]);
   return createHash('sha256').update(JSON.stringify(fields)).digest('hex').slice(0, 16);
 }

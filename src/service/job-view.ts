@@ -3,7 +3,8 @@ import type { Execution } from '../jobs/execution.js';
 import type { Job, JobSpec } from '../jobs/job.js';
 import { maskEnvironment } from '../jobs/validate-job.js';
 
-export interface JobView extends JobSpec {
+export interface JobView extends Omit<JobSpec, 'steps'> {
+  steps: JobSpec['steps'] | null;
   id: string;
   source: Job['source'];
   status: Job['status'];
@@ -35,6 +36,9 @@ export function toJobView(job: Job, nextRun: Date | null, lastRun: Execution | n
     user: job.user ?? null,
     notify: job.notify ?? [],
     container: job.container ?? null,
+    steps: job.steps ? job.steps.map((st) => (st.environment ? { ...st, environment: maskEnvironment(st.environment) } : { ...st })) : null,
+    on_success: job.on_success ?? [],
+    on_failure: job.on_failure ?? [],
     status: job.status,
     source: job.source,
     created_at: job.created_at,

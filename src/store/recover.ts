@@ -2,6 +2,7 @@
  * After a crash: executions a dead daemon left `queued` or `in_progress` become failures with reason
  * `interrupted`, once the processes they left running are stopped (see orphans.ts).
  */
+import { rm } from 'node:fs/promises';
 import type { Execution } from '../jobs/execution.js';
 import { pidFilePath, stopOrphans, type OrphanResult } from './orphans.js';
 import type { Store } from './store.js';
@@ -55,8 +56,12 @@ export async function recoverInterrupted(store: Store, options: RecoverOptions =
       attempts: e.attempts.map((a) =>
         a.finished_at ? a : { ...a, finished_at: now.toISOString(), reason: 'interrupted', error: 'interrupted: the daemon stopped' },
       ),
+      // The step in progress failed with it; the ones after it never ran. A restart reruns from that step.
+      ...(e.steps ? { steps: e.steps.map((st) => st.status === 'in_progress' ? { ...st, status: 'failure' as const, reason: 'interrupted' as const, error: 'interrupted: the daemon stopped', finished_at: now.toISOString() } : st.status === 'pending' ? { ...st, status: 'skipped' as const, error: 'skipped: the daemon stopped' } : st) } : {}),
     };
     await store.updateExecution(fixed);
+    // A step's outputs file (run/step-run.ts) that the dead daemon had not read and removed yet.
+    if (e.steps) await rm(`${store.logPath(e.job_id, e.id)}.outputs`, { force: true });
     interrupted.push(e.id);
   }
   return { interrupted, orphans };

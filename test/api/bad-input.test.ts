@@ -21,7 +21,8 @@ const big = 'x'.repeat(1024 * 1024 + 10);
 
 const CASES: Case[] = [
   { name: 'unknown field', method: 'POST', path: '/api/v1/jobs', body: { ...job, colour: 'red' }, status: 400, code: 'VALIDATION_FAILED', says: ['colour', 'unknown field'], detail: '/colour' },
-  { name: 'missing schedule', method: 'POST', path: '/api/v1/jobs', body: { command: 'true' }, status: 400, code: 'VALIDATION_FAILED', says: ['schedule', 'is required'], detail: '/schedule' },
+  { name: 'both command and steps', method: 'POST', path: '/api/v1/jobs', body: { command: 'true', steps: [{ name: 'a', command: 'true' }] }, status: 400, code: 'VALIDATION_FAILED', says: ['command or steps, not both'], detail: '/steps' },
+  { name: 'run-now with an unknown body field', method: 'POST', path: '/api/v1/jobs/victim/run', body: { enviroment: {} }, status: 400, code: 'VALIDATION_FAILED', says: ['enviroment', 'unknown field'], detail: '/enviroment' },
   { name: 'missing command', method: 'POST', path: '/api/v1/jobs', body: { schedule: '@daily' }, status: 400, code: 'VALIDATION_FAILED', says: ['command', 'is required'], detail: '/command' },
   { name: 'timeout of wrong type', method: 'POST', path: '/api/v1/jobs', body: { ...job, timeout: true }, status: 400, code: 'VALIDATION_FAILED', says: ['timeout', 'true', 'duration'], detail: '/timeout' },
   { name: 'timeout as bad duration', method: 'POST', path: '/api/v1/jobs', body: { ...job, timeout: '5x' }, status: 400, code: 'VALIDATION_FAILED', says: ['timeout', '"5x"', '1h30m'], detail: '/timeout' },

@@ -133,6 +133,21 @@ describe('metrics', function () {
       expect(value(s, 'watchbell_executions_total', { job_id: 'kept', status: 'success' })).to.equal(1);
     });
 
+    it('observes step durations by job and step, and drops them with the job', async function () {
+      jobs = [{ id: 'pipe', nextRun: null, lastSuccess: null }];
+      const step = (name: string, duration: number | null) => ({ name, duration }) as unknown as NonNullable<Execution['steps']>[number];
+      events.emit('step:finished', { jobId: 'pipe', executionId: 'exec-1', step: step('build', 2) });
+      events.emit('step:finished', { jobId: 'pipe', executionId: 'exec-1', step: step('build', 4) });
+      events.emit('step:finished', { jobId: 'pipe', executionId: 'exec-1', step: step('never', null) });
+      let s = await scrape();
+      expect(value(s, 'watchbell_step_duration_seconds_count', { job_id: 'pipe', step: 'build' })).to.equal(2);
+      expect(value(s, 'watchbell_step_duration_seconds_sum', { job_id: 'pipe', step: 'build' })).to.equal(6);
+      expect(value(s, 'watchbell_step_duration_seconds_count', { job_id: 'pipe', step: 'never' })).to.equal(undefined);
+      jobs = [];
+      s = await scrape();
+      expect(s.filter((x) => x.labels.step === 'build')).to.deep.equal([]);
+    });
+
     it('uses a registry of its own, never the global one', async function () {
       events.emit('execution:finished', { execution: execution('a', 'success', 1) });
       expect(await globalRegistry.metrics()).not.to.include('watchbell_');

@@ -73,7 +73,7 @@ describe('config/docker-labels: jobs from container labels', () => {
       'container web: label watchbell.job.ided.id: cannot be set by a label: the id of a label job is <container name>.<job name>',
       'container web: label watchbell.job.bad.retries: "lots" is invalid; expected an integer from 0 to 100',
       'container web: label watchbell.job.bad.schedule: "every tuesday" is not a cron expression: it has 2 fields; expected 5 (minute hour day-of-month month day-of-week) or 6 (seconds first); expected a cron expression, @daily-style macro, "@every <duration>" or ISO-8601 instant',
-      'container web: label watchbell.job.nocmd.command: is required',
+      'container web: label watchbell.job.nocmd.command: is required (or steps); expected a command, or steps: a list of steps',
     ]);
     expect(problems.every((p) => p.container === 'web')).to.equal(true);
   });

@@ -151,7 +151,7 @@ describe('config include:', function () {
     await files({
       'watchbell.yaml': yaml('version: 1', 'include: [conf.d/*.yaml]', 'jobs:', '  main:', '    schedule: nope', '    command: x'),
       'conf.d/a.yaml': yaml('jobs:', '  a:', '    schedule: "@daily"', '    command: echo ${MISSING}', '    retries: 500'),
-      'conf.d/b.yaml': yaml('jobs:', '  b:', '    command: x', '    colour: red', '  Bad_Key:', '    schedule: "@daily"', '    command: x'),
+      'conf.d/b.yaml': yaml('jobs:', '  b:', '    schedule: "@daily"', '    colour: red', '  Bad_Key:', '    schedule: "@daily"', '    command: x'),
     });
     const lines = await problems();
     expect(lines.map((l) => l.split(': ')[0])).to.deep.equal([
@@ -164,7 +164,7 @@ describe('config include:', function () {
     ]);
     expect(lines[1]).to.equal('etc/conf.d/a.yaml:4:14: jobs.a.command: environment variable MISSING is not set; set it or write ${MISSING:-default}');
     expect(lines[2]).to.equal('etc/conf.d/a.yaml:5:14: jobs.a.retries: 500 is invalid; expected an integer from 0 to 100');
-    expect(lines[3]).to.equal('etc/conf.d/b.yaml:3:5: jobs.b.schedule: is required');
+    expect(lines[3]).to.equal('etc/conf.d/b.yaml:3:5: jobs.b.command: is required (or steps); expected a command, or steps: a list of steps');
     expect(lines[4]).to.match(/^etc\/conf\.d\/b\.yaml:4:5: jobs\.b\.colour: unknown field; expected one of id, name, schedule/);
     expect(lines[5]).to.match(/^etc\/conf\.d\/b\.yaml:5:3: jobs\.Bad_Key: the key "Bad_Key" is invalid/);
   });

@@ -9,7 +9,7 @@ import { JOB_DEFAULTS } from '../../src/jobs/job.js';
 const FILE = '/etc/watchbell/watchbell.yaml';
 const NO_ENV: LoadOptions = { env: {} };
 
-const JOB_KEYS = 'id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container, status';
+const JOB_KEYS = 'id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container, steps, on_success, on_failure, status';
 const DAEMON_KEYS = 'listen, data_dir, store, timezone, max_concurrency, max_jobs, max_connections, shutdown_grace, kill_grace, log_format, log_level, watch, public_url, docker_labels, ui';
 const SCHEDULE_HELP = 'expected a cron expression, @daily-style macro, "@every <duration>" or ISO-8601 instant';
 const TIMEOUT_HELP = 'expected a duration of at least 1s: integer seconds or a string such as "90s", "5m", "1h30m"';
@@ -372,7 +372,13 @@ describe('parseConfig', () => {
     });
 
     it('points a missing field of a job at the job', () => {
-      expect(problems(yaml('version: 1', 'jobs:', '  a:', '    command: x'))).to.deep.equal([`${FILE}:4:5: jobs.a.schedule: is required`]);
+      expect(problems(yaml('version: 1', 'jobs:', '  a:', '    schedule: "@daily"'))).to.deep.equal([`${FILE}:4:5: jobs.a.command: is required (or steps); expected a command, or steps: a list of steps`]);
+    });
+
+    it('refuses a chain cycle, naming the whole cycle at the first arrow', () => {
+      expect(problems(yaml('version: 1', 'jobs:', '  a:', '    command: x', '    on_success: [b]', '  b:', '    command: x', '    on_failure: [c]', '  c:', '    command: x', '    on_success: [a]'))).to.deep.equal([
+        `${FILE}:5:17: jobs.a.on_success: chain cycle a -> b -> c -> a; a job must not trigger itself through on_success / on_failure`,
+      ]);
     });
 
     it('checks `defaults:` against the job fields', () => {

@@ -132,7 +132,12 @@ function describeCrash(kind: 'embedded' | 'postgres'): void {
       const config = configText(
         `  tick:\n    schedule: "* * * * * *"\n    command: '${record('$$$$')}; echo tick'\n    history_limit: 30\n` +
           `  slow:\n    schedule: "* * * * * *"\n    command: '${record('$$$$')}; sleep 1.5 & ${record('$!')}; wait'\n    history_limit: 30\n` +
-          `  nightly:\n    schedule: "0 3 * * *"\n    command: "true"\n`,
+          `  nightly:\n    schedule: "0 3 * * *"\n    command: "true"\n` +
+          // Multi-step: often killed in the middle of its second step, whose processes must go too.
+          `  pipeline:\n    schedule: "*/2 * * * * *"\n    history_limit: 30\n    steps:\n` +
+          `      - name: one\n        command: '${record('$$$$')}; echo "n=$$$$" >> "$WATCHBELL_OUTPUT"'\n` +
+          `      - name: two\n        command: '${record('$$$$')}; sleep 1 & ${record('$!')}; wait'\n` +
+          `      - name: three\n        command: 'echo "three after $WATCHBELL_STEP_ONE_N"'\n`,
       );
       const started = Date.now();
       const problems: string[] = [];
@@ -149,6 +154,7 @@ function describeCrash(kind: 'embedded' | 'postgres'): void {
       let writesAcknowledged = 0;
       let jobsChecked = 0;
       let earlyKills = 0;
+      let pipelinesInterrupted = 0;
 
       /** One worker's loop of writes: one at a time, on its own jobs, until `stop` is set. */
       const worker = async (d: DaemonProcess, w: number, stop: { now: boolean }, kill: number) => {
@@ -342,6 +348,11 @@ function describeCrash(kind: 'embedded' | 'postgres'): void {
             problem(kills, `execution ${e.id} of ${e.job}, unfinished at the kill, is now ${r.status} ${r.body?.data?.status}/${r.body?.data?.reason}`);
           }
           if (e.pidFile && (await stat(e.pidFile).then(() => true, () => false))) problem(kills, `pid file ${e.pidFile} was left after recovery`);
+          if (e.job === 'pipeline' && r.status === 200) {
+            const steps = r.body.data.steps as Array<{ name: string; status: string }>;
+            pipelinesInterrupted++;
+            if (steps.some((st) => st.status === 'in_progress' || st.status === 'pending')) problem(kills, `pipeline execution ${e.id} was interrupted with steps ${JSON.stringify(steps)}`);
+          }
         }
         // ...and the API shows none from before the restart as queued or running.
         for (const status of ['in_progress', 'queued']) {
@@ -392,7 +403,7 @@ function describeCrash(kind: 'embedded' | 'postgres'): void {
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       console.log(
         `      ${kills} kills (${earlyKills} while starting) in ${seconds}s; ${writesAcknowledged} writes acknowledged, ${jobsChecked} job checks after restarts; ${interruptedSeen} executions interrupted, ` +
-          `${pidFilesSeen} with a pid file; ${orphansStopped} orphan groups stopped at restart`,
+          `${pidFilesSeen} with a pid file (${pipelinesInterrupted} multi-step); ${orphansStopped} orphan groups stopped at restart`,
       );
       const report = (what: string) => `seed ${seed} (replay with WATCHBELL_CRASH_SEED=${seed}): ${what}`;
       expect(problems, report(`${problems.length} problems:\n${problems.slice(0, 40).join('\n')}`)).to.deep.equal([]);

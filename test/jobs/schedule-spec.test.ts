@@ -16,7 +16,7 @@ function scheduleError(schedule: string, timezone = 'UTC'): string {
 const EVERY_HELP = 'expected a duration such as "@every 90s" or "@every 1h30m"';
 const FIELDS_HELP = 'expected 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)';
 const NO_SUCH_INSTANT = 'is not a valid ISO-8601 instant: that day or time does not exist';
-const MACRO_HELP = 'expected one of @yearly, @monthly, @weekly, @daily, @hourly or "@every <duration>"';
+const MACRO_HELP = 'expected one of @yearly, @monthly, @weekly, @daily, @hourly, @manual or "@every <duration>"';
 
 describe('parseSchedule', () => {
   describe('cron', () => {

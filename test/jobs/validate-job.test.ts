@@ -143,12 +143,11 @@ describe('validateJob', () => {
   });
 
   describe('errors', () => {
-    it('reports a missing schedule and command', () => {
+    it('reports a missing command (a job without schedule runs only when triggered)', () => {
       expect(details({})).to.deep.equal([
-        { path: '/schedule', message: 'schedule: is required' },
-        { path: '/command', message: 'command: is required' },
+        { path: '/command', message: 'command: is required (or steps); expected a command, or steps: a list of steps' },
       ]);
-      expect(rejection({}).message).to.equal('schedule: is required (and 1 more)');
+      expect(validateJob({ command: 'true' }, { timezone: 'UTC' }).spec.schedule).to.equal('@manual');
     });
 
     it('rejects a body that is not an object', () => {
@@ -163,7 +162,7 @@ describe('validateJob', () => {
       const byPath = Object.fromEntries((err.details ?? []).map((d) => [d.path, d.message]));
       expect(Object.keys(byPath).sort()).to.deep.equal(['/bogus', '/command', '/concurrency', '/retries', '/schedule', '/timeout']);
       expect(byPath['/bogus']).to.equal(
-        'bogus: unknown field; expected one of id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container, status',
+        'bogus: unknown field; expected one of id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container, steps, on_success, on_failure, status',
       );
       expect(byPath['/command']).to.equal('command: "" is invalid; expected a non-empty string, or a non-empty array of strings');
       expect(byPath['/timeout']).to.equal(`timeout: "5x" is invalid; expected a duration of at least 1s: ${DURATION_HELP}`);
@@ -233,7 +232,7 @@ describe('validateJob', () => {
       const err = rejection({ ...minimal, environment: { 'BAD-KEY': 'v', PGPASSWORD: 's3cret' } });
       expect(err.details).to.have.length(1);
       expect(err.details![0]!.path).to.equal('/environment/BAD-KEY');
-      expect(err.details![0]!.message).to.equal('environment.BAD-KEY: the key "BAD-KEY" is invalid; expected a map of variable names (letters, digits, _) to string values');
+      expect(err.details![0]!.message).to.equal('environment.BAD-KEY: the key "BAD-KEY" is invalid; expected a map of variable names (letters, digits, _) to string values (without NUL)');
       expect(err.message).not.to.include('s3cret');
       expect(JSON.stringify(err.details)).not.to.include('s3cret');
     });

@@ -115,6 +115,20 @@ describe('notification messages', function () {
     });
   });
 
+  describe('multi-step executions', function () {
+    it('name the failed step and list the steps in chat and mail', function () {
+      const step = (name: string, status: string, reused = false) => ({ name, status, reused }) as unknown as NonNullable<Execution['steps']>[number];
+      const n = notification({}, { error: 'step test: exited with code 1', steps: [step('build', 'success', true), step('test', 'failure'), step('deploy', 'skipped')] });
+      const slack = slackMessage(n);
+      expect(JSON.stringify(slack.blocks)).to.contain('*Failed step*\\ntest');
+      expect(slack.text).to.contain('failed: step test: exited with code 1');
+      const mail = emailMessage(n);
+      expect(mail.text).to.contain('Failed step');
+      expect(mail.text).to.contain('Steps');
+      expect(mail.text).to.contain('build reused, test failure, deploy skipped');
+    });
+  });
+
   describe('emailMessage', function () {
     it('has a subject with the job and what happened, and a body with the facts, links and the log tail', function () {
       const m = emailMessage(notification({}, { output: `${Array.from({ length: 50 }, (_, i) => `row ${i + 1}`).join('\n')}\n`, attempts: [execution().attempts[0]!, execution().attempts[0]!] }));

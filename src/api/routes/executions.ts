@@ -3,9 +3,9 @@ import Router from '@koa/router';
 import type { ExecutionStatus } from '../../jobs/execution.js';
 import type { ApiDeps } from '../deps.js';
 import { sendLogBody } from '../log-body.js';
-import { allowQuery, enumParam, intParam, MAX_LIMIT } from '../query.js';
+import { allowQuery, enumParam, intParam, MAX_LIMIT, textParam } from '../query.js';
 
-const STATUSES: readonly ExecutionStatus[] = ['queued', 'in_progress', 'success', 'failure', 'cancelled', 'skipped'];
+const STATUSES: readonly ExecutionStatus[] = ['queued', 'in_progress', 'waiting', 'success', 'failure', 'cancelled', 'skipped'];
 const MAX_TAIL = 100_000;
 
 /** Routes on executions and their logs. */
@@ -27,8 +27,9 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
   });
 
   router.get('/jobs/:id/executions/:eid/log', async (ctx) => {
-    allowQuery(ctx, ['stream', 'tail', 'follow']);
+    allowQuery(ctx, ['stream', 'tail', 'follow', 'step']);
     const stream = enumParam(ctx, 'stream', ['stdout', 'stderr'] as const);
+    const step = textParam(ctx, 'step', 63);
     const tail = ctx.query.tail === undefined ? undefined : intParam(ctx, 'tail', 0, 0, MAX_TAIL);
     const follow = enumParam(ctx, 'follow', ['true', 'false'] as const) === 'true';
     // Ends the read when the client goes away, so no timer or file handle outlives the request.
@@ -37,8 +38,8 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
     ctx.req.once('close', abort);
     ctx.res.once('close', abort);
     const chunks = follow
-      ? await service.followLog(ctx.params.id!, ctx.params.eid!, { stream, tail, signal: gone.signal, stopping: deps.isStopping })
-      : await service.log(ctx.params.id!, ctx.params.eid!, { stream, tail });
+      ? await service.followLog(ctx.params.id!, ctx.params.eid!, { stream, tail, step, signal: gone.signal, stopping: deps.isStopping })
+      : await service.log(ctx.params.id!, ctx.params.eid!, { stream, tail, step });
     sendLogBody(ctx, chunks, (err) => deps.logError(err, { method: ctx.method, path: ctx.path }));
   });
 
@@ -47,6 +48,20 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
     const execution = await service.cancel(ctx.params.id!, ctx.params.eid!);
     ctx.status = 202;
     ctx.body = { data: { message: 'Execution cancelled successfully', execution_id: execution.id, status: execution.status } };
+  });
+
+  router.post('/jobs/:id/executions/:eid/restart', async (ctx) => {
+    allowQuery(ctx, []);
+    const execution = await service.restart(ctx.params.id!, ctx.params.eid!);
+    ctx.status = 202;
+    ctx.body = { data: { message: 'Execution restarted', execution_id: execution.id, restarted_from: ctx.params.eid } };
+  });
+
+  router.post('/jobs/:id/executions/:eid/advance', (ctx) => {
+    allowQuery(ctx, []);
+    const execution = service.advance(ctx.params.id!, ctx.params.eid!, ctx.request.body);
+    ctx.status = 202;
+    ctx.body = { data: { message: 'Execution advanced', execution_id: execution.id } };
   });
 
   router.get('/jobs/:id/tail', async (ctx) => {

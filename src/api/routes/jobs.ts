@@ -43,7 +43,7 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
 
   router.post('/jobs/:id/run', async (ctx) => {
     allowQuery(ctx, []);
-    const execution = await service.run(ctx.params.id!);
+    const execution = await service.run(ctx.params.id!, ctx.request.body);
     ctx.status = 202;
     ctx.body = { data: { message: 'Job triggered successfully', execution_id: execution.id } };
   });
