@@ -17,7 +17,7 @@ import type { ApiToken, DaemonSettings } from './config/settings.js';
 import { WatchbellError } from './jobs/errors.js';
 import { Events, type ReloadTrigger } from './jobs/events.js';
 import { compactHeapAfterLoad } from './heap-compaction.js';
-import { createLogger, logEvents } from './logger.js';
+import { createLogger, logEvents, logLostAndFound } from './logger.js';
 import { daemonMetricsSource } from './metrics/daemon-source.js';
 import { Metrics } from './metrics/metrics.js';
 import { Dispatcher } from './notify/dispatcher.js';
@@ -34,7 +34,9 @@ import { JobService } from './service/job-service.js';
 import { StoreReturnWatch } from './service/store-return.js';
 import { acquireDataDirLock } from './store/data-dir-lock.js';
 import { prepareDataDir } from './store/data-dir-writable.js';
+import { LowdbStore } from './store/lowdb-store.js';
 import { openStore, storeLocation } from './store/open-store.js';
+import type { Store } from './store/store.js';
 import { recoverInterrupted } from './store/recover.js';
 import { VERSION } from './version.js';
 
@@ -81,6 +83,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     releasers.push(await acquireDataDirLock(settings.data_dir));
     const store = await openStore(settings);
     releasers.push(() => store.close());
+    // The embedded store moves what it cannot read aside at open; PostgreSQL has no such files.
+    if (store instanceof LowdbStore) logLostAndFound(store.lostAndFound, log);
     // The engine client is loaded only where a job runs in a container (docs/benchmarks.md: lean start).
     const usesEngine = settings.docker_labels || hasContainerJob(config.jobs.map((j) => j.spec)) || hasContainerJob(store.apiJobs());
     if (usesEngine) void loadEngineClient().catch(() => undefined);
@@ -107,7 +111,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const runner = new Runner({
       store, events, killGraceMs: settings.kill_grace * 1000, maxConcurrency: settings.max_concurrency,
       // A PostgreSQL store saves each log to the database as it closes.
-      openLog: store.openLog?.bind(store),
+      openLog: (store as Store).openLog?.bind(store),
     });
     let service: JobService | undefined;
     const scheduler = new Scheduler({ onDue: (id, slot) => service?.onDue(id, slot), events });

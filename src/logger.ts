@@ -4,6 +4,7 @@ import { pino, type Logger } from 'pino';
 import type PinoPretty from 'pino-pretty';
 import type { DaemonSettings } from './config/settings.js';
 import type { Events } from './jobs/events.js';
+import type { LostFile } from './store/load-journals.js';
 
 /**
  * Keys whose values are never written, wherever they turn up in a logged object: a second line of
@@ -75,12 +76,10 @@ export function logEvents(events: Events, log: Logger): void {
     runLog.warn({ event: 'clock.stepped', step_ms: size, now: now.toISOString() }, `the wall clock was set ${size < 0 ? 'back' : 'forward'} by ${Math.abs(size) / 1000}s; every job's next run was recomputed`);
   });
   events.on('schedule:missed', ({ jobId, slot, reason, error }) => {
-    if (reason === 'store_unavailable') {
-      runLog.warn({ event: 'schedule.missed', job_id: jobId, slot: slot.toISOString(), reason, error }, 'missed a run: its start could not be recorded in the store; catch_up decides once the store is back');
-      return;
-    }
-    const why = reason === 'catch_up_none' ? 'catch_up is none' : 'older than starting_deadline';
-    runLog.warn({ event: 'schedule.missed', job_id: jobId, slot: slot.toISOString(), reason }, `missed a run while the daemon was down; not run: ${why}`);
+    const message = reason === 'store_unavailable'
+      ? 'missed a run: the store could not record its start (a full disk, a database away), so it was not run; catch_up decides once the store is back'
+      : `missed a run while the daemon was down; not run: ${reason === 'catch_up_none' ? 'catch_up is none' : 'older than starting_deadline'}`;
+    runLog.warn({ event: 'schedule.missed', job_id: jobId, slot: slot.toISOString(), reason, ...(error ? { error } : {}) }, message);
   });
   events.on('config:reloaded', ({ file, trigger, jobs, added, changed, removed, restartNeeded }) => {
     log.info({ event: 'config.reloaded', file, trigger, jobs, added, changed, removed }, 'config reloaded');
@@ -121,4 +120,18 @@ export function logEvents(events: Events, log: Logger): void {
   events.on('error', ({ where, error }) => {
     log.error({ event: 'internal.error', where, err: error }, `error ${where}`);
   });
+}
+
+/** Lines shown of what start-up moved to lost+found; the rest are counted. */
+const LOST_FOUND_SHOWN = 100;
+
+/** One warning per file the store's start moved to DATA/lost+found/ instead of deleting it (store/load-journals.ts). */
+export function logLostAndFound(lost: readonly LostFile[], log: Logger): void {
+  for (const l of lost.slice(0, LOST_FOUND_SHOWN)) {
+    const where = l.moved_to === null ? 'left it in place' : `moved it to ${l.moved_to}`;
+    log.warn({ event: 'store.lost_found', path: l.path, moved_to: l.moved_to, reason: l.reason }, `${l.path}: ${l.reason}; ${where} instead of deleting it`);
+  }
+  if (lost.length > LOST_FOUND_SHOWN) {
+    log.warn({ event: 'store.lost_found_more', count: lost.length - LOST_FOUND_SHOWN }, `and ${lost.length - LOST_FOUND_SHOWN} more files moved to lost+found`);
+  }
 }

@@ -12,7 +12,7 @@
  * Past 500 lines because slots, the queue and gates share the entries' state; what does not (records,
  * retries, steps, outputs) lives beside it.
  */
-import { WatchbellError } from '../jobs/errors.js';
+import { isWatchbellError, WatchbellError } from '../jobs/errors.js';
 import type { Events } from '../jobs/events.js';
 import type { Execution, StepRecord, Trigger } from '../jobs/execution.js';
 import type { Job } from '../jobs/job.js';
@@ -37,7 +37,7 @@ import { EXECUTION_ID_ENV, pidFilePath } from './pid-file.js';
 import { runWithRetries } from './retry.js';
 import { runSteps, type GateEnd, type StepAttempt } from './step-run.js';
 import { finishedStepsExecution, waitingExecution, withSteps } from './steps-record.js';
-import { formatSeconds, setLongTimeout } from './timers.js';
+import { delay, formatSeconds, setLongTimeout } from './timers.js';
 
 /** What one attempt runs: a job's command, or one step's. */
 interface AttemptSpec {
@@ -79,6 +79,8 @@ export interface TriggerExtra {
 
 /** Messages of executions cancelled before they started. */
 const CANCELLED_QUEUED = 'cancelled while queued';
+/** Between tries to record an execution's end that the store refused. */
+const RECORD_RETRY_MS = 1000;
 const CANCELLED_QUEUED_AT_SHUTDOWN = 'cancelled while queued: watchbell shut down';
 
 interface Entry {
@@ -137,6 +139,8 @@ export class Runner {
   private readonly jobQueues = new Map<string, Promise<unknown>>();
   private closing = false;
   private stopped: Promise<void> | undefined;
+  /** Aborted when shutdown stops waiting: a refused record is no longer tried again. */
+  private readonly giveUp = new AbortController();
 
   constructor(options: RunnerOptions) {
     this.store = options.store;
@@ -248,6 +252,7 @@ export class Runner {
     await Promise.race([all(), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
     clearTimeout(timer);
     for (const r of this.active.values()) r.controller.abort();
+    this.giveUp.abort();
     await all();
   }
 
@@ -616,18 +621,27 @@ export class Runner {
     }
   }
 
-  /** Stores the final record of an execution, and a success's end in its job's state; a failure is reported, not thrown. */
+  /**
+   * Stores the final record of an execution, and a success's end in its job's state; a failure is reported,
+   * not thrown. A store that refuses the write (a full disk) is tried again, RECORD_RETRY_MS apart, until it
+   * takes it or shutdown gives up: the end happened, and an execution left `in_progress` would be a ghost.
+   */
   private async record(final: Execution): Promise<void> {
-    try {
-      const writes = [this.store.updateExecution(snapshot(final))];
-      // Still stored = its job was not deleted meanwhile (state saved for a deleted job would bring it back).
-      if (final.status === 'success' && final.finished_at !== null && this.store.getExecution(final.job_id, final.id)) {
-        writes.push(this.store.saveJobState(final.job_id, { last_success: final.finished_at }));
+    for (let tries = 1; ; tries++) {
+      try {
+        const writes = [this.store.updateExecution(snapshot(final))];
+        // Still stored = its job was not deleted meanwhile (state saved for a deleted job would bring it back).
+        if (final.status === 'success' && final.finished_at !== null && this.store.getExecution(final.job_id, final.id)) {
+          writes.push(this.store.saveJobState(final.job_id, { last_success: final.finished_at }));
+        }
+        await Promise.all(writes);
+        return;
+      } catch (err) {
+        const retry = isWatchbellError(err) && err.code === 'STORE_UNAVAILABLE' && !this.giveUp.signal.aborted;
+        // The record stays unfinished on disk until a try succeeds; if none does, the next start marks it interrupted.
+        if (tries === 1 || !retry) this.report(`recording execution ${final.id} of job ${final.job_id}${retry ? ' (trying again until the store takes it)' : ''}`, err);
+        if (!retry || !(await delay(RECORD_RETRY_MS, this.giveUp.signal))) return;
       }
-      await Promise.all(writes);
-    } catch (err) {
-      // The record stays unfinished on disk; the next start marks it interrupted.
-      this.report(`recording execution ${final.id} of job ${final.job_id}`, err);
     }
   }
 

@@ -437,15 +437,30 @@ export class JobService {
   private async insertApiJob(id: string, spec: JobSpec, status: JobStatus | undefined): Promise<JobView> {
     const nowIso = this.now().toISOString();
     const job: Job = { id, source: 'api', ...spec, status: status ?? 'active', created_at: nowIso, updated_at: nowIso };
-    await this.o.store.saveApiJob(job);
     // The id may be that of a config job removed from the file, whose state the store keeps.
     const leftover = this.o.store.jobState(id);
-    if (job.status === 'paused' || leftover.paused || leftover.completed) await this.o.store.saveJobState(id, { paused: job.status === 'paused', completed: false });
+    const wanted = { paused: job.status === 'paused', completed: false };
+    await this.saveWithStatus(job, leftover, job.status === 'paused' || leftover.paused || leftover.completed ? wanted : null);
     this.jobs.set(id, job);
     this.listIndex = null;
     this.reschedule(job);
     this.o.events.emit('job:changed', { jobId: id, change: 'created' });
     return this.view(job);
+  }
+
+  /**
+   * Saves an API job's definition, and first its status when `status` is given. Two writes: were the
+   * definition refused (a full disk answers 503), the status is put back as it was, so a refused create
+   * or update leaves nothing behind (a status alone, without a definition, is not a job).
+   */
+  private async saveWithStatus(job: Job, before: { paused?: boolean; completed?: boolean }, status: { paused: boolean; completed: boolean } | null): Promise<void> {
+    if (status) await this.o.store.saveJobState(job.id, status);
+    try {
+      await this.o.store.saveApiJob(job);
+    } catch (err) {
+      if (status) await this.o.store.saveJobState(job.id, { paused: Boolean(before.paused), completed: Boolean(before.completed) }).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Updates an API job: fields given replace, fields left out keep their value. */
@@ -472,8 +487,10 @@ export class JobService {
     let status: JobStatus = v.status ?? (old.status === 'completed' && scheduleChanged ? 'active' : old.status);
     if (old.status === 'completed' && !scheduleChanged && v.status === undefined) status = 'completed';
     const job: Job = { ...old, ...spec, status, updated_at: this.now().toISOString() };
-    await this.o.store.saveApiJob(job);
-    await this.o.store.saveJobState(id, { paused: status === 'paused', completed: status === 'completed' });
+    const before = this.o.store.jobState(id);
+    const wanted = { paused: status === 'paused', completed: status === 'completed' };
+    const changes = Boolean(before.paused) !== wanted.paused || Boolean(before.completed) !== wanted.completed;
+    await this.saveWithStatus(job, before, changes ? wanted : null);
     this.jobs.set(id, job);
     this.listIndex = null;
     this.reschedule(job);
@@ -487,7 +504,7 @@ export class JobService {
   }
 
   private async deleteNow(id: string): Promise<void> {
-    this.ownedByApi(id, 'delete');
+    const job = this.ownedByApi(id, 'delete');
     const from = chainedFrom(this.jobs, id);
     if (from.length) {
       throw new WatchbellError('JOB_CHAINED', `job ${id} is chained to by ${from.map((j) => `job ${j}`).join(', ')} (on_success / on_failure); remove it from their chains first`);
@@ -496,7 +513,15 @@ export class JobService {
     this.jobs.delete(id);
     this.listIndex = null;
     await this.o.runner.cancelJob(id);
-    await this.o.store.deleteJob(id);
+    try {
+      await this.o.store.deleteJob(id);
+    } catch (err) {
+      // Refused (a full disk): the job is still stored, so it is still here and scheduled; only its running executions were cancelled.
+      this.jobs.set(id, job);
+      this.listIndex = null;
+      this.reschedule(job);
+      throw err;
+    }
     this.o.events.emit('job:changed', { jobId: id, change: 'deleted' });
   }
 

@@ -4,11 +4,10 @@
  * the log's current segment holds CHECKPOINT_BYTES), at close, and when called; one at a time.
  * Nothing waits on it to acknowledge a change: that is the log's job.
  */
-import { appendFile, mkdir, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { eachLimited } from './each-limited.js';
-import { compactedJournal, compactionThreshold, JOURNAL_FILE } from './job-journal.js';
+import { compactedJournal, compactionThreshold } from './job-journal.js';
 import type { JobRecord } from './job-record.js';
+import type { StoreDisk } from './store-disk.js';
 import type { WriteAheadLog } from './write-ahead-log.js';
 
 /** A checkpoint at least this often, and as soon as the log's current segment holds CHECKPOINT_BYTES. */
@@ -24,10 +23,17 @@ export class Checkpointer {
   private nextCheckpoint: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
-  /** `deletions`: job dirs being removed; a journal of a job re-created meanwhile is written after the rm. */
+  /**
+   * `deletions`: job dirs being removed; a journal of a job re-created meanwhile is written after the rm.
+   * `whenDurable`: calls its callback, synchronously, at a moment when all a job holds in memory is in the
+   * write-ahead log (now, or at the end of the next flush): a journal compacted from memory must not hold a
+   * change whose write may still fail and be undone.
+   */
   constructor(
     private readonly wal: WriteAheadLog,
+    private readonly disk: StoreDisk,
     private readonly deletions: ReadonlyMap<string, Promise<void>>,
+    private readonly whenDurable: (rec: JobRecord, then: () => void) => void,
   ) {}
 
   /** Checkpoints every CHECKPOINT_MS until stop(). */
@@ -60,13 +66,13 @@ export class Checkpointer {
   /** Rewrites a journal from memory: a temp file renamed over the old one, so a crash leaves one or the other. */
   async compact(rec: JobRecord): Promise<void> {
     // Memory holds every change so far; later ones are appended after it, and applying one twice changes nothing.
-    const { text, lines } = compactedJournal(rec.state, rec.executions);
+    const { text, lines } = await new Promise<ReturnType<typeof compactedJournal>>((resolve) =>
+      this.whenDurable(rec, () => resolve(compactedJournal(rec.state, rec.executions))),
+    );
     rec.needsCompaction = false;
     try {
-      await ensureDir(rec);
-      const tmp = join(rec.dir, `.${JOURNAL_FILE}.tmp`);
-      await writeFile(tmp, text);
-      await rename(tmp, rec.file);
+      await this.ensureDir(rec);
+      await this.disk.replaceFile(rec.file, text);
     } catch (err) {
       rec.needsCompaction = true;
       throw err;
@@ -112,15 +118,15 @@ export class Checkpointer {
       await this.compact(rec);
       return;
     }
-    await ensureDir(rec);
-    await appendFile(rec.file, lines.join(''));
+    await this.ensureDir(rec);
+    await this.disk.appendFile(rec.file, lines.join(''));
     rec.lines += lines.length;
   }
-}
 
-/** Creates a job's dir before its first journal write (once; later writes find it there). */
-async function ensureDir(rec: JobRecord): Promise<void> {
-  if (rec.dirReady) return;
-  await mkdir(rec.dir, { recursive: true });
-  rec.dirReady = true;
+  /** Creates a job's dir before its first journal write (once; later writes find it there). */
+  private async ensureDir(rec: JobRecord): Promise<void> {
+    if (rec.dirReady) return;
+    await this.disk.mkdir(rec.dir);
+    rec.dirReady = true;
+  }
 }

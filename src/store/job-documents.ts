@@ -5,15 +5,20 @@
  *   api-jobs.json     { jobs: Job[] }: definitions of API-made jobs
  *   config-jobs.json  { jobs: { <id>: {created_at, updated_at, fingerprint} } }: what the daemon
  *                     remembers of each config job's definition
+ *
+ * Each is a map in memory that changes at once (callers read their change back without waiting) and
+ * is written whole, by the writes of many changes coalesced into one (coalescing-writer.ts). A write
+ * that fails undoes, in memory, the changes it carried: nothing of a refused change is applied, and
+ * the next good write cannot carry it to disk.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { Low } from 'lowdb';
-import { JSONFile } from 'lowdb/node';
+import { basename, join } from 'node:path';
+import { Low, type Adapter } from 'lowdb';
 import { WatchbellError } from '../jobs/errors.js';
 import { isValidJobId } from '../jobs/ids.js';
 import type { Job } from '../jobs/job.js';
 import { CoalescingWriter } from './coalescing-writer.js';
+import { writeFailed, type StoreDisk } from './store-disk.js';
 import type { JobState } from './store.js';
 
 export const API_JOBS_FILE = 'api-jobs.json';
@@ -23,57 +28,128 @@ export const CONFIG_JOBS_FILE = 'config-jobs.json';
 export type ConfigJobMeta = Pick<JobState, 'created_at' | 'updated_at' | 'fingerprint'>;
 export const META_KEYS = ['created_at', 'updated_at', 'fingerprint'] as const;
 
-interface ApiJobsFile {
-  jobs: Job[];
+/** What a key held before the first change not yet on disk: what a failed write puts back. */
+interface Before<V> {
+  had: boolean;
+  value: V | undefined;
 }
 
-interface ConfigJobsFile {
-  jobs: Record<string, ConfigJobMeta>;
+/**
+ * A map saved whole to one file. set() and delete() change it at once; write() resolves once a version
+ * holding every change made before the call is on disk, or undoes the changes it carried and rejects.
+ */
+export class DurableMap<V> {
+  private readonly map = new Map<string, V>();
+  /** Keys changed since the running write (if any) began, with what each held before. */
+  private changed = new Map<string, Before<V>>();
+  private readonly writer: CoalescingWriter;
+  private readonly db: Low<unknown>;
+
+  constructor(
+    private readonly file: string,
+    disk: StoreDisk,
+    toFile: (entries: Map<string, V>) => unknown,
+  ) {
+    const adapter: Adapter<unknown> = {
+      read: () => Promise.resolve(null),
+      // The format of lowdb's JSONFile, through the store's disk.
+      write: (data) => disk.replaceFile(file, JSON.stringify(data, null, 2)),
+    };
+    this.db = new Low<unknown>(adapter, null);
+    this.writer = new CoalescingWriter(async () => {
+      const carried = this.changed;
+      this.changed = new Map();
+      this.db.data = toFile(this.map);
+      try {
+        await this.db.write();
+      } catch (err) {
+        this.undo(carried);
+        throw writeFailed(basename(file), err);
+      }
+    });
+  }
+
+  get(key: string): V | undefined {
+    return this.map.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.map.has(key);
+  }
+
+  values(): IterableIterator<V> {
+    return this.map.values();
+  }
+
+  entries(): IterableIterator<[string, V]> {
+    return this.map.entries();
+  }
+
+  set(key: string, value: V): void {
+    this.note(key);
+    this.map.set(key, value);
+  }
+
+  delete(key: string): void {
+    this.note(key);
+    this.map.delete(key);
+  }
+
+  /** Sets a key as read from the file: already on disk, nothing to write. */
+  load(key: string, value: V): void {
+    this.map.set(key, value);
+  }
+
+  write(): Promise<void> {
+    return this.writer.write();
+  }
+
+  private note(key: string): void {
+    if (!this.changed.has(key)) this.changed.set(key, { had: this.map.has(key), value: this.map.get(key) });
+  }
+
+  /** Puts back what a failed write carried; a key changed again since goes back there when that write fails too. */
+  private undo(carried: Map<string, Before<V>>): void {
+    for (const [key, before] of carried) {
+      const later = this.changed.get(key);
+      if (later) this.changed.set(key, before);
+      else if (before.had) this.map.set(key, before.value!);
+      else this.map.delete(key);
+    }
+  }
 }
 
 /** The two documents in memory, and their writers. */
 export class JobDocuments {
-  readonly apiById = new Map<string, Job>();
-  readonly configMeta = new Map<string, ConfigJobMeta>();
-  private readonly api: Low<ApiJobsFile>;
-  private readonly apiWriter: CoalescingWriter;
-  private readonly configJobs: Low<ConfigJobsFile>;
-  private readonly configWriter: CoalescingWriter;
+  readonly apiById: DurableMap<Job>;
+  readonly configMeta: DurableMap<ConfigJobMeta>;
+  /** api-jobs.json was there at load (it is missing on a fresh data dir, or when it was lost). */
+  apiFileFound = false;
 
-  constructor(private readonly dataDir: string) {
-    this.api = new Low<ApiJobsFile>(new JSONFile<ApiJobsFile>(join(dataDir, API_JOBS_FILE)), { jobs: [] });
-    this.apiWriter = new CoalescingWriter(() => {
-      this.api.data = { jobs: [...this.apiById.values()] };
-      return this.api.write();
-    });
-    this.configJobs = new Low<ConfigJobsFile>(new JSONFile<ConfigJobsFile>(join(dataDir, CONFIG_JOBS_FILE)), { jobs: {} });
-    this.configWriter = new CoalescingWriter(() => {
-      this.configJobs.data = { jobs: Object.fromEntries(this.configMeta) };
-      return this.configJobs.write();
-    });
+  constructor(
+    private readonly dataDir: string,
+    disk: StoreDisk,
+  ) {
+    this.apiById = new DurableMap<Job>(join(dataDir, API_JOBS_FILE), disk, (m) => ({ jobs: [...m.values()] }));
+    this.configMeta = new DurableMap<ConfigJobMeta>(join(dataDir, CONFIG_JOBS_FILE), disk, (m) => ({ jobs: Object.fromEntries(m) }));
   }
 
   /** Reads both documents; a missing one is empty. */
   async load(): Promise<void> {
     const apiFile = join(this.dataDir, API_JOBS_FILE);
-    await readData(this.api, apiFile);
-    if (!Array.isArray(this.api.data.jobs)) throw corrupt(apiFile, 'expected { "jobs": [...] }');
-    for (const job of this.api.data.jobs) if (job && isValidJobId(job.id)) this.apiById.set(job.id, job);
+    const api = (await readObject(apiFile)) as { jobs?: unknown } | undefined;
+    this.apiFileFound = api !== undefined;
+    if (api !== undefined) {
+      if (!Array.isArray(api.jobs)) throw corrupt(apiFile, 'expected { "jobs": [...] }');
+      for (const job of api.jobs as Job[]) if (job && isValidJobId(job.id)) this.apiById.load(job.id, job);
+    }
     const configFile = join(this.dataDir, CONFIG_JOBS_FILE);
-    await readData(this.configJobs, configFile);
-    const meta = this.configJobs.data.jobs;
-    if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw corrupt(configFile, 'expected { "jobs": {...} }');
-    for (const [id, m] of Object.entries(meta)) if (isValidJobId(id) && m && typeof m === 'object') this.configMeta.set(id, m);
-  }
-
-  /** Resolves once api-jobs.json holds every change made to apiById before the call. */
-  writeApi(): Promise<void> {
-    return this.apiWriter.write();
-  }
-
-  /** Resolves once config-jobs.json holds every change made to configMeta before the call. */
-  writeConfig(): Promise<void> {
-    return this.configWriter.write();
+    const config = (await readObject(configFile)) as { jobs?: unknown } | undefined;
+    if (config !== undefined) {
+      const meta = config.jobs;
+      if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw corrupt(configFile, 'expected { "jobs": {...} }');
+      for (const [id, m] of Object.entries(meta)) if (isValidJobId(id) && m && typeof m === 'object') this.configMeta.load(id, m as ConfigJobMeta);
+    }
   }
 }
 
@@ -103,13 +179,10 @@ export function corrupt(file: string, problem: string, cause?: unknown): Watchbe
   );
 }
 
-/**
- * Loads a file into its Low; false when the file does not exist. Read here rather than by
- * Low.read(), which cannot tell a missing file from one holding `null`.
- */
-async function readData<T>(db: Low<T>, file: string): Promise<boolean> {
+/** A file's JSON object, or undefined when the file does not exist. */
+async function readObject(file: string): Promise<object | undefined> {
   const text = await readText(file);
-  if (text === undefined) return false;
+  if (text === undefined) return undefined;
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -117,6 +190,5 @@ async function readData<T>(db: Low<T>, file: string): Promise<boolean> {
     throw corrupt(file, (err as Error).message, err);
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) throw corrupt(file, 'expected a JSON object');
-  db.data = data as T;
-  return true;
+  return data;
 }

@@ -2,16 +2,21 @@
  * Recovery at open: how the embedded store rebuilds its memory from the data dir. Every job's
  * journal (or its file of the earlier whole-file format) is read, the write-ahead log's segments are
  * replayed over them (what a crash or a stop before the last checkpoint left there), journals that
- * were torn, too long or behind the log are rewritten, logs no execution refers to are swept, and the
- * log starts a fresh segment.
+ * were torn, too long or behind the log are rewritten, and the log starts a fresh segment.
+ *
+ * Nothing is deleted that the store cannot tell it deleted itself: a log no stored execution names (a
+ * crash between a trim and its unlink, but also a journal or a log segment moved aside by hand) and a
+ * job dir without a journal are moved to DATA/lost+found/, and listed for the daemon to log. A missing
+ * api-jobs.json beside the history of jobs no config defines stops the start (lostApiJobs()).
  */
-import { readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { WatchbellError } from '../jobs/errors.js';
 import type { Execution } from '../jobs/execution.js';
 import { isValidExecutionId, isValidJobId } from '../jobs/ids.js';
 import type { Checkpointer } from './checkpoint.js';
 import { eachLimited } from './each-limited.js';
-import { corrupt, META_KEYS, pickMeta, readText, type JobDocuments } from './job-documents.js';
+import { API_JOBS_FILE, corrupt, META_KEYS, pickMeta, readText, type JobDocuments } from './job-documents.js';
 import { compactionThreshold, emptyJournal, JOURNAL_FILE, parseJournal, type JournalContents } from './job-journal.js';
 import { compareIds, deepFreeze, JobRecord } from './job-record.js';
 import type { JobState } from './store.js';
@@ -24,8 +29,20 @@ const LOG_FILE_RE = /^(exec-[0-9a-z]{20})\.log(\.idx)?$/;
 /** Job files read at once on open: enough to keep the disk busy, few enough for the fd limit. */
 const OPEN_CONCURRENCY = 32;
 
+export const LOST_FOUND_DIR = 'lost+found';
+
+/** A file or dir start-up moved to lost+found instead of deleting it. */
+export interface LostFile {
+  /** Where it was, relative to the data dir. */
+  path: string;
+  /** Where it is now, relative to the data dir; null when it could not be moved (it was left in place). */
+  moved_to: string | null;
+  reason: string;
+}
+
 /** What loading needs of the store. */
 export interface LoadContext {
+  dataDir: string;
   jobsDir: string;
   /** The dir of a job; throws on an invalid id. */
   jobDir(jobId: string): string;
@@ -42,8 +59,11 @@ interface LoadedJournal {
   legacy?: boolean;
 }
 
-/** Reads every job's journal, replays the log over them, and starts the log afresh; the documents are loaded first. */
-export async function loadJournals(ctx: LoadContext): Promise<Map<string, JobRecord>> {
+/**
+ * Reads every job's journal, replays the log over them, and starts the log afresh; the documents are
+ * loaded first. Adds to `lost` what it moved to lost+found.
+ */
+export async function loadJournals(ctx: LoadContext, lost: LostFile[]): Promise<Map<string, JobRecord>> {
   const dirs = (await readdir(ctx.jobsDir, { withFileTypes: true }))
     .filter((d) => d.isDirectory() && isValidJobId(d.name))
     .map((d) => d.name);
@@ -83,6 +103,8 @@ export async function loadJournals(ctx: LoadContext): Promise<Map<string, JobRec
   }
   const records = new Map<string, JobRecord>();
   let movedMeta = false;
+  /** Jobs with a history but no definition facts of a config job: made through the API. */
+  const apiMade: string[] = [];
   for (const [jobId, loaded] of journals) {
     if (!isValidJobId(jobId)) continue;
     const { rec, hadMeta } = toRecord(jobId, ctx.jobDir(jobId), loaded);
@@ -91,18 +113,24 @@ export async function loadJournals(ctx: LoadContext): Promise<Map<string, JobRec
       ctx.docs.configMeta.set(jobId, pickMeta(loaded.contents.state));
       movedMeta = true;
     }
+    if (!ctx.docs.configMeta.has(jobId)) apiMade.push(jobId);
     records.set(jobId, rec);
   }
+  // Before anything is moved or rewritten: a start refused here leaves the data dir as it found it.
+  if (!ctx.docs.apiFileFound && apiMade.length > 0) throw lostApiJobs(join(ctx.dataDir, API_JOBS_FILE), apiMade);
+  const lostFound = new LostFound(ctx.dataDir, lost);
   for (const jobId of dirs) {
-    // Neither a journal nor anything in the log: only a temp file or logs nothing acknowledged refers to.
-    if (!journals.has(jobId)) await rm(ctx.jobDir(jobId), { recursive: true, force: true });
+    if (journals.has(jobId)) continue;
+    // Neither a journal nor anything in the log: a temp file, or logs whose journal is gone (moved aside?).
+    await lostFound.jobDir(ctx.jobDir(jobId), `job ${jobId} has no journal and the write-ahead log does not name it`);
   }
   await eachLimited([...records.values()], OPEN_CONCURRENCY, async (rec) => {
     if (rec.needsCompaction) await ctx.checkpointer.compact(rec);
     if (journals.get(rec.jobId)?.legacy) await rm(join(rec.dir, LEGACY_FILE), { force: true });
-    await sweepLogs(rec);
+    await sweepLogs(rec, gone.has(rec.jobId) ? undefined : lostFound);
   });
-  if (movedMeta) await ctx.docs.writeConfig();
+  if (!ctx.docs.apiFileFound) await ctx.docs.apiById.write();
+  if (movedMeta) await ctx.docs.configMeta.write();
   // Every journal is whole now: the old segments can go, and the log starts afresh.
   const last = segments.length > 0 ? segments[segments.length - 1]!.seq : 0;
   ctx.wal.start(last);
@@ -170,8 +198,12 @@ function toRecord(jobId: string, dir: string, { contents, rewrite }: LoadedJourn
   return { rec, hadMeta };
 }
 
-/** Deletes logs no stored execution refers to (left by a crash between trim and unlink). */
-async function sweepLogs(rec: JobRecord): Promise<void> {
+/**
+ * Moves aside logs no stored execution refers to: left by a crash between a trim and its unlink, or
+ * orphaned by a journal or log segment moved away by hand (which is why they are not deleted). Without
+ * `lostFound` (a job the log says was deleted, then made anew) they are the deleted job's, and go.
+ */
+async function sweepLogs(rec: JobRecord, lostFound: LostFound | undefined): Promise<void> {
   const logsDir = join(rec.dir, LOGS_DIR);
   let names: string[];
   try {
@@ -184,5 +216,61 @@ async function sweepLogs(rec: JobRecord): Promise<void> {
     const m = LOG_FILE_RE.exec(name);
     return m !== null && !rec.byId.has(m[1]!);
   });
-  await Promise.all(orphans.map((name) => rm(join(logsDir, name), { force: true })));
+  for (const name of orphans) {
+    if (!lostFound) await rm(join(logsDir, name), { force: true });
+    else await lostFound.file(join(logsDir, name), `no execution of job ${rec.jobId} in its journal or the write-ahead log is ${LOG_FILE_RE.exec(name)![1]}`);
+  }
+}
+
+/** Moves what start-up cannot account for into DATA/lost+found/, under the same relative path. */
+class LostFound {
+  private readonly root: string;
+  private readonly stamp = new Date().toISOString().replace(/[:.]/g, '-');
+
+  constructor(
+    private readonly dataDir: string,
+    private readonly lost: LostFile[],
+  ) {
+    this.root = join(dataDir, LOST_FOUND_DIR);
+  }
+
+  /** Moves a job dir holding more than temp files; removes one that holds only those. */
+  async jobDir(dir: string, reason: string): Promise<void> {
+    if (!(await holdsData(dir))) {
+      await rm(dir, { recursive: true, force: true });
+      return;
+    }
+    await this.file(dir, reason);
+  }
+
+  async file(path: string, reason: string): Promise<void> {
+    const rel = relative(this.dataDir, path);
+    // Stamped by start, so a file of the same name moved by an earlier start is never overwritten.
+    const target = join(this.root, this.stamp, rel);
+    try {
+      await mkdir(dirname(target), { recursive: true });
+      await rename(path, target);
+      this.lost.push({ path: rel, moved_to: relative(this.dataDir, target), reason });
+    } catch (err) {
+      this.lost.push({ path: rel, moved_to: null, reason: `${reason}; could not be moved (${(err as NodeJS.ErrnoException).code ?? String(err)}), left in place` });
+    }
+  }
+}
+
+/** True when a dir holds anything besides a journal's temp file (its logs, most likely). */
+async function holdsData(dir: string): Promise<boolean> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.some((n) => !n.endsWith('.tmp'));
+}
+
+/** Why a start is refused when api-jobs.json is gone but the history of API jobs is not. */
+function lostApiJobs(file: string, ids: string[]): WatchbellError {
+  const shown = ids.slice(0, 10).join(', ') + (ids.length > 10 ? ` and ${ids.length - 10} more` : '');
+  return new WatchbellError(
+    'STORE_UNAVAILABLE',
+    `${file} is missing, but the data dir holds the history of ${ids.length} job(s) that no config defines (${shown}): ` +
+      `API jobs, whose definitions that file held. Restore it from a backup; or, to start without those jobs ` +
+      `(their executions stay, listed by GET /api/v1/executions), create it empty: echo '{"jobs":[]}' > ${file} ` +
+      `(docs/operations.md, "Recovering the data dir")`,
+  );
 }

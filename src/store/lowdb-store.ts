@@ -19,6 +19,12 @@
  * and deletes the log segments it covered.
  *
  * One journal per job keeps the cost of recording an execution independent of what other jobs hold.
+ *
+ * Durable before acknowledged, and nothing of a refused change applied: a change is made in memory at
+ * once (a caller reads it back without waiting), with how to undo it; if the write that carries it
+ * fails, every change of that write is undone before anyone hears of the failure, so neither a
+ * reader nor a later good write (a checkpoint, the next flush) can see it. The write rejects with
+ * STORE_UNAVAILABLE. See docs/architecture.md "Durable before memory".
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, unlink, writeFile } from 'node:fs/promises';
@@ -32,12 +38,26 @@ import { allPage, jobPage, unfinished } from './execution-pages.js';
 import { JobDocuments, META_KEYS, type ConfigJobMeta } from './job-documents.js';
 import { compactionThreshold, dropLine, putLine, stateLine } from './job-journal.js';
 import { deepFreeze, indexOf, insertionIndex, JobRecord, trim, type Waiter } from './job-record.js';
-import { loadJournals, LOGS_DIR } from './load-journals.js';
+import { loadJournals, LOGS_DIR, type LostFile } from './load-journals.js';
 import { indexPath } from './log-file.js';
+import { StoreDisk, writeFailed, type WriteFault } from './store-disk.js';
 import type { ExecutionQuery, JobState, Page, Store } from './store.js';
 import { goneLine, walLine, WriteAheadLog } from './write-ahead-log.js';
 
 const JOBS_DIR = 'jobs';
+/** How soon a deletion's line refused by a full disk is tried again. */
+const RETRY_MS = 1000;
+
+/** A line of no live job: `first` settles with the first write that carries it, the rest once it is written. */
+interface ExtraLine extends Waiter {
+  line: string;
+  first?: Waiter;
+}
+
+export interface LowdbStoreOptions {
+  /** Makes writes fail on purpose (tests of a failing disk); see store-disk.ts. */
+  writeFault?: WriteFault;
+}
 
 export class LowdbStore implements Store {
   private readonly dataDir: string;
@@ -46,10 +66,18 @@ export class LowdbStore implements Store {
   private records = new Map<string, JobRecord>();
   /** Jobs with queued lines, written to the log at the next flush. */
   private readonly dirty = new Set<JobRecord>();
-  /** Lines for the log that belong to no live job (deletions), and who waits for them. */
-  private extraLines: string[] = [];
-  private extraWaiters: Waiter[] = [];
+  /**
+   * Lines for the log that belong to no live job (deletions), and who waits for them. A deletion is
+   * acknowledged once its definition is gone from disk: its line is kept and tried again until written.
+   */
+  private extraLines: ExtraLine[] = [];
   private flushScheduled = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** How to undo each change not yet in the log, oldest first. */
+  private undos: Array<() => void> = [];
+  /** Called at the end of the next flush, when memory holds nothing that is not in the log. */
+  private afterFlush: Array<() => void> = [];
+  private readonly disk: StoreDisk;
   private readonly wal: WriteAheadLog;
   private readonly checkpointer: Checkpointer;
   /** Job dirs being removed; a job re-created meanwhile waits for its old dir to go first. */
@@ -57,14 +85,17 @@ export class LowdbStore implements Store {
   private readonly pending = new Set<Promise<unknown>>();
   private opening: Promise<void> | undefined;
   private opened = false;
+  /** What open() moved to DATA/lost+found/ instead of deleting it, for the daemon to log. */
+  readonly lostAndFound: LostFile[] = [];
   private closing: Promise<void> | undefined;
 
-  constructor(dataDir: string) {
+  constructor(dataDir: string, options: LowdbStoreOptions = {}) {
     this.dataDir = resolve(dataDir);
     this.jobsDir = join(this.dataDir, JOBS_DIR);
-    this.docs = new JobDocuments(this.dataDir);
-    this.wal = new WriteAheadLog(this.dataDir);
-    this.checkpointer = new Checkpointer(this.wal, this.deletions);
+    this.disk = new StoreDisk(options.writeFault);
+    this.docs = new JobDocuments(this.dataDir, this.disk);
+    this.wal = new WriteAheadLog(this.dataDir, this.disk);
+    this.checkpointer = new Checkpointer(this.wal, this.disk, this.deletions, (rec, then) => this.whenDurable(rec, then));
   }
 
   open(): Promise<void> {
@@ -80,7 +111,11 @@ export class LowdbStore implements Store {
       // A deleteJob still running writes api-jobs.json after its rm, so loop until nothing is left.
       while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
       this.checkpointer.stop();
+      clearTimeout(this.retryTimer);
       if (this.opened) {
+        // A last try for deletion lines a full disk refused; what still fails stays (the job's history outlives it).
+        if (this.extraLines.length > 0) this.flush(true);
+        await Promise.allSettled([...this.deletions.values()]);
         // Leaves the journals whole, so the next start has no log to replay.
         await this.checkpoint().catch(() => undefined);
         this.wal.close();
@@ -107,7 +142,7 @@ export class LowdbStore implements Store {
     if (job.source !== 'api') throw new TypeError(`saveApiJob: job ${job.id} has source ${job.source}; only API jobs are stored`);
     // A copy, so the caller changing its object later cannot change what is stored.
     this.docs.apiById.set(job.id, structuredClone(job));
-    await this.track(this.docs.writeApi());
+    await this.track(this.docs.apiById.write());
   }
 
   async deleteJob(jobId: string): Promise<void> {
@@ -119,36 +154,44 @@ export class LowdbStore implements Store {
     apiById.delete(jobId);
     configMeta.delete(jobId);
     const previous = this.deletions.get(jobId);
-    const removal = (async () => {
-      // The definition goes first: it is what makes the job exist. A crash before it is written leaves the
-      // job whole; after it, history without a job (kept, as for a job removed from the config). Were the
-      // `gone` line first, a crash between the two would bring the job back from its definition with its
-      // state dropped by the replay: a paused job would come back active (found by test/daemon/crash.test.ts).
-      try {
-        if (definition) await this.track(this.docs.writeApi());
-        if (meta) await this.track(this.docs.writeConfig());
-      } catch (err) {
-        // Nothing else was touched: the job stays whole, in memory as on disk, and the delete may be tried again.
-        if (definition && !apiById.has(jobId)) apiById.set(jobId, definition);
-        if (meta && !configMeta.has(jobId)) configMeta.set(jobId, meta);
-        throw err;
-      }
-      const rec = this.records.get(jobId);
-      this.records.delete(jobId);
-      if (rec) rec.deleted = true;
-      // Replayed after a crash, `gone` drops whatever the journal still holds of the job.
-      await this.logExtra(goneLine(jobId));
+    // The definition goes first: it is what makes the job exist. A crash before it is written leaves the
+    // job whole; after it, history without a job (kept, as for a job removed from the config). Were the
+    // `gone` line first, a crash between the two would bring the job back from its definition with its
+    // state dropped by the replay: a paused job would come back active (found by test/daemon/crash.test.ts).
+    // A refused write undoes itself (job-documents.ts): the job stays whole, and the delete may be tried again.
+    if (definition) {
+      await this.track(apiById.write());
+      // The job is gone with its definition; a config meta left behind only costs a line in config-jobs.json.
+      if (meta) await this.track(configMeta.write()).catch(() => undefined);
+    } else if (meta) {
+      await this.track(configMeta.write());
+    }
+    // Acknowledged from here; the rest cleans up after a job that no longer exists, and a full disk only delays it.
+    const rec = this.records.get(jobId);
+    this.records.delete(jobId);
+    if (rec) rec.deleted = true;
+    // Replayed after a crash, `gone` drops whatever the journal still holds of the job.
+    const gone = this.logExtra(goneLine(jobId));
+    const cleanup = (async () => {
+      await gone.written;
       await previous?.catch(() => undefined);
       // Its last lines go to the log (for the order), and a checkpoint writing its journal must end before the rm.
       if (rec) await Promise.allSettled([...rec.pending, rec.journalWrite]);
       await rm(dir, { recursive: true, force: true });
     })();
-    this.deletions.set(jobId, removal);
+    this.deletions.set(jobId, cleanup);
+    const forget = () => {
+      if (this.deletions.get(jobId) === cleanup) this.deletions.delete(jobId);
+    };
+    cleanup.then(forget, forget);
+    // A full disk refusing the line leaves the dir until it is written (tried again every RETRY_MS): the job is deleted all the same.
     try {
-      await this.track(removal);
-    } finally {
-      if (this.deletions.get(jobId) === removal) this.deletions.delete(jobId);
+      await gone.first;
+    } catch {
+      return;
     }
+    // The job is gone either way: a dir the rm could not remove is left as history without a job (as for a config job removed from the file).
+    await this.track(cleanup).catch(() => undefined);
   }
 
   jobState(jobId: string): JobState {
@@ -165,19 +208,27 @@ export class LowdbStore implements Store {
       meta[key] = runtime[key];
       delete runtime[key];
     }
-    // Both changes are in memory before anything is awaited, so a caller may read jobState() at once.
+    // In memory before anything is awaited, so a caller may read jobState() at once.
     let journal: Promise<void> | undefined;
     if (Object.keys(runtime).length > 0 || meta === undefined) {
       const rec = this.record(jobId);
+      const before = rec.state;
       rec.state = { ...rec.state, ...runtime };
-      journal = this.persist(rec, [stateLine(rec.state)]);
+      journal = this.persist(rec, [stateLine(rec.state)], () => {
+        rec.state = before;
+      });
     } else {
       this.jobDir(jobId);
     }
-    if (meta !== undefined) this.docs.configMeta.set(jobId, meta);
-    // The journal first: a one-shot job given a new instant must not keep `completed` under its new fingerprint.
-    await journal;
-    if (meta !== undefined) await this.track(this.docs.writeConfig());
+    // The journal first: a one-shot job given a new instant must not keep `completed` under its new
+    // fingerprint. The definition facts wait for it, so a refused journal line leaves them unchanged too.
+    if (meta !== undefined && journal) await journal;
+    if (meta !== undefined) {
+      this.docs.configMeta.set(jobId, meta);
+      await this.track(this.docs.configMeta.write());
+    } else {
+      await journal;
+    }
   }
 
   async addExecution(execution: Execution, historyLimit: number): Promise<void> {
@@ -196,7 +247,10 @@ export class LowdbStore implements Store {
     const trimmed = trim(rec, historyLimit, stored.id);
     const lines = [putLine(json)];
     if (trimmed.length > 0) lines.push(dropLine(trimmed.map((e) => e.id)));
-    await this.persist(rec, lines);
+    await this.persist(rec, lines, () => {
+      unstore(rec, stored);
+      for (const e of trimmed) restore(rec, e);
+    });
     // Only once the journal no longer lists them; a crash before this leaves orphans that open() sweeps.
     // One that never started (skipped, cancelled while queued) has no log: no need to ask the disk.
     await Promise.all(trimmed.filter((e) => e.started_at !== null).map((e) => removeLog(this.logPath(e.job_id, e.id))));
@@ -215,7 +269,10 @@ export class LowdbStore implements Store {
     rec.byId.set(stored.id, stored);
     rec.count(old.status, -1);
     rec.count(stored.status, 1);
-    await this.persist(rec, [putLine(json)]);
+    await this.persist(rec, [putLine(json)], () => {
+      unstore(rec, stored);
+      restore(rec, old);
+    });
   }
 
   getExecution(jobId: string, executionId: string): Execution | undefined {
@@ -263,12 +320,13 @@ export class LowdbStore implements Store {
     await mkdir(this.jobsDir, { recursive: true });
     await this.docs.load();
     this.records = await loadJournals({
+      dataDir: this.dataDir,
       jobsDir: this.jobsDir,
       jobDir: (jobId) => this.jobDir(jobId),
       docs: this.docs,
       wal: this.wal,
       checkpointer: this.checkpointer,
-    });
+    }, this.lostAndFound);
     this.checkpointer.start();
   }
 
@@ -295,21 +353,37 @@ export class LowdbStore implements Store {
     return rec;
   }
 
-  /** Queues lines for a job's journal; resolves once they are in the write-ahead log. */
-  private persist(rec: JobRecord, lines: string[]): Promise<void> {
+  /**
+   * Queues lines for a job's journal, with how to undo in memory the change they record; resolves
+   * once they are in the write-ahead log, or rejects with STORE_UNAVAILABLE once the change is undone.
+   */
+  private persist(rec: JobRecord, lines: string[], undo: () => void): Promise<void> {
     const written = new Promise<void>((resolve, reject) => rec.waiters.push({ resolve, reject }));
     rec.queue.push(...lines);
+    this.undos.push(undo);
     this.dirty.add(rec);
     this.scheduleFlush();
     return this.track(written, rec.pending);
   }
 
-  /** Queues a log line of no live job (a deletion). */
-  private logExtra(line: string): Promise<void> {
-    const written = new Promise<void>((resolve, reject) => this.extraWaiters.push({ resolve, reject }));
-    this.extraLines.push(line);
+  /**
+   * Queues a log line of no live job (a deletion). `first` settles with the first write that carries it;
+   * if that fails, the line is kept and tried again, and `written` resolves once it is in the log (or
+   * rejects when the store closes first).
+   */
+  private logExtra(line: string): { first: Promise<void>; written: Promise<void> } {
+    let waiter!: ExtraLine;
+    const written = new Promise<void>((resolve, reject) => (waiter = { line, resolve, reject }));
+    const first = new Promise<void>((resolve, reject) => (waiter.first = { resolve, reject }));
+    this.extraLines.push(waiter);
     this.scheduleFlush();
-    return this.track(written);
+    return { first: this.track(first), written };
+  }
+
+  /** Calls `then` synchronously once all `rec` holds in memory is in the log: now, or at the end of the next flush. */
+  private whenDurable(rec: JobRecord, then: () => void): void {
+    if (rec.queue.length === 0) then();
+    else this.afterFlush.push(then);
   }
 
   private scheduleFlush(): void {
@@ -319,17 +393,41 @@ export class LowdbStore implements Store {
     setImmediate(() => this.flush());
   }
 
-  /** Writes every queued line to the write-ahead log at once, then settles their waiters. */
-  private flush(): void {
+  /**
+   * Writes every queued line to the write-ahead log at once, then settles their waiters. On failure,
+   * every change those lines recorded is undone first (newest first), so memory again matches the log;
+   * synchronous, so no change can slip in between. `closing`: the last try before close.
+   */
+  private flush(closing = false): void {
     this.flushScheduled = false;
-    const parts = this.extraLines;
-    const waiters = this.extraWaiters;
+    const extras = this.extraLines;
+    const undos = this.undos;
+    const afterFlush = this.afterFlush;
     this.extraLines = [];
-    this.extraWaiters = [];
-    for (const rec of this.dirty) {
+    this.undos = [];
+    this.afterFlush = [];
+    const parts = extras.map((x) => x.line);
+    const waiters: Waiter[] = [];
+    const written: JobRecord[] = [];
+    const dirty = [...this.dirty];
+    for (const rec of dirty) {
       // A deleted job's last lines are dropped: in the log after its `gone`, a replay would bring them back.
       if (!rec.deleted) {
         for (const line of rec.queue) parts.push(walLine(rec.jobId, line));
+        written.push(rec);
+      }
+      waiters.push(...rec.waiters);
+      rec.waiters = [];
+    }
+    this.dirty.clear();
+    let failure: unknown;
+    try {
+      if (parts.length > 0) this.wal.append(parts.join(''));
+    } catch (err) {
+      failure = writeFailed('the write-ahead log', err);
+    }
+    if (failure === undefined) {
+      for (const rec of written) {
         rec.unflushed.push(...rec.queue);
         // Past what a compacted journal holds, the lines are not worth keeping until the checkpoint: it rewrites the journal from memory.
         if (rec.unflushed.length > compactionThreshold(rec.executions.length)) {
@@ -338,25 +436,36 @@ export class LowdbStore implements Store {
         }
         this.checkpointer.behind.add(rec);
       }
-      waiters.push(...rec.waiters);
-      rec.queue = [];
-      rec.waiters = [];
+    } else {
+      for (let i = undos.length - 1; i >= 0; i--) undos[i]!();
     }
-    this.dirty.clear();
-    try {
-      if (parts.length > 0) this.wal.append(parts.join(''));
-    } catch (err) {
-      for (const w of waiters) w.reject(err);
-      // A write cut short (a full disk) may have left a torn line: it must stay the last of its segment.
-      try {
-        this.wal.rotate();
-      } catch {
-        // The next append fails as well, and says why.
+    for (const rec of dirty) rec.queue = [];
+    for (const then of afterFlush) then();
+    if (failure === undefined) {
+      for (const w of waiters) w.resolve();
+      for (const x of extras) {
+        x.first?.resolve();
+        x.resolve();
       }
+      if (this.wal.bytes >= CHECKPOINT_BYTES) void this.checkpoint().catch(() => undefined);
       return;
     }
-    for (const w of waiters) w.resolve();
-    if (this.wal.bytes >= CHECKPOINT_BYTES) void this.checkpoint().catch(() => undefined);
+    for (const w of waiters) w.reject(failure);
+    for (const x of extras) {
+      x.first?.reject(failure);
+      x.first = undefined;
+    }
+    if (closing) {
+      for (const x of extras) x.reject(failure);
+      return;
+    }
+    // Kept ahead of anything queued since, and tried again even when nothing else is written.
+    if (extras.length > 0) {
+      this.extraLines = [...extras, ...this.extraLines];
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.scheduleFlush(), RETRY_MS);
+      this.retryTimer.unref();
+    }
   }
 
   /** Remembers a write until it settles, so close() and deleteJob() can wait for it. */
@@ -370,6 +479,22 @@ export class LowdbStore implements Store {
     promise.then(forget, forget);
     return promise;
   }
+}
+
+/** Takes an execution out of a job's record (undoing its add). */
+function unstore(rec: JobRecord, e: Execution): void {
+  const i = indexOf(rec.executions, e.id);
+  if (i === -1) return;
+  rec.executions.splice(i, 1);
+  rec.byId.delete(e.id);
+  rec.count(e.status, -1);
+}
+
+/** Puts an execution back into a job's record (undoing its trim or its update). */
+function restore(rec: JobRecord, e: Execution): void {
+  rec.executions.splice(insertionIndex(rec.executions, e.id), 0, e);
+  rec.byId.set(e.id, e);
+  rec.count(e.status, 1);
 }
 
 function checkExecutionId(id: string): void {

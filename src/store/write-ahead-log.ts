@@ -9,10 +9,11 @@
  * are replayed over the journals; replaying a line twice changes nothing (a `put` is an upsert, a
  * `state` a whole state, a `drop` and a `gone` removals), so a crash mid-checkpoint is harmless.
  */
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { applyEntry, JournalError, jsonLines, type JournalContents } from './job-journal.js';
+import type { StoreDisk } from './store-disk.js';
 
 export const WAL_DIR = 'wal';
 const SEGMENT_RE = /^(\d{12})\.jsonl$/;
@@ -57,7 +58,10 @@ export class WriteAheadLog {
   /** Bytes in the current segment. */
   bytes = 0;
 
-  constructor(dataDir: string) {
+  constructor(
+    dataDir: string,
+    private readonly disk: StoreDisk,
+  ) {
     this.dir = join(dataDir, WAL_DIR);
   }
 
@@ -78,12 +82,26 @@ export class WriteAheadLog {
     this.openNext();
   }
 
-  /** Appends text (whole lines); synchronous, so the change is in the file when it returns. */
+  /**
+   * Appends text (whole lines); synchronous, so the change is in the file when it returns. A failed
+   * append leaves the segment as it was (store-disk.ts cuts a partial write back).
+   */
   append(text: string): void {
     if (this.fd === null) throw new Error('write-ahead log is not open');
     const buf = Buffer.from(text);
-    let off = 0;
-    while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
+    try {
+      this.disk.appendSync(this.fd, buf, this.bytes, this.pathOf(this.seq));
+    } catch (err) {
+      // A torn line must stay the last of its segment (a replay skips only a torn last line).
+      if ((err as { torn?: boolean }).torn) {
+        try {
+          this.rotate();
+        } catch {
+          // The next append fails as well, and says why.
+        }
+      }
+      throw err;
+    }
     this.bytes += buf.length;
   }
 

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { WatchbellError } from '../../src/jobs/errors.js';
@@ -14,8 +14,10 @@ import { compactionThreshold, emptyJournal, JOURNAL_FILE, parseJournal, type Jou
 import { replaySegment } from '../../src/store/write-ahead-log.js';
 import { LowdbStore } from '../../src/store/lowdb-store.js';
 import { describeStoreContract, exists, finished, makeExecution, makeJob } from './store-contract.js';
+import { describeStoreFaultContract } from './store-fault-contract.js';
 
 describeStoreContract('LowdbStore', (dir) => new LowdbStore(dir));
+describeStoreFaultContract('LowdbStore', (dir, disk) => new LowdbStore(dir, { writeFault: disk?.fault }));
 
 async function rejection(promise: Promise<unknown>): Promise<WatchbellError> {
   try {
@@ -119,6 +121,8 @@ describe('LowdbStore', () => {
     const fresh = makeExecution('a');
     await mkdir(join(dir, 'jobs', 'a', 'logs'), { recursive: true });
     await writeFile(join(dir, 'jobs', 'a', JOURNAL_FILE), `{"state":{"paused":true}}\n{"put":${JSON.stringify(old)}}\n`);
+    // As this version leaves a data dir: api-jobs.json is there (without it, a job's history with no config stops the start).
+    await writeFile(join(dir, 'api-jobs.json'), '{"jobs":[]}');
     await writeFile(join(dir, 'jobs', 'a', 'logs', `${old.id}.log`), 'old output');
     await mkdir(join(dir, 'wal'));
     await writeFile(join(dir, 'wal', '000000000007.jsonl'), `{"j":"a","gone":true}\n{"j":"b","put":${JSON.stringify(finished(makeExecution('b')))}}\n`);
@@ -297,7 +301,7 @@ describe('LowdbStore', () => {
     await release();
   });
 
-  it('deletes logs that no stored execution refers to when it opens', async () => {
+  it('moves logs that no stored execution refers to into lost+found when it opens, and lists them', async () => {
     const store = await openStore();
     const kept = makeExecution('a');
     await store.addExecution(kept, 10);
@@ -308,8 +312,106 @@ describe('LowdbStore', () => {
     for (const name of [`${kept.id}.log`, `${kept.id}.log.idx`, `${orphan}.log`, `${orphan}.log.idx`, 'notes.txt']) {
       await writeFile(join(logs, name), 'x');
     }
-    await openStore();
+    const again = await openStore();
     expect((await readdir(logs)).sort()).to.deep.equal([`${kept.id}.log`, `${kept.id}.log.idx`, 'notes.txt']);
+    expect(again.lostAndFound.map((l) => l.path).sort()).to.deep.equal([`jobs/a/logs/${orphan}.log`, `jobs/a/logs/${orphan}.log.idx`]);
+    for (const l of again.lostAndFound) {
+      expect(l.reason).to.contain(`no execution of job a`);
+      expect(await readFile(join(dir, l.moved_to!), 'utf8'), l.moved_to!).to.equal('x');
+      expect(l.moved_to!.startsWith('lost+found/')).to.equal(true);
+    }
+  });
+
+  it('keeps the logs of a job whose journal was moved aside: in lost+found, not deleted', async () => {
+    const store = await openStore();
+    await store.saveApiJob(makeJob('a'));
+    const e = finished(makeExecution('a'));
+    await store.addExecution(e, 10);
+    await mkdir(dirname(store.logPath('a', e.id)), { recursive: true });
+    await writeFile(store.logPath('a', e.id), 'precious output\n');
+    await store.close();
+    await rename(join(dir, 'jobs', 'a', JOURNAL_FILE), join(dir, 'journal-a.aside'));
+    const again = await openStore();
+    expect(again.apiJobs().map((j) => j.id), 'the job itself is still defined').to.deep.equal(['a']);
+    expect(again.listExecutions('a', { limit: 10, offset: 0 }).total).to.equal(0);
+    expect(again.lostAndFound).to.have.length(1);
+    expect(again.lostAndFound[0]!.path).to.equal('jobs/a');
+    expect(again.lostAndFound[0]!.reason).to.equal('job a has no journal and the write-ahead log does not name it');
+    expect(await readFile(join(dir, again.lostAndFound[0]!.moved_to!, 'logs', `${e.id}.log`), 'utf8')).to.equal('precious output\n');
+  });
+
+  it('keeps the logs of executions whose write-ahead-log segment was moved aside: in lost+found, not deleted', async () => {
+    const store = await openStore();
+    await store.saveApiJob(makeJob('a'));
+    const first = finished(makeExecution('a'));
+    await store.addExecution(first, 10);
+    await store.checkpoint();
+    // Only in the log: then the daemon dies (no close, no checkpoint) and someone moves the log aside.
+    const second = finished(makeExecution('a'));
+    await store.addExecution(second, 10);
+    await mkdir(dirname(store.logPath('a', second.id)), { recursive: true });
+    await writeFile(store.logPath('a', second.id), 'second output\n');
+    for (const name of await readdir(join(dir, 'wal'))) await rename(join(dir, 'wal', name), join(dir, `${name}.aside`));
+    const again = await openStore();
+    expect(again.listExecutions('a', { limit: 10, offset: 0 }).items.map((x) => x.id)).to.deep.equal([first.id]);
+    const moved = again.lostAndFound.find((l) => l.path === `jobs/a/logs/${second.id}.log`);
+    expect(moved, JSON.stringify(again.lostAndFound)).to.not.equal(undefined);
+    expect(await readFile(join(dir, moved!.moved_to!), 'utf8')).to.equal('second output\n');
+  });
+
+  it('refuses to open when api-jobs.json is gone but API jobs\' histories are not, naming both, and changes nothing', async () => {
+    const store = await openStore();
+    await store.saveApiJob(makeJob('made-by-api'));
+    await store.saveJobState('from-config', { fingerprint: 'f', created_at: '2024-01-01T00:00:00.000Z' });
+    for (const id of ['made-by-api', 'from-config']) {
+      const e = finished(makeExecution(id));
+      await store.addExecution(e, 10);
+      await mkdir(dirname(store.logPath(id, e.id)), { recursive: true });
+      await writeFile(store.logPath(id, e.id), 'out\n');
+    }
+    await store.close();
+    const apiFile = join(dir, 'api-jobs.json');
+    await rm(apiFile);
+    const before = (await readdir(join(dir, 'jobs'), { recursive: true })).sort();
+    const err = await rejection(new LowdbStore(dir).open());
+    expect(err.code).to.equal('STORE_UNAVAILABLE');
+    expect(err.message).to.contain(`${apiFile} is missing, but the data dir holds the history of 1 job(s) that no config defines (made-by-api)`);
+    expect(err.message).to.contain(`echo '{"jobs":[]}' > ${apiFile}`);
+    expect((await readdir(join(dir, 'jobs'), { recursive: true })).sort(), 'nothing moved or deleted').to.deep.equal(before);
+    // The documented way on: an empty file starts without the API jobs, keeping their history.
+    await writeFile(apiFile, '{"jobs":[]}');
+    const again = await openStore();
+    expect(again.apiJobs()).to.deep.equal([]);
+    expect(again.listExecutions('made-by-api', { limit: 10, offset: 0 }).total).to.equal(1);
+    expect(again.lostAndFound).to.deep.equal([]);
+  });
+
+  it('never compacts a change into a journal whose write to the log may still fail', async () => {
+    let failLog = false;
+    const enospc = () => Object.assign(new Error('ENOSPC: no space left on device (injected)'), { code: 'ENOSPC' });
+    const store = new LowdbStore(dir, { writeFault: (_op, path) => (failLog && path.includes(`${sep}wal${sep}`) ? enospc() : undefined) });
+    stores.push(store);
+    await store.open();
+    // Enough lines in one flush that the checkpoint rewrites the journal from memory.
+    await Promise.all(Array.from({ length: 40 }, (_, i) => store.saveJobState('a', { last_slot: `2024-01-01T00:00:${String(i).padStart(2, '0')}.000Z` })));
+    failLog = true;
+    const e = makeExecution('a');
+    const refused = rejection(store.addExecution(e, 10));
+    // In the same turn, while the refused change is in memory and not yet in the log.
+    const checkpoint = store.checkpoint();
+    expect((await refused).code).to.equal('STORE_UNAVAILABLE');
+    failLog = false;
+    await checkpoint;
+    const journal = parseJournal(await readFile(join(dir, 'jobs', 'a', JOURNAL_FILE), 'utf8'));
+    expect(journal.state.last_slot).to.equal('2024-01-01T00:00:39.000Z');
+    expect([...journal.executions.keys()], 'the refused execution').to.deep.equal([]);
+    expect(store.getExecution('a', e.id)).to.equal(undefined);
+  });
+
+  it('creates api-jobs.json on a fresh data dir, so a later loss of it is noticed', async () => {
+    const store = await openStore();
+    expect(JSON.parse(await readFile(join(dir, 'api-jobs.json'), 'utf8'))).to.deep.equal({ jobs: [] });
+    await store.close();
   });
 
   it('deletes a job with writes in flight, and a job re-created meanwhile keeps only its new history', async () => {

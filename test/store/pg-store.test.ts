@@ -10,6 +10,7 @@ import { PgStore } from '../../src/store/postgres/pg-store.js';
 import { ROOT } from '../helpers/daemon-process.js';
 import { dropTestSchemas, requirePostgres, sql, testStoreUrl } from '../helpers/postgres.js';
 import { describeStoreContract } from './store-contract.js';
+import { describeStoreFaultContract } from './store-fault-contract.js';
 
 describe('PostgreSQL store', () => {
   before(async function () {
@@ -22,6 +23,10 @@ describe('PostgreSQL store', () => {
   describeStoreContract('PgStore', (dir) => {
     if (!urls.has(dir)) urls.set(dir, testStoreUrl());
     return new PgStore({ url: urls.get(dir)!, dataDir: dir });
+  });
+  describeStoreFaultContract('PgStore', (dir, disk) => {
+    if (!urls.has(dir)) urls.set(dir, testStoreUrl());
+    return new PgStore({ url: urls.get(dir)!, dataDir: dir, writeFault: disk?.fault });
   });
 
   describe('migrations', () => {

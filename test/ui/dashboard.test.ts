@@ -37,6 +37,7 @@ async function exampleConfig(): Promise<string> {
     jobs: {
       ...example.jobs,
       ticker: { name: 'Ticker', schedule: '@every 1h', command: 'for i in $(seq 1 12); do echo "tick $i"; sleep 0.2; done', tags: ['demo'] },
+      greeter: { name: 'Greeter', schedule: '@every 1h', command: 'echo "hello $GREETING"', tags: ['demo'] },
     },
   });
 }
@@ -176,6 +177,22 @@ describe('dashboard in Chromium (end to end)', function () {
     expect(await page.locator('tr[data-execution]').count()).to.be.at.least(2);
     await accessible('job');
     await shoot('job');
+  });
+
+  it('the job page runs the job with parameters', async () => {
+    await page.goto(`${d.url}/ui/jobs/greeter`);
+    await page.getByText('Run with parameters').click();
+    const box = page.getByLabel(/Environment for this run/);
+    await box.fill('not a pair');
+    await page.getByRole('button', { name: 'Run with these' }).click();
+    await page.getByRole('alert').filter({ hasText: 'line 1: expected KEY=value' }).waitFor();
+    await box.fill('GREETING=from the dashboard');
+    await page.getByRole('button', { name: 'Run with these' }).click();
+    await page.waitForURL(/\/ui\/jobs\/greeter\/executions\//);
+    await page.getByLabel('Output (stdout and stderr)').filter({ hasText: 'hello from the dashboard' }).waitFor();
+    const eid = page.url().split('/').pop()!;
+    const execution = (await d.api('GET', `/api/v1/jobs/greeter/executions/${eid}`, undefined, AUTH)).body.data;
+    expect(execution.parameters).to.deep.equal(['GREETING']);
   });
 
   it('the now and health pages', async () => {

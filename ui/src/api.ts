@@ -62,9 +62,10 @@ export async function getJson<T>(path: string): Promise<T> {
   return (await (await request(path)).json()) as T;
 }
 
-/** POST with no body; resolves with the answer's `data`. */
-export async function post<T = unknown>(path: string): Promise<T> {
-  return ((await (await request(path, { method: 'POST' })).json()) as { data: T }).data;
+/** POST, with a JSON body when one is given; resolves with the answer's `data`. */
+export async function post<T = unknown>(path: string, body?: unknown): Promise<T> {
+  const init: RequestInit = body === undefined ? { method: 'POST' } : { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+  return ((await (await request(path, init)).json()) as { data: T }).data;
 }
 
 export const enc = encodeURIComponent;
@@ -75,8 +76,7 @@ export type { Attempt, ExecutionStatus };
 
 /** A step of an execution (issue 15), where the job has steps; only the fields the dashboard shows. */
 export interface Step {
-  name?: string;
-  id?: string;
+  name: string;
   status?: string;
   started_at?: string | null;
   finished_at?: string | null;
@@ -86,7 +86,7 @@ export interface Step {
 }
 
 /** An execution as answered; live events leave `output` out. */
-export type Execution = Omit<CoreExecution, 'output'> & { output?: string; steps?: Step[] };
+export type Execution = Omit<CoreExecution, 'output' | 'steps'> & { output?: string; steps?: Step[] };
 
 export interface Job {
   id: string;

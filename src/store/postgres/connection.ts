@@ -27,8 +27,16 @@ export interface Connection {
   end(): Promise<void>;
 }
 
+export interface ConnectOptions {
+  /**
+   * Consulted before each statement that changes data; an error it returns fails that statement as a
+   * database out of disk space would (SQLSTATE 53100). For test/store/store-fault-contract.ts.
+   */
+  writeFault?: () => Error | undefined;
+}
+
 /** A pool for `rawUrl` (checked by config/store-url.ts); connects lazily, at the first query. */
-export async function connect(rawUrl: string): Promise<Connection> {
+export async function connect(rawUrl: string, options: ConnectOptions = {}): Promise<Connection> {
   const url = parseStoreUrl(rawUrl);
   const { default: pg } = await import('pg');
   // Timestamps and numbers stay as PostgreSQL prints them: the store keeps its own JSON, never column types.
@@ -42,7 +50,11 @@ export async function connect(rawUrl: string): Promise<Connection> {
     const prepared = utils.prepareValue(value);
     return prepared === null ? 'NULL' : pg.escapeLiteral(String(prepared));
   };
-  const writes = new GroupCommit(pool, literal);
+  const fault = (): Error | undefined => {
+    const err = options.writeFault?.();
+    return err && Object.assign(new Error(`could not extend file: ${err.message}`), { severity: 'ERROR', code: '53100', cause: err });
+  };
+  const writes = new GroupCommit(pool, literal, fault);
   let ended: Promise<void> | undefined;
   const unavailable = (err: unknown, doing: string): Error => {
     // TypeError: a caller's mistake (an execution stored twice), not the database's.
@@ -60,7 +72,15 @@ export async function connect(rawUrl: string): Promise<Connection> {
       let failure: Error | undefined;
       try {
         await client.query('BEGIN');
-        const out = await fn(client);
+        const checked = Object.create(client, {
+          query: {
+            value: (text: string, values?: unknown[]) => {
+              const err = fault();
+              return err ? Promise.reject(err) : client.query(text, values);
+            },
+          },
+        }) as PoolClient;
+        const out = await fn(checked);
         await client.query('COMMIT');
         return out;
       } catch (err) {
@@ -83,12 +103,13 @@ export async function connect(rawUrl: string): Promise<Connection> {
 /**
  * True for a failure to reach the database (refused, reset, broken pipe, timed out, the server shutting
  * down), as opposed to an error in a statement: anything but an error the server sent (which carries a
- * `severity`), and of those, SQLSTATE classes 08 (connection), 57 (operator intervention) and 53
- * (insufficient resources). Our own errors and a caller's mistakes (TypeError) are neither.
+ * `severity`), and of those, SQLSTATE classes 08 (connection) and 57 (operator intervention, e.g. a
+ * shutdown). A full disk (53100) is a refusal, not an absence: the write fails at once, as on the
+ * embedded store. Our own errors and a caller's mistakes (TypeError) are neither.
  */
 export function isConnectionError(err: unknown): boolean {
   if (err instanceof WatchbellError || err instanceof TypeError) return false;
   const e = err as { severity?: unknown; code?: unknown } | null;
   if (typeof e?.severity !== 'string') return true;
-  return typeof e.code === 'string' && /^(08|57|53)/.test(e.code);
+  return typeof e.code === 'string' && /^(08|57)/.test(e.code);
 }

@@ -31,11 +31,15 @@ export class GroupCommit implements Queryable {
     private readonly pool: Pool,
     /** pg's escapeLiteral and prepareValue: parameters become literals in the text. */
     private readonly literal: (value: unknown) => string,
+    /** An error to fail a statement with instead of sending it (connection.ts's writeFault). */
+    private readonly fault: () => Error | undefined = () => undefined,
   ) {}
 
   /** Queues a statement that returns no rows; resolves once the group it went with has committed. */
   query<R extends QueryResultRow = QueryResultRow>(text: string, values: unknown[] = []): Promise<QueryResult<R>> {
     return new Promise<void>((resolve, reject) => {
+      const refused = this.fault();
+      if (refused) return reject(refused);
       this.queue.push({ text, values, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;

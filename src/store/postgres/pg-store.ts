@@ -29,6 +29,8 @@ export interface PgStoreOptions {
   url: string;
   /** The local data dir: log files and pid files live here. */
   dataDir: string;
+  /** See connection.ts's ConnectOptions (tests only). */
+  writeFault?: () => Error | undefined;
 }
 
 /** Waits between attempts to record an execution's end while the database is away. */
@@ -277,7 +279,7 @@ export class PgStore implements Store {
   }
 
   private async load(): Promise<void> {
-    const conn = await connect(this.options.url);
+    const conn = await connect(this.options.url, { writeFault: this.options.writeFault });
     try {
       await migrate(conn);
       const [jobs, states, executions] = await Promise.all([

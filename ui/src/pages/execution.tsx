@@ -120,7 +120,7 @@ export function ExecutionPage() {
           ))}
           {(execution.steps ?? []).map((s, i) => (
             <li key={`s${i}`} class={`step s-${s.status}`}>
-              <strong>Step {s.name ?? s.id ?? i + 1}</strong> <Badge status={s.status ?? 'queued'} /> {s.started_at && <RelTime iso={s.started_at} />}
+              <strong>Step {s.name}</strong> <Badge status={s.status ?? 'queued'} /> {s.started_at && <RelTime iso={s.started_at} />}
               {s.duration != null && <> · {seconds(s.duration)}</>}
               {s.exit_code != null && <> · exit {s.exit_code}</>}
               {s.error && <div class="error small">{s.error}</div>}

@@ -1,6 +1,6 @@
 // Job: its definition as YAML, where it comes from, its next runs, a chart of recent durations, its executions.
 import { dump } from 'js-yaml';
-import { useEffect } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { useLocation, useRoute } from 'preact-iso';
 import { enc, getJson, post, type Execution, type Job, type Page } from '../api';
 import { Badge, ErrorNote, RelTime, Section, useLoad } from '../components';
@@ -37,8 +37,8 @@ export function JobPage() {
     [id],
   );
 
-  const act = async (action: 'run' | 'pause' | 'resume') => {
-    const data = await post<{ execution_id?: string }>(`/api/v1/jobs/${enc(id)}/${action}`);
+  const act = async (action: 'run' | 'pause' | 'resume', body?: unknown) => {
+    const data = await post<{ execution_id?: string }>(`/api/v1/jobs/${enc(id)}/${action}`, body);
     if (action === 'run' && data.execution_id) route(`/ui/jobs/${enc(id)}/executions/${data.execution_id}`);
     else job.reload();
   };
@@ -71,6 +71,7 @@ export function JobPage() {
           )}
         </p>
       )}
+      {canWrite && <RunWithParameters run={(environment) => act('run', { environment })} />}
       <dl class="facts">
         <dt>Schedule</dt>
         <dd>
@@ -139,7 +140,7 @@ export function JobPage() {
                     <td>{e.trigger}</td>
                     <td>{seconds(e.duration)}</td>
                     <td>{e.exit_code ?? e.signal ?? '–'}</td>
-                    <td>{e.steps ? e.steps.map((s, i) => <span key={i} class={`dot s-${s.status}`} title={`${s.name ?? s.id ?? i + 1}: ${s.status}`} />) : <span class="muted">–</span>}</td>
+                    <td>{e.steps ? e.steps.map((s, i) => <span key={i} class={`dot s-${s.status}`} title={`${s.name}: ${s.status}`} />) : <span class="muted">–</span>}</td>
                   </tr>
                 ))}
               </tbody>
@@ -148,5 +149,43 @@ export function JobPage() {
         )}
       </Section>
     </>
+  );
+}
+
+/** `KEY=value` lines into an environment; the first bad line is named (the daemon validates the rest). */
+export function parseParameters(text: string): Record<string, string> {
+  const environment: Record<string, string> = {};
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    const eq = line.indexOf('=');
+    const key = eq < 0 ? '' : line.slice(0, eq).trim();
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new Error(`line ${i + 1}: expected KEY=value, with a KEY of letters, digits and _`);
+    environment[key] = line.slice(eq + 1);
+  });
+  return environment;
+}
+
+/** Run-now with environment overrides for that one execution (POST /run {"environment": ...}). */
+function RunWithParameters({ run }: { run: (environment: Record<string, string>) => Promise<void> }) {
+  const [text, setText] = useState('');
+  const [error, setError] = useState<Error | undefined>();
+  return (
+    <details class="run-params">
+      <summary>Run with parameters</summary>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          setError(undefined);
+          Promise.resolve()
+            .then(() => run(parseParameters(text)))
+            .catch((err: Error) => setError(err));
+        }}
+      >
+        <label for="run-params">Environment for this run, one KEY=value per line (values are not shown afterwards)</label>
+        <textarea id="run-params" rows={4} spellcheck={false} value={text} onInput={(e) => setText(e.currentTarget.value)} />
+        <ErrorNote error={error} />
+        <button type="submit">Run with these</button>
+      </form>
+    </details>
   );
 }
