@@ -20,14 +20,12 @@ import { restartRecords } from '../run/step-run.js';
 import { catchUpDecision } from '../schedule/catch-up.js';
 import type { Scheduler } from '../schedule/scheduler.js';
 import { logExists, readLogChunks } from '../store/log-reader.js';
-import { readStepLog, readStepLogChunks } from '../store/log-steps.js';
 import type { ExecutionQuery, Page, Store } from '../store/store.js';
 import { chainExtra, checkApiJobChains, checkConfigChains } from './chain-checks.js';
 import { cannotHaveOutput, fileSize, outputSoFar } from './execution-progress.js';
 import { pageByKey } from './job-order.js';
 import { toJobView, type JobView } from './job-view.js';
 import { followLog } from './log-follow.js';
-import { followStepLog } from './step-log-follow.js';
 import { TurnSlicer } from './turn-slicer.js';
 
 /**
@@ -630,7 +628,7 @@ export class JobService {
 
   /**
    * An execution's log, whole, one stream, its last lines, or one step's part, as chunks read from the file as
-   * the consumer takes them (store/log-reader.ts; a step's part: store/log-steps.ts). Throws LOG_MISSING when
+   * the consumer takes them (store/log-reader.ts). Throws LOG_MISSING when
    * the execution wrote output but its log file is gone.
    */
   async log(id: string, executionId: string, options: { stream?: 'stdout' | 'stderr'; tail?: number; step?: string }): Promise<AsyncIterable<Buffer>> {
@@ -639,7 +637,7 @@ export class JobService {
     await this.o.store.prepareLog?.(id, executionId);
     await checkLogPresent(execution, path);
     // A step the execution does not have has no part of its log: empty (as a stream with no output).
-    if (options.step !== undefined) return readStepLogChunks(path, execution.steps?.some((s) => s.name === options.step) ? options.step : null, options);
+    if (options.step !== undefined && !execution.steps?.some((s) => s.name === options.step)) return noBytes();
     return readLogChunks(path, options);
   }
 
@@ -834,21 +832,10 @@ export class JobService {
       const now = this.o.store.getExecution(id, executionId);
       return now === undefined || FINISHED_STATUSES.has(now.status);
     };
-    if (options.step !== undefined) {
-      const path = this.o.store.logPath(id, executionId);
-      const step = options.step;
-      return followStepLog({
-        read: () => readStepLog(path, step, { stream: options.stream }),
-        tail: options.tail,
-        ended: this.o.runner.whenFinished(executionId),
-        isEnded,
-        stopping: options.stopping,
-        signal: options.signal,
-      });
-    }
     return followLog({
       path: this.o.store.logPath(id, executionId),
       stream: options.stream,
+      step: options.step,
       tail: options.tail,
       ended: this.o.runner.whenFinished(executionId),
       isEnded,

@@ -24,6 +24,8 @@ export interface FollowLogOptions {
   path: string;
   /** Only this stream's chunks; watchbell's own lines are left out, as in a plain read. */
   stream?: OutputStream;
+  /** Only this step's part (store/log-steps.ts). */
+  step?: string;
   /** Start from the last `tail` lines written so far (0: only new output) instead of the start. */
   tail?: number;
   /**
@@ -60,7 +62,7 @@ export function followLog(options: FollowLogOptions): AsyncGenerator<Buffer, voi
 
 async function* follow(o: FollowLogOptions, state: { ended: boolean; wake?: () => void }): AsyncGenerator<Buffer, void, undefined> {
   const pollMs = o.pollMs ?? FOLLOW_POLL_MS;
-  const cursor = new LogCursor(o.path, o.stream);
+  const cursor = new LogCursor(o.path, o.stream, o.step);
   if (o.tail !== undefined) await cursor.seekTail(o.tail);
   while (!o.signal.aborted) {
     // Noted before the read: a read that starts after the log was closed sees all of it.

@@ -6,6 +6,7 @@
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { indexPath, type OutputStream } from './log-file.js';
+import { stepOfNote } from './log-steps.js';
 
 /** The most bytes read (and handed on) at once. */
 export const LOG_CHUNK = 64 * 1024;
@@ -18,7 +19,12 @@ export interface LogSelection {
   stream?: OutputStream;
   /** Only the last N lines (0: nothing yet; a follow then shows only new output). */
   tail?: number;
+  /** Only this step's part: from a `--- step NAME: ` note of its own to the next step's (log-steps.ts). */
+  step?: string;
 }
+
+/** The longest note the runner writes; a longer `w` chunk cannot open a step's part. */
+const MAX_NOTE = 4096;
 
 /**
  * A position in a log that reads forward from where it is to where the files end now, a chunk at a time.
@@ -27,13 +33,17 @@ export interface LogSelection {
 export class LogCursor {
   /** Next byte of the combined log to hand on. */
   private pos = 0;
-  /** For a stream filter: the ranges of the combined log of that stream not yet handed on, in order. */
+  /** For a stream or step filter: the ranges of the combined log it selects not yet handed on, in order. */
   private starts: number[] = [];
   private ends: number[] = [];
   private first = 0;
-  /** For a stream filter: bytes of the index parsed (whole lines only), and where in the log they end. */
+  /** For a filter: bytes of the index parsed (whole lines only), and where in the log they end. */
   private idxPos = 0;
   private covered = 0;
+  /** For a step filter: the step whose part the parsed index has reached. */
+  private currentStep: string | null = null;
+  /** A filter needs the index (which chunk is whose); the whole log is read without it. */
+  private readonly filtered: boolean;
   /** The last byte handed on, so a caller can end its own note on a line of its own. */
   lastByte: number | undefined;
   /** The one buffer every chunk is read into: a follower costs LOG_CHUNK bytes, and makes no garbage. */
@@ -42,7 +52,10 @@ export class LogCursor {
   constructor(
     readonly path: string,
     readonly stream?: OutputStream,
-  ) {}
+    readonly step?: string,
+  ) {
+    this.filtered = stream !== undefined || step !== undefined;
+  }
 
   /** Moves to the start of the last `lines` lines written so far (0: to the end). O(tail) reads for the whole log. */
   async seekTail(lines: number): Promise<void> {
@@ -50,7 +63,7 @@ export class LogCursor {
     if (!fh) return;
     try {
       const size = (await fh.stat()).size;
-      if (this.stream) await this.parseIndex(size, Infinity);
+      if (this.filtered) await this.parseIndex(size, Infinity);
       else this.pos = size;
       if (lines <= 0) {
         this.skipToEnd(size);
@@ -97,7 +110,7 @@ export class LogCursor {
 
   /** The readable range the cursor is in, up to `size`; undefined when nothing more is readable now. */
   private async nextRange(size: number): Promise<{ end: number } | undefined> {
-    if (!this.stream) return this.pos < size ? { end: size } : undefined;
+    if (!this.filtered) return this.pos < size ? { end: size } : undefined;
     for (;;) {
       while (this.first < this.starts.length && this.pos >= this.ends[this.first]!) this.first++;
       if (this.first < this.starts.length) {
@@ -120,18 +133,20 @@ export class LogCursor {
   }
 
   /**
-   * Parses up to `budget` bytes of new index lines into ranges of the cursor's stream (adjacent ones merged);
-   * false when there was nothing new. A last line without its newline is still being written: left for later.
+   * Parses up to `budget` bytes of new index lines into ranges of the cursor's selection (adjacent ones merged);
+   * false when there was nothing new. A last line without its newline is still being written: left for later,
+   * and so is a note whose bytes have not reached the log yet (a step filter must read it to know whose part follows).
    */
   private async parseIndex(size: number, budget: number): Promise<boolean> {
     const fh = await openIfExists(indexPath(this.path));
     if (!fh) return false;
-    const tag = STREAM_TAG[this.stream!];
+    const log = this.step !== undefined ? await openIfExists(this.path) : undefined;
+    const tag = this.stream ? STREAM_TAG[this.stream] : undefined;
     let progressed = false;
     try {
       const buf = Buffer.allocUnsafe(LOG_CHUNK);
       let spent = 0;
-      while (spent < budget && this.covered < size) {
+      parse: while (spent < budget && this.covered < size) {
         const { bytesRead } = await fh.read(buf, 0, LOG_CHUNK, this.idxPos);
         if (bytesRead === 0) break;
         const lastNl = buf.lastIndexOf(NEWLINE, bytesRead - 1);
@@ -140,15 +155,21 @@ export class LogCursor {
         let lineStart = 0;
         for (let nl = text.indexOf('\n'); nl >= 0; lineStart = nl + 1, nl = text.indexOf('\n', lineStart)) {
           const n = Number(text.slice(lineStart + 2, nl));
-          if (!Number.isSafeInteger(n) || n < 0) continue;
-          const start = this.covered;
-          this.covered += n;
-          if (text[lineStart] !== tag || n === 0) continue;
-          const last = this.ends.length - 1;
-          if (last >= this.first && this.ends[last] === start) this.ends[last] = this.covered;
-          else {
-            this.starts.push(start);
-            this.ends.push(this.covered);
+          const kind = text[lineStart];
+          if (Number.isSafeInteger(n) && n >= 0) {
+            const start = this.covered;
+            if (log && kind === 'w' && n < MAX_NOTE) {
+              if (start + n > size) {
+                this.idxPos += lineStart;
+                progressed ||= lineStart > 0;
+                break parse;
+              }
+              this.currentStep = stepOfNote(await readAt(log, start, n)) ?? this.currentStep;
+            }
+            this.covered += n;
+            if (n > 0 && (tag === undefined ? this.currentStep === this.step : kind === tag && (this.step === undefined || this.currentStep === this.step))) {
+              this.addRange(start, this.covered);
+            }
           }
         }
         this.idxPos += lastNl + 1;
@@ -157,13 +178,24 @@ export class LogCursor {
       }
     } finally {
       await fh.close();
+      await log?.close();
     }
     return progressed;
   }
 
+  /** Adds a selected range, merged with the last one when adjacent. */
+  private addRange(start: number, end: number): void {
+    const last = this.ends.length - 1;
+    if (last >= this.first && this.ends[last] === start) this.ends[last] = end;
+    else {
+      this.starts.push(start);
+      this.ends.push(end);
+    }
+  }
+
   /** Past everything written so far. */
   private skipToEnd(size: number): void {
-    this.pos = this.stream ? Math.min(this.covered, size) : size;
+    this.pos = this.filtered ? Math.min(this.covered, size) : size;
   }
 
   /**
@@ -171,7 +203,7 @@ export class LogCursor {
    * backwards. The selection's final newline ends its last line rather than starting one.
    */
   private async seekBackLines(fh: FileHandle, size: number, lines: number): Promise<void> {
-    const ranges = this.stream
+    const ranges = this.filtered
       ? this.starts.map((s, i) => ({ start: s, end: Math.min(this.ends[i]!, size) })).filter((r) => r.end > r.start)
       : [{ start: 0, end: size }];
     let found = 0;
@@ -205,7 +237,7 @@ export class LogCursor {
   /** Sets the cursor at byte `pos`, inside the `i`-th of `count` stream ranges. */
   private moveTo(pos: number, i: number, count: number): void {
     this.pos = pos;
-    if (this.stream) {
+    if (this.filtered) {
       // Ranges were clamped to the size when counted; those cut to nothing were left out at the end only.
       this.first = Math.min(i, count);
       this.compact();
@@ -215,7 +247,7 @@ export class LogCursor {
 
 /** The selection as it is now, in chunks of at most LOG_CHUNK (each valid until the next, see readAvailable); nothing for a missing log. */
 export async function* readLogChunks(path: string, selection: LogSelection = {}, signal?: AbortSignal): AsyncGenerator<Buffer, void, undefined> {
-  const cursor = new LogCursor(path, selection.stream);
+  const cursor = new LogCursor(path, selection.stream, selection.step);
   if (selection.tail !== undefined) {
     if (!(selection.tail > 0)) return;
     await cursor.seekTail(selection.tail);
@@ -254,6 +286,12 @@ export async function logExists(path: string): Promise<boolean> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
   }
+}
+
+async function readAt(fh: FileHandle, start: number, length: number): Promise<Buffer> {
+  const buf = Buffer.alloc(length);
+  const { bytesRead } = await fh.read(buf, 0, length, start);
+  return buf.subarray(0, bytesRead);
 }
 
 async function openIfExists(path: string): Promise<FileHandle | undefined> {
