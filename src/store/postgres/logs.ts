@@ -5,7 +5,7 @@
  * its durable copy, saved when the log closes and read back into a file where none is (another host, a
  * data dir restored without its logs, `watchbell store copy`).
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { indexPath } from '../log-file.js';
 import type { Queryable } from './queryable.js';
@@ -15,54 +15,87 @@ export interface LogChunk {
   data: Buffer;
 }
 
-/** The chunks of a log file, from its index; none when there is no file. */
-export async function readLogChunks(path: string): Promise<LogChunk[]> {
-  let log: Buffer;
+/** Bytes of chunks read and inserted at once: a 10 MiB log never sits in memory whole (nor as hex text). */
+const BATCH_BYTES = 512 * 1024;
+
+/** The chunks of a log file, from its index, BATCH_BYTES at a time; nothing when there is no file. */
+export async function* readLogChunkBatches(path: string): AsyncGenerator<LogChunk[]> {
   let idx: string;
+  let file: FileHandle;
   try {
-    [log, idx] = await Promise.all([readFile(path), readFile(indexPath(path), 'utf8')]);
+    idx = await readFile(indexPath(path), 'utf8');
+    file = await open(path, 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
-  const chunks: LogChunk[] = [];
-  let at = 0;
-  for (const line of idx.split('\n')) {
-    const m = /^([oew]) (\d+)$/.exec(line);
-    if (!m) continue; // a last line cut short: the bytes it would name are not listed either
-    const n = Number(m[2]);
-    if (at + n > log.length) break;
-    chunks.push({ stream: m[1]!, data: log.subarray(at, at + n) });
-    at += n;
+  try {
+    let batch: LogChunk[] = [];
+    let bytes = 0;
+    let at = 0;
+    for (const line of idx.split('\n')) {
+      const m = /^([oew]) (\d+)$/.exec(line);
+      if (!m) continue; // a last line cut short: the bytes it would name are not listed either
+      const n = Number(m[2]);
+      const data = Buffer.alloc(n);
+      const { bytesRead } = await file.read(data, 0, n, at);
+      if (bytesRead < n) break;
+      at += n;
+      batch.push({ stream: m[1]!, data });
+      bytes += n;
+      if (bytes >= BATCH_BYTES) {
+        yield batch;
+        batch = [];
+        bytes = 0;
+      }
+    }
+    if (batch.length > 0) yield batch;
+  } finally {
+    await file.close();
   }
-  return chunks;
 }
 
-/** Writes a log file and its index from chunks (temp files renamed, so a reader never sees half). */
-export async function writeLogFile(path: string, chunks: readonly LogChunk[]): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const idx = chunks.map((c) => `${c.stream} ${c.data.length}\n`).join('');
-  await writeFile(`${indexPath(path)}.tmp`, idx);
-  await writeFile(`${path}.tmp`, Buffer.concat(chunks.map((c) => c.data)));
+/** Replaces an execution's stored chunks with those of its log file, a batch per statement (run inside one transaction). */
+export async function replaceLogChunks(db: Queryable, schema: string, jobId: string, executionId: string, batches: AsyncIterable<LogChunk[]>): Promise<void> {
+  await db.query(`DELETE FROM ${schema}.log_chunks WHERE job_id = $1 AND execution_id = $2`, [jobId, executionId]);
+  let seq = 0;
+  for await (const chunks of batches) {
+    await db.query(
+      `INSERT INTO ${schema}.log_chunks (job_id, execution_id, seq, stream, data)
+       SELECT $1, $2, s.seq, s.stream, s.data FROM unnest($3::integer[], $4::"char"[], $5::bytea[]) AS s(seq, stream, data)`,
+      [jobId, executionId, chunks.map((_, i) => seq + i), chunks.map((c) => c.stream), chunks.map((c) => c.data)],
+    );
+    seq += chunks.length;
+  }
+}
+
+/** Writes an execution's stored chunks into a log file (and its index), BATCH_BYTES at a time; false when it has none. */
+export async function restoreLogFile(db: Queryable, schema: string, jobId: string, executionId: string, path: string): Promise<boolean> {
+  let seq = 0;
+  let files: { log: FileHandle; idx: FileHandle } | undefined;
+  try {
+    for (;;) {
+      const { rows } = await db.query<{ seq: number; stream: string; data: Buffer }>(
+        `SELECT seq, stream, data FROM ${schema}.log_chunks WHERE job_id = $1 AND execution_id = $2 AND seq >= $3
+         ORDER BY seq LIMIT 64`,
+        [jobId, executionId, seq],
+      );
+      if (rows.length === 0) break;
+      if (!files) {
+        await mkdir(dirname(path), { recursive: true });
+        files = { log: await open(`${path}.tmp`, 'w'), idx: await open(`${indexPath(path)}.tmp`, 'w') };
+      }
+      await files.log.write(Buffer.concat(rows.map((r) => r.data)));
+      await files.idx.write(rows.map((r) => `${r.stream} ${r.data.length}\n`).join(''));
+      seq = rows[rows.length - 1]!.seq + 1;
+    }
+  } finally {
+    await files?.log.close();
+    await files?.idx.close();
+  }
+  if (!files) return false;
+  // The index first: a reader finding the log finds its index whole.
   await rename(`${indexPath(path)}.tmp`, indexPath(path));
   await rename(`${path}.tmp`, path);
-}
-
-/** Replaces an execution's stored chunks with `chunks` (one statement each way: delete, then insert all). */
-export async function replaceLogChunks(db: Queryable, schema: string, jobId: string, executionId: string, chunks: readonly LogChunk[]): Promise<void> {
-  await db.query(`DELETE FROM ${schema}.log_chunks WHERE job_id = $1 AND execution_id = $2`, [jobId, executionId]);
-  if (chunks.length === 0) return;
-  await db.query(
-    `INSERT INTO ${schema}.log_chunks (job_id, execution_id, seq, stream, data)
-     SELECT $1, $2, s.seq, s.stream, s.data FROM unnest($3::integer[], $4::"char"[], $5::bytea[]) AS s(seq, stream, data)`,
-    [jobId, executionId, chunks.map((_, i) => i), chunks.map((c) => c.stream), chunks.map((c) => c.data)],
-  );
-}
-
-export async function loadLogChunks(db: Queryable, schema: string, jobId: string, executionId: string): Promise<LogChunk[]> {
-  const { rows } = await db.query<{ stream: string; data: Buffer }>(
-    `SELECT stream, data FROM ${schema}.log_chunks WHERE job_id = $1 AND execution_id = $2 ORDER BY seq`,
-    [jobId, executionId],
-  );
-  return rows;
+  return true;
 }

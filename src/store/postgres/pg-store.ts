@@ -21,7 +21,7 @@ import type { ExecutionQuery, JobState, Page, Store } from '../store.js';
 import { connect, isConnectionError, type Connection } from './connection.js';
 import { insertExecution, loadExecutions, updateExecutionRow } from './executions.js';
 import { deleteJobRows, loadApiJobs, loadJobStates, upsertApiJob, upsertJobState } from './jobs.js';
-import { loadLogChunks, readLogChunks, replaceLogChunks, writeLogFile } from './logs.js';
+import { readLogChunkBatches, replaceLogChunks, restoreLogFile } from './logs.js';
 import { migrate } from './migrate.js';
 
 export interface PgStoreOptions {
@@ -223,8 +223,7 @@ export class PgStore implements Store {
     await this.write(jobId, `saving the log of execution ${executionId} of job ${jobId}`, async (conn) => {
       // Its job was deleted (or it was trimmed) meanwhile: its chunks would belong to nothing.
       if (!this.executions.get(jobId, executionId)) return;
-      const chunks = await readLogChunks(path);
-      await conn.transaction((client) => replaceLogChunks(client, conn.schema, jobId, executionId, chunks));
+      await conn.transaction((client) => replaceLogChunks(client, conn.schema, jobId, executionId, readLogChunkBatches(path)));
     }, { retry: true });
   }
 
@@ -232,10 +231,9 @@ export class PgStore implements Store {
   async prepareLog(jobId: string, executionId: string): Promise<void> {
     const path = this.logPath(jobId, executionId);
     if (!this.conn || (await exists(path))) return;
-    const chunks = await loadLogChunks(this.conn.pool, this.conn.schema, jobId, executionId).catch((err: unknown) => {
+    await restoreLogFile(this.conn.pool, this.conn.schema, jobId, executionId, path).catch((err: unknown) => {
       throw this.conn!.unavailable(err, `reading the log of execution ${executionId}`);
     });
-    if (chunks.length > 0) await writeLogFile(path, chunks);
   }
 
   /** The job and execution of a path logPath() made. */
