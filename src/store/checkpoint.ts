@@ -1,6 +1,6 @@
 /**
- * The embedded store's checkpoint: brings every job's journal up to date with the write-ahead log,
- * then deletes the log segments that covers. Runs in the background (every CHECKPOINT_MS, and once
+ * The embedded store's checkpoint: brings every job's journal and api-jobs.json up to date with the
+ * write-ahead log, then deletes the log segments that covers. Runs in the background (every CHECKPOINT_MS, and once
  * the log's current segment holds CHECKPOINT_BYTES), at close, and when called; one at a time.
  * Nothing waits on it to acknowledge a change: that is the log's job.
  */
@@ -28,12 +28,14 @@ export class Checkpointer {
    * `whenDurable`: calls its callback, synchronously, at a moment when all a job holds in memory is in the
    * write-ahead log (now, or at the end of the next flush): a journal compacted from memory must not hold a
    * change whose write may still fail and be undone.
+   * `writeDocs`: brings api-jobs.json up to date with at least what the log held when the checkpoint began.
    */
   constructor(
     private readonly wal: WriteAheadLog,
     private readonly disk: StoreDisk,
     private readonly deletions: ReadonlyMap<string, Promise<void>>,
     private readonly whenDurable: (rec: JobRecord, then: () => void) => void,
+    private readonly writeDocs: () => Promise<void>,
   ) {}
 
   /** Checkpoints every CHECKPOINT_MS until stop(). */
@@ -86,6 +88,9 @@ export class Checkpointer {
     const recs = [...this.behind];
     this.behind.clear();
     let failed = false;
+    const docs = this.writeDocs().catch(() => {
+      failed = true;
+    });
     await eachLimited(recs, CHECKPOINT_CONCURRENCY, async (rec) => {
       const lines = rec.unflushed;
       rec.unflushed = [];
@@ -104,7 +109,8 @@ export class Checkpointer {
         rec.journalWrite = undefined;
       }
     });
-    // A failed journal is rewritten whole by a later checkpoint; until one succeeds, every segment is kept.
+    await docs;
+    // A failed journal (or api-jobs.json) is rewritten whole by a later checkpoint; until one succeeds, every segment is kept.
     if (!failed) await this.wal.removeUpTo(closed);
   }
 

@@ -1,15 +1,18 @@
 /**
- * The embedded store's two small documents, read and written whole through lowdb; they change only
- * when an API job or the config changes:
+ * The embedded store's two documents of job definitions:
  *
- *   api-jobs.json     { jobs: Job[] }: definitions of API-made jobs
+ *   api-jobs.json     { jobs: Job[] }: definitions of API-made jobs, as of the last checkpoint
  *   config-jobs.json  { jobs: { <id>: {created_at, updated_at, fingerprint} } }: what the daemon
  *                     remembers of each config job's definition
  *
- * Each is a map in memory that changes at once (callers read their change back without waiting) and
- * is written whole, by the writes of many changes coalesced into one (coalescing-writer.ts). A write
- * that fails undoes, in memory, the changes it carried: nothing of a refused change is applied, and
- * the next good write cannot carry it to disk.
+ * api-jobs.json is not written by a change: a create, update or delete of an API job is one line in the
+ * write-ahead log (`def`, `gone`; write-ahead-log.ts), so its cost does not grow with the number of API
+ * jobs. The background checkpoint rewrites the file whole, and open() replays the log over it.
+ *
+ * config-jobs.json changes only when the config does; it is a map in memory that changes at once
+ * (callers read their change back without waiting) and is written whole, by the writes of many changes
+ * coalesced into one (coalescing-writer.ts). A write that fails undoes, in memory, the changes it
+ * carried: nothing of a refused change is applied, and the next good write cannot carry it to disk.
  */
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -121,27 +124,44 @@ export class DurableMap<V> {
 
 /** The two documents in memory, and their writers. */
 export class JobDocuments {
-  readonly apiById: DurableMap<Job>;
+  /** API job definitions: changed by the store once their log line is written (or with its undo queued). */
+  readonly apiById = new Map<string, Job>();
   readonly configMeta: DurableMap<ConfigJobMeta>;
   /** api-jobs.json was there at load (it is missing on a fresh data dir, or when it was lost). */
   apiFileFound = false;
+  private readonly apiFile: string;
 
   constructor(
     private readonly dataDir: string,
-    disk: StoreDisk,
+    private readonly disk: StoreDisk,
   ) {
-    this.apiById = new DurableMap<Job>(join(dataDir, API_JOBS_FILE), disk, (m) => ({ jobs: [...m.values()] }));
+    this.apiFile = join(dataDir, API_JOBS_FILE);
     this.configMeta = new DurableMap<ConfigJobMeta>(join(dataDir, CONFIG_JOBS_FILE), disk, (m) => ({ jobs: Object.fromEntries(m) }));
+  }
+
+  /** api-jobs.json's text for what memory holds now (taken synchronously, so it is one moment's). */
+  apiFileText(): string {
+    // The format of lowdb's JSONFile, which wrote it before.
+    return JSON.stringify({ jobs: [...this.apiById.values()] }, null, 2);
+  }
+
+  /** Replaces api-jobs.json with `text` (a temp file renamed over it: a crash leaves one or the other). */
+  async writeApiFile(text: string): Promise<void> {
+    try {
+      await this.disk.replaceFile(this.apiFile, text);
+    } catch (err) {
+      throw writeFailed(API_JOBS_FILE, err);
+    }
   }
 
   /** Reads both documents; a missing one is empty. */
   async load(): Promise<void> {
-    const apiFile = join(this.dataDir, API_JOBS_FILE);
+    const apiFile = this.apiFile;
     const api = (await readObject(apiFile)) as { jobs?: unknown } | undefined;
     this.apiFileFound = api !== undefined;
     if (api !== undefined) {
       if (!Array.isArray(api.jobs)) throw corrupt(apiFile, 'expected { "jobs": [...] }');
-      for (const job of api.jobs as Job[]) if (job && isValidJobId(job.id)) this.apiById.load(job.id, job);
+      for (const job of api.jobs as Job[]) if (job && isValidJobId(job.id)) this.apiById.set(job.id, job);
     }
     const configFile = join(this.dataDir, CONFIG_JOBS_FILE);
     const config = (await readObject(configFile)) as { jobs?: unknown } | undefined;

@@ -7,12 +7,14 @@
  * Nothing is deleted that the store cannot tell it deleted itself: a log no stored execution names (a
  * crash between a trim and its unlink, but also a journal or a log segment moved aside by hand) and a
  * job dir without a journal are moved to DATA/lost+found/, and listed for the daemon to log. A missing
- * api-jobs.json beside the history of jobs no config defines stops the start (lostApiJobs()).
+ * api-jobs.json beside the history of jobs no config defines, or beside API job definitions in the log,
+ * stops the start (lostApiJobs()). The log's definitions are written to api-jobs.json before its segments go.
  */
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { WatchbellError } from '../jobs/errors.js';
 import type { Execution } from '../jobs/execution.js';
+import type { Job } from '../jobs/job.js';
 import { isValidExecutionId, isValidJobId } from '../jobs/ids.js';
 import type { Checkpointer } from './checkpoint.js';
 import { eachLimited } from './each-limited.js';
@@ -76,21 +78,27 @@ export async function loadJournals(ctx: LoadContext, lost: LostFile[]): Promise<
   // What the log holds past the journals (a crash, or a stop before the last checkpoint).
   const segments = await ctx.wal.readSegments();
   const gone = new Set<string>();
+  /** API jobs the log defines or deletes: api-jobs.json is behind it. */
+  const defined = new Set<string>();
   for (const segment of segments) {
     try {
-      replaySegment(
-        segment.text,
-        (jobId) => {
+      replaySegment(segment.text, {
+        journalOf: (jobId) => {
           let loaded = journals.get(jobId);
           if (!loaded) journals.set(jobId, (loaded = { contents: emptyJournal(), rewrite: true }));
           loaded.rewrite = true;
           return loaded.contents;
         },
-        (jobId) => {
+        onGone: (jobId) => {
           journals.delete(jobId);
           gone.add(jobId);
+          if (ctx.docs.apiById.delete(jobId)) defined.add(jobId);
         },
-      );
+        onDef: (jobId, job) => {
+          ctx.docs.apiById.set(jobId, job as Job);
+          defined.add(jobId);
+        },
+      });
     } catch (err) {
       throw corrupt(segment.path, (err as Error).message, err);
     }
@@ -116,6 +124,8 @@ export async function loadJournals(ctx: LoadContext, lost: LostFile[]): Promise<
     if (!ctx.docs.configMeta.has(jobId)) apiMade.push(jobId);
     records.set(jobId, rec);
   }
+  // API jobs only the log defines count too: api-jobs.json is made at the first open, so its loss lost the older ones.
+  for (const jobId of defined) if (!journals.has(jobId) && ctx.docs.apiById.has(jobId)) apiMade.push(jobId);
   // Before anything is moved or rewritten: a start refused here leaves the data dir as it found it.
   if (!ctx.docs.apiFileFound && apiMade.length > 0) throw lostApiJobs(join(ctx.dataDir, API_JOBS_FILE), apiMade);
   const lostFound = new LostFound(ctx.dataDir, lost);
@@ -129,7 +139,8 @@ export async function loadJournals(ctx: LoadContext, lost: LostFile[]): Promise<
     if (journals.get(rec.jobId)?.legacy) await rm(join(rec.dir, LEGACY_FILE), { force: true });
     await sweepLogs(rec, gone.has(rec.jobId) ? undefined : lostFound);
   });
-  if (!ctx.docs.apiFileFound) await ctx.docs.apiById.write();
+  // Before the segments go: what they held of API job definitions must be in the file first.
+  if (!ctx.docs.apiFileFound || defined.size > 0) await ctx.docs.writeApiFile(ctx.docs.apiFileText());
   if (movedMeta) await ctx.docs.configMeta.write();
   // Every journal is whole now: the old segments can go, and the log starts afresh.
   const last = segments.length > 0 ? segments[segments.length - 1]!.seq : 0;

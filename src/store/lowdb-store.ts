@@ -2,7 +2,8 @@
  * The embedded Store: files under the data dir, all data in memory. This file is how a change is
  * recorded; the parts it uses each have their own:
  *
- *   api-jobs.json, config-jobs.json        the two small documents (job-documents.ts)
+ *   api-jobs.json, config-jobs.json        the two documents of definitions (job-documents.ts); API job
+ *                                          definitions change by a line in the log, like the rest
  *   wal/<seq>.jsonl                        the write-ahead log of every job's changes (write-ahead-log.ts)
  *   jobs/<jobId>/journal.jsonl             the job's runtime state and executions (job-journal.ts),
  *                                          brought up to date by the checkpoint (checkpoint.ts)
@@ -42,16 +43,21 @@ import { loadJournals, LOGS_DIR, type LostFile } from './load-journals.js';
 import { indexPath } from './log-file.js';
 import { StoreDisk, writeFailed, type WriteFault } from './store-disk.js';
 import type { ExecutionQuery, JobState, Page, Store } from './store.js';
-import { goneLine, walLine, WriteAheadLog } from './write-ahead-log.js';
+import { defLine, goneLine, walLine, WriteAheadLog } from './write-ahead-log.js';
 
 const JOBS_DIR = 'jobs';
 /** How soon a deletion's line refused by a full disk is tried again. */
 const RETRY_MS = 1000;
 
-/** A line of no live job: `first` settles with the first write that carries it, the rest once it is written. */
+/**
+ * A line of no job record (a deletion, an API job's definition). `first` settles with the first write
+ * that carries it, the rest once it is written. An `undoable` one is not tried again: a failed write
+ * undoes its change (queued with the store's undos) and rejects it.
+ */
 interface ExtraLine extends Waiter {
   line: string;
   first?: Waiter;
+  undoable?: boolean;
 }
 
 export interface LowdbStoreOptions {
@@ -82,6 +88,8 @@ export class LowdbStore implements Store {
   private readonly checkpointer: Checkpointer;
   /** Job dirs being removed; a job re-created meanwhile waits for its old dir to go first. */
   private readonly deletions = new Map<string, Promise<void>>();
+  /** API job definitions changed since api-jobs.json was last written: the next checkpoint writes it. */
+  private apiDirty = false;
   private readonly pending = new Set<Promise<unknown>>();
   private opening: Promise<void> | undefined;
   private opened = false;
@@ -95,7 +103,9 @@ export class LowdbStore implements Store {
     this.disk = new StoreDisk(options.writeFault);
     this.docs = new JobDocuments(this.dataDir, this.disk);
     this.wal = new WriteAheadLog(this.dataDir, this.disk);
-    this.checkpointer = new Checkpointer(this.wal, this.disk, this.deletions, (rec, then) => this.whenDurable(rec, then));
+    this.checkpointer = new Checkpointer(this.wal, this.disk, this.deletions, (rec, then) => this.whenDurable(rec, then), () =>
+      this.writeApiJobs(),
+    );
   }
 
   open(): Promise<void> {
@@ -141,8 +151,17 @@ export class LowdbStore implements Store {
     this.jobDir(job.id);
     if (job.source !== 'api') throw new TypeError(`saveApiJob: job ${job.id} has source ${job.source}; only API jobs are stored`);
     // A copy, so the caller changing its object later cannot change what is stored.
-    this.docs.apiById.set(job.id, structuredClone(job));
-    await this.track(this.docs.apiById.write());
+    const copy = structuredClone(job);
+    const { apiById } = this.docs;
+    const had = apiById.has(job.id);
+    const before = apiById.get(job.id);
+    apiById.set(job.id, copy);
+    this.apiDirty = true;
+    // One line in the log, whatever the number of API jobs; api-jobs.json catches up at the next checkpoint.
+    await this.logUndoable(defLine(copy), () => {
+      if (had) apiById.set(job.id, before!);
+      else apiById.delete(job.id);
+    });
   }
 
   async deleteJob(jobId: string): Promise<void> {
@@ -151,27 +170,48 @@ export class LowdbStore implements Store {
     const { apiById, configMeta } = this.docs;
     const definition = apiById.get(jobId);
     const meta = configMeta.get(jobId);
-    apiById.delete(jobId);
-    configMeta.delete(jobId);
     const previous = this.deletions.get(jobId);
-    // The definition goes first: it is what makes the job exist. A crash before it is written leaves the
-    // job whole; after it, history without a job (kept, as for a job removed from the config). Were the
-    // `gone` line first, a crash between the two would bring the job back from its definition with its
-    // state dropped by the replay: a paused job would come back active (found by test/daemon/crash.test.ts).
-    // A refused write undoes itself (job-documents.ts): the job stays whole, and the delete may be tried again.
+    const rec = this.records.get(jobId);
+    // Gone from memory at once: lines the job's record still queues are dropped by the flush (after its
+    // `gone`, a replay would bring them back).
+    const forgetRecord = () => {
+      this.records.delete(jobId);
+      if (rec) rec.deleted = true;
+    };
+    let gone: { first: Promise<void>; written: Promise<void> };
     if (definition) {
-      await this.track(apiById.write());
+      // An API job: one `gone` line removes its definition and its history at once, so a crash can
+      // leave neither a job without its state nor a state without its job. A refused line undoes the
+      // delete (with whatever else its write carried): the job stays whole, and the delete may be tried again.
+      apiById.delete(jobId);
+      this.apiDirty = true;
+      forgetRecord();
+      await this.logUndoable(goneLine(jobId), () => {
+        apiById.set(jobId, definition);
+        if (rec) {
+          rec.deleted = false;
+          this.records.set(jobId, rec);
+        }
+      });
       // The job is gone with its definition; a config meta left behind only costs a line in config-jobs.json.
-      if (meta) await this.track(configMeta.write()).catch(() => undefined);
-    } else if (meta) {
-      await this.track(configMeta.write());
+      if (meta) {
+        configMeta.delete(jobId);
+        await this.track(configMeta.write()).catch(() => undefined);
+      }
+      gone = { first: Promise.resolve(), written: Promise.resolve() };
+    } else {
+      // A config job: its definition facts go first, they are what makes the job exist. Were the `gone` line
+      // first, a crash between the two would bring the job back with its state dropped by the replay: a
+      // paused job would come back active (found by test/daemon/crash.test.ts). A refused write undoes itself.
+      if (meta) {
+        configMeta.delete(jobId);
+        await this.track(configMeta.write());
+      }
+      forgetRecord();
+      // Replayed after a crash, `gone` drops whatever the journal still holds of the job.
+      gone = this.logExtra(goneLine(jobId));
     }
     // Acknowledged from here; the rest cleans up after a job that no longer exists, and a full disk only delays it.
-    const rec = this.records.get(jobId);
-    this.records.delete(jobId);
-    if (rec) rec.deleted = true;
-    // Replayed after a crash, `gone` drops whatever the journal still holds of the job.
-    const gone = this.logExtra(goneLine(jobId));
     const cleanup = (async () => {
       await gone.written;
       await previous?.catch(() => undefined);
@@ -380,6 +420,37 @@ export class LowdbStore implements Store {
     return { first: this.track(first), written };
   }
 
+  /**
+   * Queues a log line whose change is already made in memory, with how to undo it; resolves once it is in
+   * the log, or rejects with STORE_UNAVAILABLE once the change (and all its write carried) is undone.
+   */
+  private logUndoable(line: string, undo: () => void): Promise<void> {
+    const written = new Promise<void>((resolve, reject) => this.extraLines.push({ line, resolve, reject, undoable: true }));
+    this.undos.push(undo);
+    this.scheduleFlush();
+    return this.track(written);
+  }
+
+  /**
+   * Brings api-jobs.json up to date (the checkpoint calls it): written from memory at a moment when
+   * memory holds nothing the log does not, so no change that may still be refused reaches the file.
+   */
+  private async writeApiJobs(): Promise<void> {
+    if (!this.apiDirty) return;
+    this.apiDirty = false;
+    const text = await new Promise<string>((resolve) => {
+      const take = () => resolve(this.docs.apiFileText());
+      if (this.undos.length === 0) take();
+      else this.afterFlush.push(take);
+    });
+    try {
+      await this.docs.writeApiFile(text);
+    } catch (err) {
+      this.apiDirty = true;
+      throw err;
+    }
+  }
+
   /** Calls `then` synchronously once all `rec` holds in memory is in the log: now, or at the end of the next flush. */
   private whenDurable(rec: JobRecord, then: () => void): void {
     if (rec.queue.length === 0) then();
@@ -451,17 +522,17 @@ export class LowdbStore implements Store {
       return;
     }
     for (const w of waiters) w.reject(failure);
+    const retry: ExtraLine[] = [];
     for (const x of extras) {
       x.first?.reject(failure);
       x.first = undefined;
-    }
-    if (closing) {
-      for (const x of extras) x.reject(failure);
-      return;
+      // An undoable line's change is undone above: it is refused, not kept.
+      if (x.undoable || closing) x.reject(failure);
+      else retry.push(x);
     }
     // Kept ahead of anything queued since, and tried again even when nothing else is written.
-    if (extras.length > 0) {
-      this.extraLines = [...extras, ...this.extraLines];
+    if (retry.length > 0) {
+      this.extraLines = [...retry, ...this.extraLines];
       clearTimeout(this.retryTimer);
       this.retryTimer = setTimeout(() => this.scheduleFlush(), RETRY_MS);
       this.retryTimer.unref();

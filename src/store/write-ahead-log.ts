@@ -1,13 +1,16 @@
 /**
  * The store's write-ahead log: `DATA_DIR/wal/<seq>.jsonl`, journal lines of every job tagged with the
- * job's id (`{"j":"backup","put":{...}}`), plus `{"j":"backup","gone":true}` when a job is deleted.
+ * job's id (`{"j":"backup","put":{...}}`), plus `{"j":"backup","gone":true}` when a job is deleted and
+ * `{"j":"backup","def":{...job}}` when an API job is created or its definition changes (api-jobs.json is
+ * brought up to date by the checkpoint too; a `gone` removes the definition as well).
  *
  * Every change is acknowledged once it is in the log: one write to one open file per turn of the event
  * loop, however many jobs changed in it (10,000 skipped runs a second are a few writes, not 10,000
  * appends to 10,000 files). The per-job journals are brought up to date in the background (a
  * checkpoint), after which the segments they cover are deleted. At start, whatever segments are left
- * are replayed over the journals; replaying a line twice changes nothing (a `put` is an upsert, a
- * `state` a whole state, a `drop` and a `gone` removals), so a crash mid-checkpoint is harmless.
+ * are replayed over the journals and api-jobs.json; replaying a line twice changes nothing (a `put` and
+ * a `def` are upserts, a `state` a whole state, a `drop` and a `gone` removals), so a crash
+ * mid-checkpoint is harmless.
  */
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
@@ -30,23 +33,41 @@ export function walLine(jobId: string, journalLine: string): string {
   return `{"j":${JSON.stringify(jobId)},${journalLine.slice(1)}`;
 }
 
+/** The line that records an API job's definition (created or changed). */
+export function defLine(job: { id: string }): string {
+  return `{"j":${JSON.stringify(job.id)},"def":${JSON.stringify(job)}}\n`;
+}
+
 /** The line that records a job's deletion. */
 export function goneLine(jobId: string): string {
   return `{"j":${JSON.stringify(jobId)},"gone":true}\n`;
 }
 
+/** What a segment's replay does with each kind of line. */
+export interface ReplayTarget {
+  /** The journal contents a job's journal line applies to. */
+  journalOf: (jobId: string) => JournalContents;
+  onGone: (jobId: string) => void;
+  /** An API job's definition. */
+  onDef: (jobId: string, job: { id: string }) => void;
+}
+
 /**
- * Applies a segment's lines: each to the contents `journalOf` gives for its job, or `onGone` for a
- * deletion. A last line cut short by a crash was never acknowledged and is skipped.
+ * Applies a segment's lines to `to`. A last line cut short by a crash was never acknowledged and is skipped.
  */
-export function replaySegment(text: string, journalOf: (jobId: string) => JournalContents, onGone: (jobId: string) => void): void {
+export function replaySegment(text: string, to: ReplayTarget): void {
   for (const line of jsonLines(text)) {
     if ('torn' in line) return;
-    const entry = line.value as { j?: unknown; gone?: unknown } | null;
+    const entry = line.value as { j?: unknown; gone?: unknown; def?: unknown } | null;
     if (entry === null || typeof entry !== 'object' || typeof entry.j !== 'string') throw new JournalError(line.lineNo, 'expected an object with a job id in "j"');
-    const { j, gone, ...rest } = entry;
-    if (gone === true) onGone(j);
-    else applyEntry(journalOf(j), rest, line.lineNo);
+    const { j, gone, def, ...rest } = entry;
+    if (gone === true) to.onGone(j);
+    else if (def !== undefined) {
+      if (def === null || typeof def !== 'object' || (def as { id?: unknown }).id !== j) {
+        throw new JournalError(line.lineNo, '"def" must be a job definition whose "id" is "j"');
+      }
+      to.onDef(j, def as { id: string });
+    } else applyEntry(to.journalOf(j), rest, line.lineNo);
   }
 }
 

@@ -265,7 +265,11 @@ function describeCrash(kind: 'embedded' | 'postgres'): void {
         const walDir = join(dir, 'data', 'wal');
         for (const name of (await readdir(walDir).catch(() => [] as string[])).sort()) {
           try {
-            replaySegment(await readFile(join(walDir, name), 'utf8'), (id) => journals.get(id) ?? journals.set(id, emptyJournal()).get(id)!, (id) => journals.delete(id));
+            replaySegment(await readFile(join(walDir, name), 'utf8'), {
+              journalOf: (id) => journals.get(id) ?? journals.set(id, emptyJournal()).get(id)!,
+              onGone: (id) => journals.delete(id),
+              onDef: () => undefined,
+            });
           } catch (err) {
             problem(kill, `wal/${name} does not parse: ${(err as Error).message}`);
           }

@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { WatchbellError } from '../../src/jobs/errors.js';
 import type { Execution } from '../../src/jobs/execution.js';
+import type { Job } from '../../src/jobs/job.js';
 import { newExecutionId } from '../../src/jobs/ids.js';
 import { acquireDataDirLock, LOCK_FILE } from '../../src/store/data-dir-lock.js';
 import { compactionThreshold, emptyJournal, JOURNAL_FILE, parseJournal, type JournalContents } from '../../src/store/job-journal.js';
@@ -31,6 +32,12 @@ async function rejection(promise: Promise<unknown>): Promise<WatchbellError> {
 describe('LowdbStore', () => {
   let dir: string;
   let stores: LowdbStore[] = [];
+
+  /** The write-ahead log's segments, oldest first, as one text. */
+  async function walText(): Promise<string> {
+    const names = (await readdir(join(dir, 'wal'))).sort();
+    return (await Promise.all(names.map((n) => readFile(join(dir, 'wal', n), 'utf8')))).join('');
+  }
 
   async function openStore(): Promise<LowdbStore> {
     const store = new LowdbStore(dir);
@@ -80,7 +87,11 @@ describe('LowdbStore', () => {
       await writes[i];
       const onDisk = new Map<string, JournalContents>();
       for (const name of await readdir(join(dir, 'wal'))) {
-        replaySegment(await readFile(join(dir, 'wal', name), 'utf8'), (id) => onDisk.get(id) ?? onDisk.set(id, emptyJournal()).get(id)!, (id) => onDisk.delete(id));
+        replaySegment(await readFile(join(dir, 'wal', name), 'utf8'), {
+          journalOf: (id) => onDisk.get(id) ?? onDisk.set(id, emptyJournal()).get(id)!,
+          onGone: (id) => onDisk.delete(id),
+          onDef: () => undefined,
+        });
       }
       expect([...onDisk.get('a')!.executions.keys()]).to.include.members(all.slice(0, i + 1).map((e) => e.id));
     }
@@ -135,25 +146,82 @@ describe('LowdbStore', () => {
     expect(await exists(join(dir, 'jobs', 'b'))).to.equal(false);
   });
 
-  it('removes a deleted job\'s definition before its history: a delete cut short never leaves the job without its state', async () => {
-    const store = await openStore();
+  it('deletes an API job by one line in the log: a delete refused never leaves the job without its state', async () => {
+    let failLog = false;
+    const enospc = () => Object.assign(new Error('ENOSPC: no space left on device (injected)'), { code: 'ENOSPC' });
+    const store = new LowdbStore(dir, { writeFault: (_op, path) => (failLog && path.includes(`${sep}wal${sep}`) ? enospc() : undefined) });
+    stores.push(store);
+    await store.open();
     await store.saveApiJob(makeJob('a'));
     await store.saveJobState('a', { paused: true });
     await store.addExecution(finished(makeExecution('a')), 10);
-    // The definition cannot be written (a directory where its temp file goes), as if the daemon died there.
-    await mkdir(join(dir, '.api-jobs.json.tmp'));
-    let failed: unknown;
-    await store.deleteJob('a').catch((err: unknown) => (failed = err));
-    expect(failed, 'the delete reports the failed write').to.be.instanceOf(Error);
-    await rm(join(dir, '.api-jobs.json.tmp'), { recursive: true });
+    // The log refuses the deletion's line, as if the daemon died before it was written.
+    failLog = true;
+    const err = await rejection(store.deleteJob('a'));
+    expect(err.code, 'the delete reports the failed write').to.equal('STORE_UNAVAILABLE');
+    failLog = false;
     // Read back as the next start would: the job is still defined, so its state and history must be there too.
-    const again = await openStore();
+    const again = new LowdbStore(dir);
+    await again.open();
     expect(again.apiJobs().map((j) => j.id)).to.deep.equal(['a']);
     expect(again.jobState('a')).to.deep.equal({ paused: true });
     expect(again.listExecutions('a', { limit: 10, offset: 0 }).total).to.equal(1);
+    await again.close();
     // And the first store still holds it whole, so the delete can be tried again.
     expect(store.apiJobs().map((j) => j.id)).to.deep.equal(['a']);
     expect(store.jobState('a')).to.deep.equal({ paused: true });
+    expect(store.listExecutions('a', { limit: 10, offset: 0 }).total).to.equal(1);
+  });
+
+  it('records an API job change as one line in the log, leaving api-jobs.json to the checkpoint', async () => {
+    const store = await openStore();
+    await Promise.all(Array.from({ length: 20 }, (_, i) => store.saveApiJob(makeJob(`seed-${i}`))));
+    await store.checkpoint();
+    const apiFile = join(dir, 'api-jobs.json');
+    const checkpointed = await readFile(apiFile, 'utf8');
+    const walBefore = await walText();
+    await store.saveApiJob(makeJob('a'));
+    await store.saveApiJob({ ...makeJob('seed-1'), command: 'echo changed' });
+    await store.deleteJob('seed-2');
+    expect(await readFile(apiFile, 'utf8'), 'api-jobs.json is not rewritten by a change').to.equal(checkpointed);
+    const lines = (await walText()).slice(walBefore.length).trim().split('\n');
+    expect(lines.map((l) => Object.keys(JSON.parse(l) as object).join(','))).to.deep.equal(['j,def', 'j,def', 'j,gone']);
+    await store.checkpoint();
+    const ids = (JSON.parse(await readFile(apiFile, 'utf8')) as { jobs: Job[] }).jobs.map((j) => j.id);
+    expect(ids).to.include('a').and.not.include('seed-2');
+  });
+
+  it('replays API job definitions from the log over the last checkpointed api-jobs.json (a crash)', async () => {
+    const store = await openStore();
+    await store.saveApiJob(makeJob('kept'));
+    await store.saveApiJob(makeJob('deleted'));
+    await store.saveJobState('deleted', { paused: true });
+    await store.checkpoint();
+    await store.saveApiJob(makeJob('new'));
+    await store.saveApiJob({ ...makeJob('kept'), command: 'echo changed' });
+    await store.deleteJob('deleted');
+    // Not closed, as after a kill -9: api-jobs.json still holds the checkpoint's version.
+    const again = new LowdbStore(dir);
+    await again.open();
+    expect(again.apiJobs().map((j) => [j.id, j.command])).to.deep.equal([
+      ['kept', 'echo changed'],
+      ['new', makeJob('new').command],
+    ]);
+    expect(again.jobState('deleted'), 'a deleted job never comes back').to.deep.equal({});
+    // Opening wrote what the log held into the file before dropping its segments.
+    const onDisk = (JSON.parse(await readFile(join(dir, 'api-jobs.json'), 'utf8')) as { jobs: Job[] }).jobs.map((j) => j.id);
+    expect(onDisk.sort()).to.deep.equal(['kept', 'new']);
+    await again.close();
+  });
+
+  it('refuses to open when api-jobs.json is gone and the log defines API jobs', async () => {
+    const store = await openStore();
+    await store.saveApiJob(makeJob('only-in-log'));
+    const apiFile = join(dir, 'api-jobs.json');
+    await rm(apiFile);
+    const err = await rejection(new LowdbStore(dir).open());
+    expect(err.code).to.equal('STORE_UNAVAILABLE');
+    expect(err.message).to.contain(`${apiFile} is missing`).and.contain('only-in-log');
   });
 
   it('keeps all of 50 concurrent writes to the same job', async () => {
