@@ -33,12 +33,12 @@ export interface RunningDaemon {
 }
 
 /** The config text the benches' daemons run: `jobs` under `jobs:`, `extra` lines under `daemon:`. */
-export function yamlConfig(jobs: readonly BenchJob[], extra: string): string {
+export function yamlConfig(jobs: readonly BenchJob[], extra: string, dataDir = './data'): string {
   const lines = [
     'version: 1',
     'daemon:',
     '  listen: 127.0.0.1:0',
-    '  data_dir: ./data',
+    `  data_dir: ${JSON.stringify(dataDir)}`,
     `  max_jobs: ${Math.max(10_000, jobs.length)}`,
     '  shutdown_grace: 1s',
     '  kill_grace: 1s',
@@ -58,12 +58,18 @@ export async function readRssMiB(pid: number): Promise<number> {
   return kb / 1024;
 }
 
-/** Starts a daemon with `jobs` (of `bin`, default ours: a baseline build for before/after); rejects if it has not answered /health within `timeoutMs`. */
-export async function startDaemon(jobs: readonly BenchJob[], options: { timeoutMs?: number; extraYaml?: string; bin?: string } = {}): Promise<RunningDaemon> {
+/**
+ * Starts a daemon with `jobs` (of `bin`, default ours: a baseline build for before/after); rejects if it
+ * has not answered /health within `timeoutMs`. `dataDir`: one that outlives it (for a restart), else its temp dir's.
+ */
+export async function startDaemon(
+  jobs: readonly BenchJob[],
+  options: { timeoutMs?: number; extraYaml?: string; bin?: string; dataDir?: string } = {},
+): Promise<RunningDaemon> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const dir = await mkdtemp(join(tmpdir(), 'watchbell-bench-daemon-'));
   const file = join(dir, 'watchbell.yaml');
-  await writeFile(file, yamlConfig(jobs, options.extraYaml ?? ''));
+  await writeFile(file, yamlConfig(jobs, options.extraYaml ?? '', options.dataDir));
   const t0 = performance.now();
   // WATCHBELL_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p" profiles the daemon (NODE_OPTIONS refuses --cpu-prof).
   const nodeArgs = (process.env.WATCHBELL_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
