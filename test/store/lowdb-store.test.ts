@@ -341,6 +341,24 @@ describe('LowdbStore', () => {
     expect(again.getExecution('a', e.id)).to.deep.equal(e);
   });
 
+  it('opens a data dir of the format before API job definitions were logged, left by a crash', async () => {
+    // As the previous version left it after a kill -9: api-jobs.json written by each create, the log holding only job lines.
+    const e = finished(makeExecution('a'));
+    await writeFile(join(dir, 'api-jobs.json'), JSON.stringify({ jobs: [makeJob('a'), makeJob('b')] }, null, 2));
+    await mkdir(join(dir, 'wal'));
+    await writeFile(join(dir, 'wal', '000000000003.jsonl'), `{"j":"a","state":{"paused":true}}\n{"j":"a","put":${JSON.stringify(e)}}\n`);
+    const store = await openStore();
+    expect(store.apiJobs()).to.deep.equal([makeJob('a'), makeJob('b')]);
+    expect(store.jobState('a')).to.deep.equal({ paused: true });
+    expect(store.getExecution('a', e.id)).to.deep.equal(e);
+    await store.saveApiJob(makeJob('c'));
+    // Crashed again: the new job is only in the log, replayed over the old file.
+    const again = new LowdbStore(dir);
+    await again.open();
+    expect(again.apiJobs().map((j) => j.id)).to.deep.equal(['a', 'b', 'c']);
+    await again.close();
+  });
+
   it('parses after a kill -9 at any moment, with every acknowledged write', async function () {
     this.timeout(10000);
     for (let run = 0; run < 3; run++) {
