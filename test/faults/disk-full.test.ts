@@ -43,7 +43,7 @@ async function fillDisk(dir: string): Promise<string> {
   return path;
 }
 
-/** A job body with some bulk, so a few hundred of them fill api-jobs.json. */
+/** A job body with some bulk, so a few hundred of them fill the disk. */
 function jobBody(id: string): Record<string, unknown> {
   return { id, schedule: '0 0 1 1 *', command: 'true', environment: { PAD: 'x'.repeat(8000) } };
 }
@@ -75,6 +75,9 @@ describe('faults: a full disk', function () {
     // Ballast, deleted to give space back, as an operator would free some.
     const ballast = join(data, 'ballast.bin');
     await writeFile(ballast, Buffer.alloc(2 * 1024 * 1024, 0x62));
+    // A smaller piece, freed first: a delete is a line in the write-ahead log and frees nothing until a checkpoint.
+    const smallBallast = join(data, 'ballast-small.bin');
+    await writeFile(smallBallast, Buffer.alloc(256 * 1024, 0x62));
     const d = await startDaemon({ config, dir });
     daemons.push(d);
     const statuses: number[] = [];
@@ -110,6 +113,7 @@ describe('faults: a full disk', function () {
     expect(refusedCreates, 'API writes filled the disk').to.equal(3);
 
     // Some space back for the job's output, which fills it again.
+    await unlink(smallBallast);
     const freed = [...acknowledged.keys()].filter((id) => id.startsWith('bulk-')).slice(0, 40);
     for (const id of freed) {
       const r = await call('DELETE', `${JOBS}/${id}`);
