@@ -1,7 +1,8 @@
 /**
  * API write cost: p50 and p99 of sequential `POST /api/v1/jobs`, `PUT /api/v1/jobs/{id}`,
  * `POST .../pause` and `.../resume` against the real daemon, after N API jobs (default 1,000) exist,
- * so each create and update rewrites an `api-jobs.json` of N jobs; and VmRSS at the end. A baseline
+ * (before issue 16 each create and update rewrote an `api-jobs.json` of N jobs; now each is a line in the
+ * write-ahead log, see api-job-growth.ts); and VmRSS at the end. A baseline
  * build (another checkout's bin/watchbell) measured in the same run gives the before/after.
  *
  *   npx tsc -p . && node dist/bench/api-writes.js [jobs, default 1000] [baseline bin/watchbell]

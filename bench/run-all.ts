@@ -27,6 +27,7 @@ interface BenchSpec {
 const BENCHES: BenchSpec[] = [
   { name: 'lean-start', args: ['7'], timeoutS: 240 },
   { name: 'store-growth', args: [], timeoutS: 120 },
+  { name: 'api-job-growth', args: [], timeoutS: 300 },
   { name: 'run-throughput', args: ['3'], timeoutS: 60 },
   { name: 'pg-store', args: ['3'], timeoutS: 300 },
   { name: 'dispatch-lateness', args: [], timeoutS: 90 },
