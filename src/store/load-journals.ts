@@ -140,7 +140,7 @@ export async function loadJournals(ctx: LoadContext, lost: LostFile[]): Promise<
     await sweepLogs(rec, gone.has(rec.jobId) ? undefined : lostFound);
   });
   // Before the segments go: what they held of API job definitions must be in the file first.
-  if (!ctx.docs.apiFileFound || defined.size > 0) await ctx.docs.writeApiFile(ctx.docs.apiFileText());
+  if (!ctx.docs.apiFileFound || defined.size > 0) await ctx.docs.writeApiFile(await ctx.docs.apiFileText(ctx.docs.apiSnapshot()));
   if (movedMeta) await ctx.docs.configMeta.write();
   // Every journal is whole now: the old segments can go, and the log starts afresh.
   const last = segments.length > 0 ? segments[segments.length - 1]!.seq : 0;

@@ -438,13 +438,13 @@ export class LowdbStore implements Store {
   private async writeApiJobs(): Promise<void> {
     if (!this.apiDirty) return;
     this.apiDirty = false;
-    const text = await new Promise<string>((resolve) => {
-      const take = () => resolve(this.docs.apiFileText());
+    const jobs = await new Promise<Job[]>((resolve) => {
+      const take = () => resolve(this.docs.apiSnapshot());
       if (this.undos.length === 0) take();
       else this.afterFlush.push(take);
     });
     try {
-      await this.docs.writeApiFile(text);
+      await this.docs.writeApiFile(await this.docs.apiFileText(jobs));
     } catch (err) {
       this.apiDirty = true;
       throw err;
