@@ -494,6 +494,25 @@ describe('LowdbStore', () => {
     expect(store.getExecution('a', e.id)).to.equal(undefined);
   });
 
+  it('never checkpoints into api-jobs.json an API job whose line the log may still refuse', async () => {
+    let failLog = false;
+    const enospc = () => Object.assign(new Error('ENOSPC: no space left on device (injected)'), { code: 'ENOSPC' });
+    const store = new LowdbStore(dir, { writeFault: (_op, path) => (failLog && path.includes(`${sep}wal${sep}`) ? enospc() : undefined) });
+    stores.push(store);
+    await store.open();
+    await store.saveApiJob(makeJob('kept'));
+    failLog = true;
+    const refused = rejection(store.saveApiJob(makeJob('refused')));
+    // In the same turn, while the refused definition is in memory and not yet in the log.
+    const checkpoint = store.checkpoint();
+    expect((await refused).code).to.equal('STORE_UNAVAILABLE');
+    failLog = false;
+    await checkpoint;
+    const onDisk = (JSON.parse(await readFile(join(dir, 'api-jobs.json'), 'utf8')) as { jobs: Job[] }).jobs.map((j) => j.id);
+    expect(onDisk).to.deep.equal(['kept']);
+    expect(store.apiJobs().map((j) => j.id)).to.deep.equal(['kept']);
+  });
+
   it('creates api-jobs.json on a fresh data dir, so a later loss of it is noticed', async () => {
     const store = await openStore();
     expect(JSON.parse(await readFile(join(dir, 'api-jobs.json'), 'utf8'))).to.deep.equal({ jobs: [] });
