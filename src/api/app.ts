@@ -7,6 +7,7 @@ import { parseBody } from './body.js';
 import type { ApiDeps } from './deps.js';
 import { errorHandler } from './errors.js';
 import { configRoutes } from './routes/config.js';
+import { nodeRoutes } from './routes/nodes.js';
 import { openApiDocument } from './openapi.js';
 import { allowQuery } from './query.js';
 import { executionRoutes } from './routes/executions.js';
@@ -59,6 +60,7 @@ export function createApp(deps: ApiDeps): WatchbellApp {
   executionRoutes(api, deps);
   scheduleRoutes(api, deps);
   configRoutes(api, deps);
+  nodeRoutes(api, deps);
   api.get('/openapi.json', (ctx) => {
     allowQuery(ctx, []);
     ctx.body = openApiDocument();

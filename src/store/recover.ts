@@ -19,6 +19,8 @@ export interface RecoverOptions {
    * Resolves with a note, per execution id, added to its `error`.
    */
   stopLeftovers?: (unfinished: readonly Execution[]) => Promise<ReadonlyMap<string, string>>;
+  /** Which unfinished executions are this daemon's to recover (cluster mode: its own node's); default all. */
+  mine?: (e: Execution) => boolean;
 }
 
 export interface Recovery {
@@ -32,7 +34,8 @@ const INTERRUPTED = 'interrupted: the daemon stopped while this execution ran';
 
 /** Stops the leftover processes of every unfinished execution, then marks each interrupted. */
 export async function recoverInterrupted(store: Store, options: RecoverOptions = {}): Promise<Recovery> {
-  const unfinished = store.unfinishedExecutions();
+  const mine = options.mine;
+  const unfinished = mine ? store.unfinishedExecutions().filter(mine) : store.unfinishedExecutions();
   const notes = (await options.stopLeftovers?.(unfinished)) ?? new Map<string, string>();
   if (unfinished.length === 0) return { interrupted: [], orphans: [] };
   // Stopped before the records change, so an execution is never shown finished while its processes still run.
