@@ -32,7 +32,7 @@ export interface ApiDeps {
   liveEvents?: EventHub;
   /** The dashboard's built files, null when not built; undefined: no dashboard (`daemon.ui: false`). */
   ui?: ReturnType<typeof loadUiAssets>;
-  /** `GET /api/v1/nodes`: the cluster's nodes; absent (one daemon, no cluster): that route answers 404. */
+  /** `GET /api/v1/nodes`: the cluster's nodes; absent (the embedded store, no cluster): an empty list. */
   nodes?(): Promise<NodeView[]>;
   /** `POST /config/reload`: re-reads the config and applies it; rejects with ConfigError (nothing changed) when invalid. */
   reloadConfig?(): Promise<ReloadResult>;

@@ -326,9 +326,8 @@ function paths(): Json {
       get: op('listNodes', 'The nodes of the cluster (daemons sharing this PostgreSQL store), alive and dead', {
         tag: 'operations',
         responses: {
-          '200': json(dataOf({ type: 'array', items: schemaRef('Node') }), 'alive nodes first, then by name'),
+          '200': json(dataOf({ type: 'array', items: schemaRef('Node') }), 'alive nodes first, then by name; empty on the embedded store (no cluster)'),
           ...COMMON_ERRORS,
-          '404': { ...error('NotFound'), description: 'ROUTE_NOT_FOUND: this daemon is not in a cluster (its store is not PostgreSQL)' },
         },
       }),
     },

@@ -10,7 +10,7 @@ const FILE = '/etc/watchbell/watchbell.yaml';
 const NO_ENV: LoadOptions = { env: {} };
 
 const JOB_KEYS = 'id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container, steps, on_success, on_failure, status';
-const DAEMON_KEYS = 'listen, data_dir, store, timezone, max_concurrency, max_jobs, max_connections, shutdown_grace, kill_grace, log_format, log_level, watch, public_url, docker_labels, ui';
+const DAEMON_KEYS = 'listen, data_dir, store, timezone, max_concurrency, max_jobs, max_connections, shutdown_grace, kill_grace, log_format, log_level, watch, public_url, docker_labels, ui, node, node_tags, heartbeat, lease';
 const SCHEDULE_HELP = 'expected a cron expression, @daily-style macro, "@every <duration>" or ISO-8601 instant';
 const TIMEOUT_HELP = 'expected a duration of at least 1s: integer seconds or a string such as "90s", "5m", "1h30m"';
 
@@ -87,6 +87,10 @@ describe('parseConfig', () => {
           docker_labels: false,
           store: null,
           ui: true,
+          node: null,
+          node_tags: {},
+          heartbeat: 2,
+          lease: 10,
         },
         api: { tokens: [] },
         notifiers: {},
@@ -144,6 +148,10 @@ describe('parseConfig', () => {
         docker_labels: false,
         store: null,
         ui: true,
+        node: null,
+        node_tags: {},
+        heartbeat: 2,
+        lease: 10,
       });
       expect(config.api).to.deep.equal({ tokens: [] });
       expect(config.jobs).to.deep.equal([]);
