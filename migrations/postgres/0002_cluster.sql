@@ -29,3 +29,6 @@ CREATE TABLE slot_claims (
   PRIMARY KEY (job_id, slot)
 );
 CREATE INDEX slot_claims_claimed_at ON slot_claims (claimed_at);
+
+-- Takeover looks for the unfinished executions of dead nodes at every heartbeat: only those rows are indexed.
+CREATE INDEX executions_unfinished ON executions (status) WHERE status IN ('queued', 'in_progress');

@@ -19,6 +19,8 @@ export interface NodeOptions {
   running(): number;
   /** Called once when the node no longer holds its lease (fencing: it stops taking work). */
   onLeaseLost(why: string): void;
+  /** Work done after each renewed heartbeat (the takeover of dead nodes' executions); its failure is only reported. */
+  afterBeat?(): Promise<void>;
 }
 
 /** A node as GET /api/v1/nodes shows it. */
@@ -142,6 +144,7 @@ export class ClusterNode {
       );
       if (rowCount === 0) return this.lose('its lease ran out, or another process took its name');
       this.renewedAt = performance.now();
+      await this.o.afterBeat?.();
       if (++this.beats % PRUNE_EVERY === 0) {
         await this.conn.pool.query(`DELETE FROM ${this.conn.schema}.slot_claims WHERE claimed_at < now() - interval '7 days'`);
       }

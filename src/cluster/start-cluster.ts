@@ -8,6 +8,7 @@ import { connect } from '../store/postgres/connection.js';
 import { ClusterNode } from './cluster-node.js';
 import { defaultNodeName } from './node-name.js';
 import { PgSlotClaims } from './slot-claims.js';
+import { takeOverDeadNodes } from './takeover.js';
 
 export interface Cluster {
   node: ClusterNode;
@@ -31,6 +32,13 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
     heartbeatMs: settings.heartbeat * 1000,
     leaseMs: settings.lease * 1000,
     running: o.running,
+    afterBeat: async () => {
+      const taken = await takeOverDeadNodes(conn, name).catch((err: unknown) => {
+        o.log.warn({ event: 'cluster.takeover_failed', err }, 'taking over the executions of dead nodes failed; tried again at the next heartbeat');
+        return [];
+      });
+      for (const t of taken) o.log.warn({ event: 'cluster.takeover', job_id: t.jobId, execution_id: t.executionId, lost_node: t.node, node: name }, `marked execution ${t.executionId} of job ${t.jobId} interrupted: node ${t.node} is dead`);
+    },
     onLeaseLost: (why) => o.log.error({ event: 'cluster.lease_lost', node: name, reason: why }, `node ${name} lost its lease (${why}); it takes no more work until restarted`),
   });
   try {

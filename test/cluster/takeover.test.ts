@@ -1,0 +1,78 @@
+/**
+ * Cluster mode, liveness: a node killed with SIGKILL while it runs an execution loses its lease, and a live
+ * node marks that execution interrupted, naming the lost node, within lease + 2 s.
+ */
+import { expect } from 'chai';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { configText, removeDir, startDaemon, tempDir, type DaemonProcess } from '../helpers/daemon-process.js';
+import { dropTestSchemas, requirePostgres, sql, testStoreUrl } from '../helpers/postgres.js';
+
+const LEASE_S = 3;
+const CLUSTER = `  heartbeat: 1s\n  lease: ${LEASE_S}s\n`;
+const JOBS = '  long:\n    schedule: "0 0 1 1 *"\n    command: "sleep 30"\n';
+
+describe('cluster: takeover of a dead node\'s executions', function () {
+  this.timeout(90_000);
+  let daemons: DaemonProcess[] = [];
+  const dirs: string[] = [];
+  const groups: number[] = [];
+
+  before(async function () {
+    await requirePostgres(this);
+  });
+
+  afterEach(async () => {
+    await Promise.all(daemons.map((d) => d.stop('SIGKILL')));
+    daemons = [];
+    // The killed node's `sleep` outlives it (a restart on its data dir would stop it: docs/operations.md).
+    for (const g of groups.splice(0)) {
+      try {
+        process.kill(-g, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await Promise.all(dirs.splice(0).map(removeDir));
+  });
+
+  after(dropTestSchemas);
+
+  async function startNode(store: string): Promise<DaemonProcess> {
+    const dir = await tempDir();
+    dirs.push(dir);
+    return startDaemon({ dir, config: configText(JOBS, CLUSTER), env: { WATCHBELL_STORE: store } });
+  }
+
+  it(`marks a SIGKILLed node's running execution interrupted, naming the node, within lease + 2 s (lease ${LEASE_S}s)`, async () => {
+    const store = testStoreUrl();
+    const schema = new URL(store).searchParams.get('schema')!;
+    const [a, b] = daemons = [await startNode(store), await startNode(store)] as [DaemonProcess, DaemonProcess];
+    const nameA = String(a.lines.find((l) => l.event === 'cluster.joined')!.node);
+    const run = await a.api('POST', '/api/v1/jobs/long/run');
+    expect(run.status).to.equal(202);
+    const eid = String(run.body.data.execution_id);
+    await a.waitFor((l) => l.event === 'execution.started' && l.execution_id === eid);
+    const pidFile = join(a.dataDir, 'jobs', 'long', 'logs', `${eid}.log.pid`);
+    groups.push(Number((await readFile(pidFile, 'utf8')).trim()));
+
+    const killedAt = Date.now();
+    await a.stop('SIGKILL');
+    const taken = await b.waitFor((l) => l.event === 'cluster.takeover' && l.execution_id === eid, 20_000);
+    const elapsed = Date.now() - killedAt;
+    console.log(`      taken over ${elapsed} ms after the kill`);
+    expect(taken.lost_node).to.equal(nameA);
+    expect(elapsed).to.be.below((LEASE_S + 2) * 1000);
+
+    const [row] = await sql<{ status: string; body: { status: string; reason: string; error: string; node: string; finished_at: string } }>(
+      `SELECT status, body FROM "${schema}".executions WHERE id = $1`, [eid],
+    );
+    expect(row!.status).to.equal('failure');
+    expect(row!.body).to.include({ status: 'failure', reason: 'interrupted', node: nameA });
+    expect(row!.body.error).to.include(`node ${nameA} stopped renewing its lease`);
+    expect(row!.body.finished_at).to.be.a('string');
+
+    const nodes = await b.api('GET', '/api/v1/nodes');
+    expect(nodes.body.data.find((n: { name: string }) => n.name === nameA).state).to.equal('dead');
+  });
+});
