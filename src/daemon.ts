@@ -106,7 +106,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         log,
       }),
     });
-    for (const o of recovered.orphans) {
+    // A node back after others took its executions over stops what they left running here too.
+    const takenOver = cluster ? await (await import('./cluster/taken-over-orphans.js')).stopTakenOverOrphans(store, cluster.node.name, settings.kill_grace * 1000) : [];
+    for (const o of [...recovered.orphans, ...takenOver]) {
       const ids = { job_id: o.jobId, execution_id: o.executionId, pid: o.pid };
       if (o.outcome === 'stopped') log.warn({ event: 'execution.orphan_stopped', ...ids, pids: o.pids, killed: o.killed }, 'stopped processes a previous daemon left running');
       if (o.outcome === 'not_ours') log.info({ event: 'execution.orphan_pid_reused', ...ids }, 'pid file names a process of another program; left alone');

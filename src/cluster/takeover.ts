@@ -8,6 +8,9 @@ import type { Execution } from '../jobs/execution.js';
 import { interruptedRecord } from '../store/recover.js';
 import type { Connection } from '../store/postgres/connection.js';
 
+/** In the `error` of every execution taken over (taken-over-orphans.ts finds them by it). */
+export const TAKEN_OVER = 'took it over';
+
 export interface TakenOver {
   jobId: string;
   executionId: string;
@@ -29,7 +32,7 @@ export async function takeOverDeadNodes(conn: Connection, me: string): Promise<T
     const now = new Date();
     const out: TakenOver[] = [];
     for (const { body, node, ago } of rows) {
-      const fixed = interruptedRecord(body, now, `interrupted: node ${node} stopped renewing its lease (last heartbeat ${ago}s ago) while this execution ran; node ${me} took it over`, `node ${node} was lost`);
+      const fixed = interruptedRecord(body, now, `interrupted: node ${node} stopped renewing its lease (last heartbeat ${ago}s ago) while this execution ran; node ${me} ${TAKEN_OVER}`, `node ${node} was lost`);
       await client.query(`UPDATE ${s}.executions SET status = $3, body = $4 WHERE job_id = $1 AND id = $2`, [fixed.job_id, fixed.id, fixed.status, JSON.stringify(fixed)]);
       out.push({ jobId: fixed.job_id, executionId: fixed.id, node });
     }

@@ -3,6 +3,7 @@
  * node marks that execution interrupted, naming the lost node, within lease + 2 s.
  */
 import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configText, removeDir, startDaemon, tempDir, type DaemonProcess } from '../helpers/daemon-process.js';
@@ -11,6 +12,15 @@ import { dropTestSchemas, requirePostgres, sql, testStoreUrl } from '../helpers/
 const LEASE_S = 3;
 const CLUSTER = `  heartbeat: 1s\n  lease: ${LEASE_S}s\n`;
 const JOBS = '  long:\n    schedule: "0 0 1 1 *"\n    command: "sleep 30"\n';
+
+/** True while the process leading a group runs (a zombie, which this container's init may never reap, does not). */
+function alive(group: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${group}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
 
 describe('cluster: takeover of a dead node\'s executions', function () {
   this.timeout(90_000);
@@ -74,5 +84,15 @@ describe('cluster: takeover of a dead node\'s executions', function () {
 
     const nodes = await b.api('GET', '/api/v1/nodes');
     expect(nodes.body.data.find((n: { name: string }) => n.name === nameA).state).to.equal('dead');
+
+    // Back on its data dir (so under its name, at once), the node stops the process it left running.
+    const group = groups[0]!;
+    expect(alive(group)).to.equal(true);
+    const again = await startDaemon({ dir: a.dir, env: { WATCHBELL_STORE: store } });
+    daemons.push(again);
+    expect(again.lines.find((l) => l.event === 'cluster.joined')!.node).to.equal(nameA);
+    const stopped = await again.waitFor((l) => l.event === 'execution.orphan_stopped' && l.execution_id === eid);
+    expect(stopped.pid).to.equal(group);
+    expect(alive(group)).to.equal(false);
   });
 });
