@@ -51,6 +51,7 @@ COPY --from=ui /src/ui/dist ./ui/dist
 COPY package.json ./
 COPY bin ./bin
 COPY schema ./schema
+COPY migrations ./migrations
 COPY deploy/docker/watchbell.yaml /etc/watchbell/watchbell.yaml
 RUN ln -s /app/bin/watchbell /usr/local/bin/watchbell
 

@@ -28,6 +28,7 @@ const BENCHES: BenchSpec[] = [
   { name: 'lean-start', args: ['7'], timeoutS: 240 },
   { name: 'store-growth', args: [], timeoutS: 120 },
   { name: 'run-throughput', args: ['3'], timeoutS: 60 },
+  { name: 'pg-store', args: ['3'], timeoutS: 300 },
   { name: 'dispatch-lateness', args: [], timeoutS: 90 },
   { name: 'dispatch-process', args: ['500,2000', '3'], timeoutS: 600 },
   { name: 'api-read', args: ['10', '50', '5'], timeoutS: 200 },

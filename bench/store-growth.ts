@@ -10,9 +10,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { logRoute, type Execution } from '../src/jobs/execution.js';
-import { newExecutionId } from '../src/jobs/ids.js';
 import { LowdbStore } from '../src/store/lowdb-store.js';
+import { execution, finish } from './execution-fixtures.js';
 import { median, printResult } from './result-line.js';
 
 const HISTORY_LIMIT = 100;
@@ -20,26 +19,6 @@ const BIG_JOBS = 1000;
 const WARMUP = 50;
 const RECORDS = 500;
 const TARGET = 1.5;
-/** A typical job's output tail; real ones are up to 4 KiB. */
-const OUTPUT = 'backup: 1234 files, 56 MiB, ok\n'.repeat(16);
-
-function execution(jobId: string): Execution {
-  const id = newExecutionId();
-  return {
-    id, job_id: jobId, status: 'queued', trigger: 'schedule', scheduled_at: new Date().toISOString(),
-    started_at: null, finished_at: null, duration: null, exit_code: null, signal: null, reason: null,
-    output: '', error: null, retry_count: 0, attempts: [], log_route: logRoute(jobId, id),
-  };
-}
-
-function finish(e: Execution): Execution {
-  const now = new Date().toISOString();
-  return {
-    ...e, status: 'success', started_at: now, finished_at: now, duration: 0.01, exit_code: 0, reason: 'exit',
-    output: OUTPUT, attempts: [{ started_at: now, finished_at: now, exit_code: 0, signal: null, reason: 'exit', error: null }],
-  };
-}
-
 /** Fills `jobs` jobs with HISTORY_LIMIT finished executions each. */
 async function seed(store: LowdbStore, jobs: number): Promise<void> {
   const BATCH = 100;

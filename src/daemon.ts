@@ -32,10 +32,13 @@ import { Runner } from './run/runner.js';
 import { nextRuns } from './schedule/next-slot.js';
 import { Scheduler } from './schedule/scheduler.js';
 import { JobService } from './service/job-service.js';
+import { StoreReturnWatch } from './service/store-return.js';
 import { acquireDataDirLock } from './store/data-dir-lock.js';
 import { checkDataDirOwned } from './store/data-dir-owner.js';
 import { prepareDataDir } from './store/data-dir-writable.js';
 import { LowdbStore } from './store/lowdb-store.js';
+import { openStore, storeLocation } from './store/open-store.js';
+import type { Store } from './store/store.js';
 import { recoverInterrupted } from './store/recover.js';
 import { VERSION } from './version.js';
 
@@ -86,10 +89,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     await checkDataDirOwned(settings.data_dir);
     await warnIfDataDirOpen(settings.data_dir, log);
     releasers.push(await acquireDataDirLock(settings.data_dir));
-    const store = new LowdbStore(settings.data_dir);
-    await store.open();
+    const store = await openStore(settings);
     releasers.push(() => store.close());
-    logLostAndFound(store.lostAndFound, log);
+    // The embedded store moves what it cannot read aside at open; PostgreSQL has no such files.
+    if (store instanceof LowdbStore) logLostAndFound(store.lostAndFound, log);
     // The engine client is loaded only where a job runs in a container (docs/benchmarks.md: lean start).
     const usesEngine = settings.docker_labels || hasContainerJob(config.jobs.map((j) => j.spec)) || hasContainerJob(store.apiJobs());
     if (usesEngine) void loadEngineClient().catch(() => undefined);
@@ -113,7 +116,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
     const events = new Events();
     logEvents(events, log);
-    const runner = new Runner({ store, events, killGraceMs: settings.kill_grace * 1000, maxConcurrency: settings.max_concurrency });
+    const runner = new Runner({
+      store, events, killGraceMs: settings.kill_grace * 1000, maxConcurrency: settings.max_concurrency,
+      // A PostgreSQL store saves each log to the database as it closes.
+      openLog: (store as Store).openLog?.bind(store),
+    });
     let service: JobService | undefined;
     const scheduler = new Scheduler({ onDue: (id, slot) => service?.onDue(id, slot), events });
     service = new JobService({
@@ -138,6 +145,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     });
     releasers.push(() => notifications.close());
     await service.start(config.jobs);
+    const storeReturn = new StoreReturnWatch({
+      events, log, isWritable: () => store.isWritable(), onReturn: () => service!.catchUp(),
+      where: storeLocation(settings).url ?? settings.data_dir,
+    });
+    releasers.push(async () => storeReturn.close());
     // The service holds the jobs now; a second copy of 100,000 job specs would only take memory.
     config = { ...config, jobs: [] };
     const gcMs = compactHeapAfterLoad(service.counts().total);
@@ -197,7 +209,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           jobs: service!.counts(),
           running: runner.running().length,
           queued: runner.queued().length,
-          store: { status: writable ? 'writable' : 'not writable', data_dir: settings.data_dir },
+          store: { status: writable ? 'writable' : 'not writable', ...storeLocation(settings) },
           // A failed reload leaves the daemon UP: it runs the last good config, and says why the new one was refused.
           config: reloader.status(),
           // A target that cannot be reached never makes the daemon DOWN: its last error is shown here.
@@ -231,7 +243,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       closeLogSockets();
       liveEvents.close();
     });
-    log.info({ event: 'daemon.started', url, config: config.file, data_dir: settings.data_dir, jobs: service.counts().total, version: VERSION, fd_limit: fdLimit ?? null, max_connections: maxConnections }, `watchbell listening on ${url}`);
+    log.info({ event: 'daemon.started', url, config: config.file, data_dir: settings.data_dir, store: storeLocation(settings), jobs: service.counts().total, version: VERSION, fd_limit: fdLimit ?? null, max_connections: maxConnections }, `watchbell listening on ${url}`);
 
     const daemon: Daemon = {
       url,

@@ -75,11 +75,11 @@ export function logEvents(events: Events, log: Logger): void {
     const size = Math.round(stepMs);
     runLog.warn({ event: 'clock.stepped', step_ms: size, now: now.toISOString() }, `the wall clock was set ${size < 0 ? 'back' : 'forward'} by ${Math.abs(size) / 1000}s; every job's next run was recomputed`);
   });
-  events.on('schedule:missed', ({ jobId, slot, reason }) => {
+  events.on('schedule:missed', ({ jobId, slot, reason, error }) => {
     const message = reason === 'store_unavailable'
-      ? 'missed a run: the store could not record its start (a full disk?), so it was not run'
+      ? 'missed a run: the store could not record its start (a full disk, a database away), so it was not run; catch_up decides once the store is back'
       : `missed a run while the daemon was down; not run: ${reason === 'catch_up_none' ? 'catch_up is none' : 'older than starting_deadline'}`;
-    runLog.warn({ event: 'schedule.missed', job_id: jobId, slot: slot.toISOString(), reason }, message);
+    runLog.warn({ event: 'schedule.missed', job_id: jobId, slot: slot.toISOString(), reason, ...(error ? { error } : {}) }, message);
   });
   events.on('config:reloaded', ({ file, trigger, jobs, added, changed, removed, restartNeeded }) => {
     log.info({ event: 'config.reloaded', file, trigger, jobs, added, changed, removed }, 'config reloaded');

@@ -403,7 +403,7 @@ function components(): Json {
       TooLarge: errorAnswer(`BODY_TOO_LARGE: over ${BODY_LIMIT} bytes`),
       UnsupportedMediaType: errorAnswer('UNSUPPORTED_MEDIA_TYPE: neither JSON nor YAML'),
       Internal: errorAnswer('INTERNAL: a bug; the daemon log has the details'),
-      Unavailable: errorAnswer('STORE_UNAVAILABLE: the data dir cannot be written, or the daemon is shutting down; TOO_MANY_CONNECTIONS: daemon.max_connections connections are open'),
+      Unavailable: errorAnswer('STORE_UNAVAILABLE: the data dir cannot be written, the PostgreSQL store does not answer, or the daemon is shutting down; TOO_MANY_CONNECTIONS: daemon.max_connections connections are open'),
       TooManyConnections: errorAnswer('TOO_MANY_CONNECTIONS: daemon.max_connections connections are open; answered with Retry-After: 1 before the request is read'),
     },
     securitySchemes: {

@@ -166,7 +166,15 @@ export const HEALTH_SCHEMA: SchemaObject = {
     }),
     running: { type: 'integer' },
     queued: { type: 'integer' },
-    store: { type: 'object', properties: { status: { enum: ['writable', 'not writable'] }, data_dir: { type: 'string' } } },
+    store: {
+      type: 'object',
+      properties: {
+        status: { enum: ['writable', 'not writable'] },
+        kind: { enum: ['postgres'], description: 'present with a PostgreSQL store (daemon.store)' },
+        url: { type: 'string', description: 'the PostgreSQL store URL, its password shown as ***' },
+        data_dir: { type: 'string' },
+      },
+    },
   },
 };
 

@@ -22,6 +22,8 @@ export async function runDaemonCommand(args: Parsed): Promise<number> {
     listen: args.text('listen'),
     // A flag's relative path means relative to where the command was typed.
     data_dir: data === undefined ? undefined : resolve(data),
+    // The flag before the environment before the file (STYLE.md: defaults < YAML < environment < flags).
+    store: args.text('store') ?? (process.env.WATCHBELL_STORE || undefined),
     log_format: format as DaemonSettings['log_format'] | undefined,
     log_level: level as DaemonSettings['log_level'] | undefined,
     // Only turns watching on: without the flag, `daemon.watch` in the file decides.

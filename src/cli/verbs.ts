@@ -58,16 +58,18 @@ const EXECUTION_STATUSES = ['queued', 'in_progress', 'waiting', 'success', 'fail
 export const VERBS: readonly Verb[] = [
   {
     name: 'daemon',
-    args: '--config FILE [--data DIR] [--listen HOST:PORT] [--log-format json|pretty] [--log-level LEVEL] [--watch]',
+    args: '--config FILE [--data DIR] [--store URL] [--listen HOST:PORT] [--log-format json|pretty] [--log-level LEVEL] [--watch]',
     summary: 'run the scheduler and its API in the foreground',
     help: `Runs until SIGTERM or SIGINT; SIGHUP reloads the config. Flags override the file's daemon: keys.
 
 Examples:
   watchbell daemon --config /etc/watchbell/watchbell.yaml
-  watchbell daemon --config watchbell.yaml --watch     # reload when the file or an included one changes`,
+  watchbell daemon --config watchbell.yaml --watch     # reload when the file or an included one changes
+  watchbell daemon --config watchbell.yaml --store 'postgres://watchbell@db:5432/watchbell?schema=watchbell'`,
     flags: {
       config: { type: 'string', short: 'c', value: 'FILE', help: 'the config file (env WATCHBELL_CONFIG)', completes: 'files' },
       data: { type: 'string', value: 'DIR', help: 'the data dir (daemon.data_dir)', completes: 'files' },
+      store: { type: 'string', value: 'URL', help: 'keep jobs, executions and logs in PostgreSQL (daemon.store, env WATCHBELL_STORE)' },
       listen: { type: 'string', value: 'HOST:PORT', help: 'where the API listens, or unix:/path (daemon.listen)' },
       'log-format': { type: 'string', value: 'json|pretty', help: 'log lines as JSON (default) or for people', completes: ['json', 'pretty'] },
       'log-level': { type: 'string', value: 'LEVEL', help: 'trace, debug, info (default), warn, error or fatal', completes: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] },
@@ -249,6 +251,27 @@ Examples:
     positionals: [0, 0],
     client: true,
     load: () => import('./events.js').then((m) => m.runEvents),
+  },
+  {
+    name: 'store',
+    args: 'copy --from DATA_DIR|URL --to URL|DATA_DIR [--force] [--data DIR]',
+    summary: 'copy jobs, states, executions and logs between a data dir and PostgreSQL',
+    help: `Stop the daemon first: a data dir in use is refused. Prints what it copied. A target that holds
+anything is refused unless --force, which replaces what it holds. Log files stay in the local data
+dir of a PostgreSQL store: the data dir end's, or --data DIR.
+
+Examples:
+  watchbell store copy --from /var/lib/watchbell --to 'postgres://watchbell@db:5432/watchbell?schema=watchbell'
+  watchbell store copy --from "$WATCHBELL_STORE" --to /var/lib/watchbell-restored --force`,
+    flags: {
+      from: { type: 'string', value: 'DATA_DIR|URL', help: 'where to copy from', completes: 'files' },
+      to: { type: 'string', value: 'URL|DATA_DIR', help: 'where to copy to (must be empty unless --force)', completes: 'files' },
+      force: { type: 'boolean', help: 'replace what the target holds' },
+      data: { type: 'string', value: 'DIR', help: 'the local dir of log files for a PostgreSQL end (default: the data dir end)', completes: 'files' },
+    },
+    positionals: [1, 1],
+    completes: ['copy'],
+    load: () => import('./store-command.js').then((m) => m.runStoreCommand),
   },
   {
     name: 'completion',

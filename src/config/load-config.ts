@@ -18,6 +18,7 @@ import { checkJobDefaults, validateJob } from '../jobs/validate-job.js';
 import { CONFIG_SCHEMA, INCLUDE_FILE_SCHEMA } from './config-schema.js';
 import { interpolate } from './interpolate.js';
 import { parseListen } from './listen.js';
+import { maskStoreUrl, storeUrlProblem } from './store-url.js';
 import { DAEMON_DEFAULTS, SETTING_EXPECTATIONS, type ApiToken, type DaemonSettings } from './settings.js';
 import { parseYaml, type Position, type YamlSource } from './yaml-source.js';
 import { describeNotifierPath, parseNotifiers, type NotifierConfig } from '../notify/notifier-config.js';
@@ -364,6 +365,7 @@ function daemonSettings(raw: unknown, file: string, overrides: Partial<DaemonSet
   s.data_dir = resolve(dirname(file), String(s.data_dir));
   const out = { ...s, ...stripUndefined(overrides) } as unknown as DaemonSettings;
   out.public_url = publicUrl(out.public_url, problems);
+  out.store = storeUrl(out.store, problems);
   const listenError = parseListen(out.listen).error;
   if (listenError) problems.push({ path: '/daemon/listen', message: `daemon.listen: ${showValue(out.listen)} ${listenError}` });
   return out;
@@ -383,6 +385,15 @@ function publicUrl(value: unknown, problems: FieldError[]): string | null {
     return null;
   }
   return value.replace(/\/+$/, '');
+}
+
+/** `daemon.store` checked as a postgres:// URL; a bad one is a problem, named without its password. */
+function storeUrl(value: unknown, problems: FieldError[]): string | null {
+  if (typeof value !== 'string') return null; // null, or the schema already said
+  const problem = storeUrlProblem(value);
+  if (problem === null) return value;
+  problems.push({ path: '/daemon/store', message: `daemon.store: ${showValue(maskStoreUrl(value))} ${problem}; expected ${SETTING_EXPECTATIONS.store}` });
+  return null;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -11,8 +11,10 @@ export interface ApiToken {
 export interface DaemonSettings {
   /** `HOST:PORT` the API listens on. */
   listen: string;
-  /** Absolute path of the data dir. */
+  /** Absolute path of the data dir (with a PostgreSQL store: only the lock, pid files and anything local). */
   data_dir: string;
+  /** `postgres://user@host:5432/db?schema=watchbell`: keep jobs, executions and logs in PostgreSQL. Null: the embedded store in data_dir. */
+  store: string | null;
   /** Default time zone of jobs. */
   timezone: string;
   /** Executions running at once across all jobs. */
@@ -42,6 +44,7 @@ export interface DaemonSettings {
 export const DAEMON_DEFAULTS: Readonly<DaemonSettings> = Object.freeze({
   listen: '127.0.0.1:8080',
   data_dir: './data',
+  store: null,
   timezone: 'UTC',
   max_concurrency: 8,
   max_jobs: 10_000,
@@ -63,6 +66,7 @@ export const DAEMON_SCHEMA: SchemaObject = {
   properties: {
     listen: { type: 'string', minLength: 1, maxLength: 4096 },
     data_dir: { type: 'string', minLength: 1, maxLength: 4096 },
+    store: { type: ['string', 'null'], minLength: 1, maxLength: 4096 },
     timezone: { type: 'string', minLength: 1, maxLength: 64 },
     max_concurrency: { type: 'integer', minimum: 1, maximum: 10000 },
     max_jobs: { type: 'integer', minimum: 1, maximum: 1000000 },
@@ -111,4 +115,5 @@ export const SETTING_EXPECTATIONS: Readonly<Record<string, string>> = {
   max_connections: 'an integer from 1 to 1000000, or null for one computed from the open-file limit',
   timezone: 'an IANA time zone name such as "Europe/Berlin"',
   public_url: 'an http:// or https:// URL such as "https://cron.example.com"',
+  store: 'a postgres:// URL such as "postgres://watchbell@db.example.com:5432/watchbell?schema=watchbell", or null for the embedded store',
 };

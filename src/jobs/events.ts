@@ -23,8 +23,11 @@ export interface WatchbellEvents {
   'schedule:late': { jobId: string; slot: Date; lateMs: number };
   /** The wall clock moved against the monotonic clock by stepMs (negative: set back); every job was re-planned. */
   'clock:stepped': { stepMs: number; now: Date };
-  /** A slot missed while the daemon was down that will not run. */
-  'schedule:missed': { jobId: string; slot: Date; reason: 'catch_up_none' | 'past_deadline' | 'store_unavailable' };
+  /**
+   * A slot that will not run: missed while the daemon was down (catch_up none, past starting_deadline),
+   * or due while its start could not be recorded (the store unavailable; `error` says why).
+   */
+  'schedule:missed': { jobId: string; slot: Date; reason: 'catch_up_none' | 'past_deadline' | 'store_unavailable'; error?: string };
   /** A reload (SIGHUP, POST /api/v1/config/reload, or a change seen by --watch) applied the config. */
   'config:reloaded': {
     file: string;

@@ -132,10 +132,10 @@ export class JobService {
   }
 
   /**
-   * After downtime: each active job that missed slots while the daemon was down runs its newest
+   * After downtime (of the daemon, or of its store): each active job that missed slots runs its newest
    * missed slot once (`catch_up: latest`, within `starting_deadline`); other misses are reported.
    */
-  private catchUp(): void {
+  catchUp(): void {
     const now = this.now();
     for (const job of this.jobs.values()) {
       if (job.status !== 'active') continue;
@@ -634,6 +634,7 @@ export class JobService {
   async log(id: string, executionId: string, options: { stream?: 'stdout' | 'stderr'; tail?: number; step?: string }): Promise<AsyncIterable<Buffer>> {
     const execution = this.execution(id, executionId);
     const path = this.o.store.logPath(id, executionId);
+    await this.o.store.prepareLog?.(id, executionId);
     await checkLogPresent(execution, path);
     // A step the execution does not have has no part of its log: empty (as a stream with no output).
     if (options.step !== undefined && !execution.steps?.some((s) => s.name === options.step)) return noBytes();
@@ -651,6 +652,7 @@ export class JobService {
     for (const e of items) {
       if (cannotHaveOutput(e)) continue;
       const path = this.o.store.logPath(id, e.id);
+      await this.o.store.prepareLog?.(id, e.id);
       if ((await fileSize(path)) > 0) return { execution: e, text: readLogChunks(path, { tail: n }) };
     }
     return { execution: items[0] ?? null, text: noBytes() };
@@ -695,11 +697,15 @@ export class JobService {
     const report = (where: string) => (error: unknown) => this.o.events.emit('error', { where, error });
     const patch = once ? { last_slot: slot.toISOString(), completed: true } : { last_slot: slot.toISOString() };
     this.o.events.emit('job:due', { jobId: id, slot, firedAt, trigger });
-    this.o.store.saveJobState(id, patch).catch(report(`saving state of job ${id}`));
-    this.o.runner.trigger(job, trigger, slot).catch((error: unknown) => {
-      // Not run, since its start could not be recorded: a missed slot, as during downtime.
-      if (isWatchbellError(error) && error.code === 'STORE_UNAVAILABLE') this.o.events.emit('schedule:missed', { jobId: id, slot, reason: 'store_unavailable' });
-      else report(`running job ${id}`)(error);
+    this.o.store.saveJobState(id, patch).catch((err: unknown) => {
+      // The run's start fails the same way and is logged as missed: one line per slot, not two.
+      if (!(isWatchbellError(err) && err.code === 'STORE_UNAVAILABLE')) report(`saving state of job ${id}`)(err);
+    });
+    this.o.runner.trigger(job, trigger, slot).catch((err: unknown) => {
+      // Not run, and its last_slot not recorded either: catch_up decides about it once the store is back (daemon.ts).
+      if (isWatchbellError(err) && err.code === 'STORE_UNAVAILABLE') {
+        this.o.events.emit('schedule:missed', { jobId: id, slot, reason: 'store_unavailable', error: err.message });
+      } else report(`running job ${id}`)(err);
     });
   }
 

@@ -7,8 +7,11 @@ import { FINISHED_STATUSES, type Execution, type ExecutionStatus } from '../jobs
 import { compareIds, type JobRecord } from './job-record.js';
 import type { ExecutionQuery, Page } from './store.js';
 
+/** What a page is read from: a job's executions, oldest first, and their count by status (JobRecord, or the PostgreSQL store's index). */
+export type ExecutionList = Pick<JobRecord, 'executions' | 'counts'>;
+
 /** One job's executions, newest first. */
-export function jobPage(rec: JobRecord | undefined, query: ExecutionQuery): Page<Execution> {
+export function jobPage(rec: ExecutionList | undefined, query: ExecutionQuery): Page<Execution> {
   if (!rec) return { items: [], total: 0 };
   const { status } = query;
   const { limit, offset } = paging(query);
@@ -26,7 +29,7 @@ export function jobPage(rec: JobRecord | undefined, query: ExecutionQuery): Page
 }
 
 /** Executions of every job, newest first. */
-export function allPage(records: Iterable<JobRecord>, query: ExecutionQuery): Page<Execution> {
+export function allPage(records: Iterable<ExecutionList>, query: ExecutionQuery): Page<Execution> {
   const { status } = query;
   const { limit, offset } = paging(query);
   const heap = new CursorHeap();
@@ -49,7 +52,7 @@ export function allPage(records: Iterable<JobRecord>, query: ExecutionQuery): Pa
 }
 
 /** Executions still queued or in progress, oldest first. */
-export function unfinished(records: Iterable<JobRecord>): Execution[] {
+export function unfinished(records: Iterable<ExecutionList>): Execution[] {
   const out: Execution[] = [];
   for (const rec of records) {
     if (!rec.counts.get('queued') && !rec.counts.get('in_progress')) continue;

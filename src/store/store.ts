@@ -1,6 +1,7 @@
 /** The Store interface: where jobs made by the API, per-job state and executions live. */
 import type { Execution, ExecutionStatus } from '../jobs/execution.js';
 import type { Job } from '../jobs/job.js';
+import type { LogWriter } from './log-file.js';
 
 /** What the daemon remembers of a job besides its definition; kept for config jobs too. */
 export interface JobState {
@@ -83,4 +84,12 @@ export interface Store {
   logPath(jobId: string, executionId: string): string;
   /** True when a write to the data dir succeeds now (for /health). */
   isWritable(): Promise<boolean>;
+
+  /**
+   * A store that keeps logs elsewhere than the files (PostgreSQL): the runner's log writer for an
+   * execution's logPath(), saving the log when it closes; and, before a log is read, its file written
+   * back from there when the data dir has none.
+   */
+  openLog?(path: string, maxBytes: number): LogWriter;
+  prepareLog?(jobId: string, executionId: string): Promise<void>;
 }

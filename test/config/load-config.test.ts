@@ -10,7 +10,7 @@ const FILE = '/etc/watchbell/watchbell.yaml';
 const NO_ENV: LoadOptions = { env: {} };
 
 const JOB_KEYS = 'id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container, steps, on_success, on_failure, status';
-const DAEMON_KEYS = 'listen, data_dir, timezone, max_concurrency, max_jobs, max_connections, shutdown_grace, kill_grace, log_format, log_level, watch, public_url, docker_labels, ui';
+const DAEMON_KEYS = 'listen, data_dir, store, timezone, max_concurrency, max_jobs, max_connections, shutdown_grace, kill_grace, log_format, log_level, watch, public_url, docker_labels, ui';
 const SCHEDULE_HELP = 'expected a cron expression, @daily-style macro, "@every <duration>" or ISO-8601 instant';
 const TIMEOUT_HELP = 'expected a duration of at least 1s: integer seconds or a string such as "90s", "5m", "1h30m"';
 
@@ -85,6 +85,7 @@ describe('parseConfig', () => {
           watch: false,
           public_url: null,
           docker_labels: false,
+          store: null,
           ui: true,
         },
         api: { tokens: [] },
@@ -141,6 +142,7 @@ describe('parseConfig', () => {
         watch: false,
         public_url: null,
         docker_labels: false,
+        store: null,
         ui: true,
       });
       expect(config.api).to.deep.equal({ tokens: [] });

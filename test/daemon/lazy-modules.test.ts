@@ -2,7 +2,8 @@
  * Black-box: a daemon whose config has no container job and no email notifier never loads the engine client
  * (dockerode) nor nodemailer, even after running a job; a reload that brings a container job and an email
  * notifier loads them, and both work. What was loaded is read from a module trace the test puts into the
- * daemon's process (helpers/module-trace.ts), not from anything the daemon reports.
+ * daemon's process (helpers/module-trace.ts), not from anything the daemon reports. The PostgreSQL driver (pg)
+ * is loaded only by a daemon whose daemon.store is a postgres:// URL.
  */
 import { expect } from 'chai';
 import { writeFile } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { containerEngine, TEST_IMAGE, type ContainerEngine } from '../helpers/container-engine.js';
 import { configText, removeDir, startDaemon, tempDir, type DaemonProcess } from '../helpers/daemon-process.js';
 import { loadedPackages, moduleTraceEnv } from '../helpers/module-trace.js';
+import { dropTestSchemas, requirePostgres, testStoreUrl } from '../helpers/postgres.js';
 import { startMailServer, type MailServer } from '../notify/peers.js';
 
 const COMMAND_JOB = '  plain:\n    schedule: "@yearly"\n    command: echo plain\n';
@@ -52,7 +54,7 @@ describe('lazy loading: the engine client and mail are loaded only when the conf
     const loaded = await loadedPackages(trace);
     // The trace works: what the daemon does need is in it.
     expect(loaded).to.include.keys('koa', 'pino');
-    expect(loaded).not.to.include.keys('dockerode', 'nodemailer', 'execa', 'pino-pretty');
+    expect(loaded).not.to.include.keys('dockerode', 'nodemailer', 'execa', 'pino-pretty', 'pg');
   });
 
   it('loads them when a reload brings a container job and an email notifier, and both work', async function () {
@@ -75,5 +77,31 @@ describe('lazy loading: the engine client and mail are loaded only when the conf
     const boxed = await runToEnd('boxed');
     expect(boxed.status, boxed.error ?? '').to.equal('success');
     expect(await loadedPackages(trace)).to.include.keys('dockerode');
+  });
+});
+
+describe('lazy loading: the PostgreSQL driver is loaded only with a postgres:// store (black-box)', function () {
+  this.timeout(90_000);
+  let dir: string | undefined;
+  let d: DaemonProcess | undefined;
+
+  before(async function () {
+    await requirePostgres(this);
+  });
+
+  after(async () => {
+    await d?.stop();
+    if (dir) await removeDir(dir);
+    await dropTestSchemas();
+  });
+
+  it('loads pg when daemon.store names PostgreSQL, and runs a job on it', async () => {
+    dir = await tempDir();
+    const trace = join(dir, 'modules.trace');
+    d = await startDaemon({ dir, config: configText(COMMAND_JOB), env: { ...moduleTraceEnv(trace), WATCHBELL_STORE: testStoreUrl() } });
+    const run = await d.api('POST', '/api/v1/jobs/plain/run');
+    expect(run.status, run.text).to.equal(202);
+    await d.finished(run.body.data.execution_id as string, 40_000);
+    expect(await loadedPackages(trace)).to.include.keys('pg');
   });
 });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { dropTestSchemas, testStoreUrl } from './postgres.js';
 
 /** The repository root (tests run from dist/test/...). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -137,6 +138,22 @@ export function configText(jobsYaml = '', extra = ''): string {
   return `version: 1\ndaemon:\n  listen: 127.0.0.1:0\n  data_dir: ./data\n  shutdown_grace: 5s\n  kill_grace: 1s\n${extra}jobs:\n${jobsYaml}`;
 }
 
+/**
+ * WATCHBELL_TEST_STORE=postgres runs every daemon of a test file on the PostgreSQL store, a schema of its
+ * own per temp dir (so a restart on the same dir finds its data), dropped when the run ends
+ * (test/store/api-on-postgres.test.ts runs a subset of the black-box tests so).
+ */
+const ON_POSTGRES = process.env.WATCHBELL_TEST_STORE === 'postgres';
+const storeUrls = new Map<string, string>();
+if (ON_POSTGRES && typeof after === 'function') after(dropTestSchemas);
+
+/** The store a daemon in `dir` gets from WATCHBELL_TEST_STORE, as environment. */
+export function testStoreEnv(dir: string): Record<string, string> {
+  if (!ON_POSTGRES) return {};
+  if (!storeUrls.has(dir)) storeUrls.set(dir, testStoreUrl());
+  return { WATCHBELL_STORE: storeUrls.get(dir)! };
+}
+
 /** Spawns the daemon and resolves once it listens (or rejects with its stderr if it exits first). */
 export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonProcess> {
   const dir = options.dir ?? (await tempDir());
@@ -145,11 +162,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonPr
   const [file, ...args] = [...(options.launcher ?? []), ...argv];
   const proc = spawn(file!, args, {
     cwd: dir,
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, ...testStoreEnv(dir), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const d = new DaemonProcess(proc, dir);
   const started = await d.waitFor((l) => l.event === 'daemon.started', 20_000);
+  // A run meant for PostgreSQL that quietly used the data dir would prove nothing.
+  if (ON_POSTGRES && !options.env?.WATCHBELL_STORE && (started.store as { kind?: string } | undefined)?.kind !== 'postgres') {
+    throw new Error(`WATCHBELL_TEST_STORE=postgres, but the daemon started on ${JSON.stringify(started.store)}`);
+  }
   d.url = String(started.url);
   return d;
 }

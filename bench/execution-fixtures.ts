@@ -1,0 +1,25 @@
+/** Executions as the benches record them: queued, then finished with a typical output tail. */
+import { logRoute, type Execution } from '../src/jobs/execution.js';
+import { newExecutionId } from '../src/jobs/ids.js';
+
+/** A typical job's output tail; real ones are up to 4 KiB. */
+const OUTPUT = 'backup: 1234 files, 56 MiB, ok\n'.repeat(16);
+
+/** A queued scheduled execution of `jobId` with a fresh id. */
+export function execution(jobId: string): Execution {
+  const id = newExecutionId();
+  return {
+    id, job_id: jobId, status: 'queued', trigger: 'schedule', scheduled_at: new Date().toISOString(),
+    started_at: null, finished_at: null, duration: null, exit_code: null, signal: null, reason: null,
+    output: '', error: null, retry_count: 0, attempts: [], log_route: logRoute(jobId, id),
+  };
+}
+
+/** `e` finished with success. */
+export function finish(e: Execution): Execution {
+  const now = new Date().toISOString();
+  return {
+    ...e, status: 'success', started_at: now, finished_at: now, duration: 0.01, exit_code: 0, reason: 'exit',
+    output: OUTPUT, attempts: [{ started_at: now, finished_at: now, exit_code: 0, signal: null, reason: 'exit', error: null }],
+  };
+}
