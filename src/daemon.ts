@@ -2,7 +2,7 @@
 import { rm, chmod, lstat, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { capConnections, defaultMaxConnections, openFileLimit } from './api/connection-limit.js';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from './api/app.js';
 import { EventHub } from './api/events.js';
@@ -27,12 +27,14 @@ import { execRecordPath } from './run/container/exec-record.js';
 import { loadEngineClient } from './run/container/docker-engine.js';
 import { dockerLabelEngine } from './run/container/label-engine.js';
 import { stopContainerLeftovers } from './run/container/leftovers.js';
+import { closeInheritedFds } from './run/inherited-fds.js';
 import { Runner } from './run/runner.js';
 import { nextRuns } from './schedule/next-slot.js';
 import { Scheduler } from './schedule/scheduler.js';
 import { JobService } from './service/job-service.js';
 import { StoreReturnWatch } from './service/store-return.js';
 import { acquireDataDirLock } from './store/data-dir-lock.js';
+import { checkDataDirOwned } from './store/data-dir-owner.js';
 import { prepareDataDir } from './store/data-dir-writable.js';
 import { LowdbStore } from './store/lowdb-store.js';
 import { openStore, storeLocation } from './store/open-store.js';
@@ -48,6 +50,8 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
   /** Install SIGTERM/SIGINT/SIGHUP handlers (the CLI does; in-process tests do not). */
   handleSignals?: boolean;
+  /** Close descriptors this process inherited without close-on-exec, so jobs do not get them (the CLI does: it owns the process). */
+  closeInheritedFds?: boolean;
 }
 
 export interface Daemon {
@@ -62,6 +66,8 @@ export interface Daemon {
 
 /** Starts a daemon; rejects with a WatchbellError (bad config, locked data dir, refused listen address). */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  // First: a descriptor inherited from whoever started the daemon must not reach any job (docs/security.md).
+  const closedFds = options.closeInheritedFds ? closeInheritedFds() : [];
   // A copy: token values are removed from process.env below, and reloads must still find them.
   const loadOptions = { env: options.env ?? { ...process.env }, overrides: options.overrides ?? {} };
   let config: Config = await loadConfig(options.configFile, loadOptions);
@@ -70,6 +76,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const settings = config.daemon;
   const address = checkListen(settings.listen, config.api.tokens.length);
   const log = createLogger(settings);
+  if (closedFds.length) log.info({ event: 'daemon.inherited_fds_closed', fds: closedFds }, `closed file descriptors inherited without close-on-exec (${closedFds.join(', ')}), so jobs do not get them`);
 
   // Resources are acquired in order and released in reverse by stop().
   const releasers: Array<() => Promise<void>> = [];
@@ -79,6 +86,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   try {
     // The data dir holds job definitions with their environment values (secrets): only the daemon's user may read it.
     await prepareDataDir(settings.data_dir);
+    await checkDataDirOwned(settings.data_dir);
     await warnIfDataDirOpen(settings.data_dir, log);
     releasers.push(await acquireDataDirLock(settings.data_dir));
     const store = await openStore(settings);
@@ -145,6 +153,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       previous: previousOutcomeIn(store),
       publicUrl: settings.public_url,
       userAgent: `watchbell/${VERSION}`,
+      secrets: () => config.api.tokens.map((t) => t.token),
     });
     releasers.push(() => notifications.close());
     await service.start(config.jobs);
@@ -174,12 +183,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       watch: settings.watch,
       load: () => loadConfig(options.configFile, loadOptions),
       apply: async (next) => {
+        // Synchronously, before any await: no job may start under the new config while its secrets are still in the environment.
+        hideTokensFromJobs(next.api.tokens);
+        hideNotifierSecretsFromJobs(next);
         checkNotifiersInUse(() => store.apiJobs(), config.notifiers, next.notifiers);
         if (hasContainerJob(next.jobs.map((j) => j.spec))) void loadEngineClient().catch(() => undefined);
         const diff = await service!.applyConfig(next.jobs);
         config = { ...next, jobs: [], daemon: config.daemon };
         compactHeapAfterLoad(next.jobs.length);
-        hideNotifierSecretsFromJobs(config);
         notifications.update(config.notifiers);
         return diff;
       },
@@ -343,14 +354,43 @@ function removeFromEnvironment(isSecret: (value: string) => boolean): void {
   for (const [name, value] of Object.entries(process.env)) if (value !== undefined && isSecret(value)) delete process.env[name];
 }
 
-/** Removes a socket left by a daemon that died; anything else at that path is an error, never deleted. */
+/**
+ * Removes a socket left by a daemon that died. A socket something still listens on (another daemon, another
+ * service) is never taken over, and anything else at that path is never deleted: both refuse the start.
+ */
 async function removeStaleSocket(path: string): Promise<void> {
   const found = await lstat(path).catch(() => undefined);
   if (!found) return;
   if (!found.isSocket()) {
     throw new WatchbellError('LISTEN_REFUSED', `listen address unix:${path}: ${path} exists and is not a socket; choose another path`);
   }
+  const answer = await socketAnswers(path);
+  if (answer !== 'ECONNREFUSED') {
+    const why = answer === 'listening' ? `a process is listening on ${path} (another watchbell?)` : `${path} could not be checked (${answer})`;
+    throw new WatchbellError('LISTEN_REFUSED', `listen address unix:${path}: ${why}; stop it or choose another path`);
+  }
   await rm(path, { force: true });
+}
+
+/** Connects to a unix socket: 'listening', or the error code (ECONNREFUSED: nobody listens, the socket is dead). */
+function socketAnswers(path: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      // A listener too busy to accept within 2 s is still alive.
+      resolve('listening');
+    }, 2000);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve('listening');
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve(err.code ?? err.message);
+    });
+  });
 }
 
 /** Job definitions in the data dir hold environment values: warn when other users can read them. */

@@ -3,7 +3,6 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { WatchbellError } from '../jobs/errors.js';
 import { checkNotBrowser, checkToken, requireToken } from './auth.js';
-import { parseBody } from './body.js';
 import type { ApiDeps } from './deps.js';
 import { errorHandler } from './errors.js';
 import { configRoutes } from './routes/config.js';
@@ -82,6 +81,8 @@ export function createApp(deps: ApiDeps): WatchbellApp {
   const rootMethods = root.allowedMethods();
   app.use((ctx, next) => {
     if (ctx.path !== '/health' && ctx.path !== '/metrics') return next();
+    // Job ids, paths and notifiers' origins: behind the same Origin and Host checks as /api/v1 (DNS rebinding).
+    checkNotBrowser(ctx, deps.tokens());
     return rootMethods(ctx as Parameters<typeof rootMethods>[0], () => rootRoutes(ctx as Parameters<typeof rootRoutes>[0], next));
   });
   if (deps.ui !== undefined) app.use(serveUi(deps.ui));
@@ -93,22 +94,20 @@ export function createApp(deps: ApiDeps): WatchbellApp {
 }
 
 /**
- * Browser refusal, tokens and body parsing for every request under /api/v1, whether a route matches or
- * not (no token: 401, not 404). One plain middleware rather than three `router.use()` layers, which the
- * router matched and composed anew on every request (see docs/benchmarks.md, API read).
+ * Browser refusal and tokens for every request under /api/v1, whether a route matches or not (no token:
+ * 401, not 404), OPTIONS included. One plain middleware rather than two `router.use()` layers, which the
+ * router matched and composed anew on every request (see docs/benchmarks.md, API read). Bodies are parsed
+ * only by the routes that take one (parseBody() in routes/jobs.ts).
  */
 function guardApi(deps: ApiDeps): Koa.Middleware {
-  const body = parseBody();
   return (ctx, next) => {
     // Any case: should a route ever match another spelling, it is still behind the guards.
     if (!API_PATH.test(ctx.path)) return next();
-    // OPTIONS only lists the allowed methods (no route runs, no Access-Control-* header): a browser's preflight fails anyway.
-    if (ctx.method === 'OPTIONS') return next();
     const tokens = deps.tokens();
     checkNotBrowser(ctx, tokens);
     // The dashboard asks who it is before it has a token: answered (not signed in) rather than 401.
     if (!(ctx.path === '/api/v1/session' && !ctx.get('authorization'))) checkToken(ctx, tokens);
-    return body(ctx, next);
+    return next();
   };
 }
 

@@ -9,7 +9,7 @@ import type { SchemaObject } from 'ajv';
 import { JOB_ID_PATTERN } from '../jobs/ids.js';
 import { JOB_SORTS } from '../jobs/job.js';
 import { JOB_INPUT_SCHEMA } from '../jobs/job-schema.js';
-import { BODY_LIMIT } from './body.js';
+import { BODY_LIMIT, MAX_DEPTH, MAX_VALUES, YAML_BODY_LIMIT } from './body.js';
 import { MAX_LIMIT } from './query.js';
 import {
   ATTEMPT_SCHEMA,
@@ -80,7 +80,7 @@ const WRITE_ERRORS = { ...COMMON_ERRORS, '503': error('Unavailable') };
 
 const JOB_BODY: Json = {
   required: true,
-  description: `A job as JSON, or as YAML with Content-Type application/yaml or text/yaml; at most ${BODY_LIMIT} bytes.`,
+  description: `A job as JSON, or as YAML with Content-Type application/yaml or text/yaml; at most ${BODY_LIMIT} bytes (YAML ${YAML_BODY_LIMIT}), ${MAX_DEPTH} levels deep and ${MAX_VALUES} values.`,
   content: {
     'application/json': { schema: schemaRef('JobInput') },
     'application/yaml': { schema: schemaRef('JobInput') },

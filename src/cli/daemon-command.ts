@@ -30,7 +30,7 @@ export async function runDaemonCommand(args: Parsed): Promise<number> {
     watch: args.flag('watch') ? true : undefined,
   };
   try {
-    await startDaemon({ configFile, overrides, handleSignals: true });
+    await startDaemon({ configFile, overrides, handleSignals: true, closeInheritedFds: true });
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);

@@ -5,6 +5,7 @@
 import { request } from 'node:http';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { DEFAULT_URL } from './client.js';
+import { printable } from './printable.js';
 import { UsageError } from './usage-error.js';
 import type { Parsed } from './verbs.js';
 
@@ -83,7 +84,8 @@ function line(m: EventSourceMessage): string {
   else if (d?.job_id) parts.push(d.job_id);
   else if (m.event === 'config.reloaded' && d) parts.push(`added ${d.added?.length ?? 0}, changed ${d.changed?.length ?? 0}, removed ${d.removed?.length ?? 0}`);
   else if (d?.reason) parts.push(d.reason);
-  return `${parts.join('  ').trimEnd()}\n`;
+  // Ids, reasons and event names come from the daemon: nothing in them may move the cursor or split the line.
+  return `${printable(parts.join('  ').trimEnd())}\n`;
 }
 
 function parse(text: string): unknown {

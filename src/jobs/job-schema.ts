@@ -48,7 +48,9 @@ export const FIELD_EXPECTATIONS: Readonly<Record<string, string>> = {
 /** Every job field's schema; the config's `defaults:` reuses them. */
 export const JOB_PROPERTIES: Record<string, SchemaObject> = {
   name: { type: 'string', minLength: 1, maxLength: 200 },
-  schedule: { type: 'string', minLength: 1, maxLength: 200 },
+  // Spaces and tabs only between fields: a `\r`, a line break or U+2028 there would rewrite or split a row
+  // wherever a schedule is printed (one character per step: linear).
+  schedule: { type: 'string', minLength: 1, maxLength: 200, pattern: '^(?:[ \\t]|[^\\s\\x00-\\x1f\\x7f-\\x9f])*$' },
   timezone: { type: 'string', minLength: 1, maxLength: 64 },
   command: {
     anyOf: [

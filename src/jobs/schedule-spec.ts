@@ -25,6 +25,9 @@ export class ScheduleError extends Error {
  * e.g. `"*\/0 * * * *" is not a cron expression: illegal stepping: 0`.
  */
 export function parseSchedule(schedule: string, timezone: string): ScheduleSpec {
+  if (/[^ \t\S]|[\x00-\x1f\x7f-\x9f]/.test(schedule.replace(/\t/g, ' '))) {
+    throw new ScheduleError(`${JSON.stringify(schedule)} holds a line break or control character; separate its fields with spaces or tabs`);
+  }
   const text = schedule.trim();
   if (text === '') throw new ScheduleError('the schedule is empty');
   if (text.startsWith('@every')) {

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Events } from '../jobs/events.js';
 import type { Execution } from '../jobs/execution.js';
 import type { NotifyEvent, NotifyRule } from '../jobs/notify-rule.js';
+import { redactSecrets } from '../jobs/redact.js';
 import type { JobView } from '../service/job-view.js';
 import { emailSender } from './email.js';
 import { DeliveryQueue, type QueueStats, type Target } from './delivery-queue.js';
@@ -36,6 +37,8 @@ export interface DispatcherOptions {
   maxPending?: number;
   /** Milliseconds before retry `attempt` (default 1 s, doubling, at most 30 s). */
   backoffMs?(attempt: number): number;
+  /** Other secrets of the config (API tokens), masked in delivery errors with every notifier's own. */
+  secrets?(): readonly string[];
   /** The channel for a notifier (default: email through SMTP, else a webhook); tests put fakes here. */
   sender?(config: NotifierConfig): Sender;
 }
@@ -61,6 +64,7 @@ export function defaultBackoffMs(attempt: number): number {
 /** Listens for ended executions and queues their notifications, one queue per notifier; start at once, close() on stop. */
 export class Dispatcher {
   private readonly queues = new Map<string, DeliveryQueue>();
+  private notifierSecrets: string[] = [];
   /** Each notifier's config as JSON, to tell a changed one on reload. */
   private readonly fingerprints = new Map<string, string>();
   private readonly draining = new AbortController();
@@ -79,6 +83,7 @@ export class Dispatcher {
 
   /** Applies the notifiers of a reloaded config: new ones start, changed ones deliver what waits to the new target, removed ones drop theirs. */
   update(notifiers: Record<string, NotifierConfig>): void {
+    this.notifierSecrets = Object.values(notifiers).flatMap(secretsOf);
     for (const [name, queue] of this.queues) {
       if (notifiers[name]) continue;
       queue.retire();
@@ -130,11 +135,11 @@ export class Dispatcher {
   }
 
   private target(config: NotifierConfig): Target {
-    const secrets = secretsOf(config);
     return {
       config,
       sender: this.o.sender ? this.o.sender(config) : config.type === 'email' ? emailSender(config) : webhookSender(config, this.o.userAgent),
-      redact: (text) => secrets.reduce((t, s) => t.split(s).join('******'), text),
+      // Every configured secret, not only this notifier's: a receiver may echo whatever it was sent or knows.
+      redact: (text) => redactSecrets(text, [...this.notifierSecrets, ...(this.o.secrets?.() ?? [])]),
     };
   }
 

@@ -240,7 +240,12 @@ export function secretsOf(n: NotifierConfig): string[] {
     if (url.search.length > 1) out.push(url.search.slice(1));
     if (url.password) out.push(url.password);
     if (n.secret) out.push(n.secret);
-    out.push(...Object.values(n.headers));
+    for (const value of Object.values(n.headers)) {
+      out.push(value);
+      // `Bearer KEY`, `Basic ...`: a receiver may echo the credential alone.
+      const credential = /^[A-Za-z][\w.-]*\s+(\S.*)$/.exec(value)?.[1];
+      if (credential) out.push(credential);
+    }
   } else if (n.password) out.push(n.password);
   // Longest first, so a URL is masked whole before its path is; very short values would mask ordinary words.
   return [...new Set(out)].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);

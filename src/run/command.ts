@@ -1,6 +1,7 @@
 /** One attempt of a command: spawn it as its own process group, stream its output, stop it on timeout or cancel. */
 import { statSync } from 'node:fs';
 import type { EndReason } from '../jobs/execution.js';
+import { redactSecrets } from '../jobs/redact.js';
 import { daemonUid, lookupUser, PASSWD_FILE, type SystemUser } from '../jobs/system-user.js';
 import { spawnChild, type ChildRun, type ProcessEnd } from './child-process.js';
 import type { LogSink } from './log-sink.js';
@@ -147,7 +148,8 @@ export async function runAttempt(options: RunAttemptOptions): Promise<AttemptRes
   const exitCode = result.exitCode ?? null;
   const exitSignal = result.signal ?? null;
   if (pid === undefined) {
-    const error = spawnError(result, options.workingDirectory);
+    // Node's spawn errors may quote the environment (a value it refused): no value of the job's may reach the record, log or notifications.
+    const error = redactSecrets(spawnError(result, options.workingDirectory), Object.values(options.environment));
     log.note(`--- ${error} ---`);
     return { ...base, exit_code: null, signal: null, reason: 'spawn_error', error };
   }
@@ -207,6 +209,12 @@ async function closePipesUnlessDrained(subprocess: ChildRun): Promise<void> {
 
 /** One line: `spawn /nonexistent ENOENT`, naming the working directory when that is what is missing. */
 function spawnError(result: ProcessEnd, workingDirectory: string | null): string {
+  const code = (result.cause as NodeJS.ErrnoException | undefined)?.code ?? '';
+  if (code.startsWith('ERR_INVALID_ARG')) {
+    // Node refused an argument or a variable before any spawn, quoting its value: say which, never the value.
+    const what = /(?:property|argument) '(.{1,200}?)' (?:must|is)/.exec((result.cause as Error).message)?.[1] ?? 'an argument';
+    return `could not start: ${what} is not a valid string (a NUL byte?)`;
+  }
   const cause = result.cause instanceof Error ? result.cause.message : result.originalMessage || result.shortMessage;
   const line = (cause || 'spawn failed').split('\n').pop()!.trim();
   if (workingDirectory !== null && !isDirectory(workingDirectory)) {

@@ -23,9 +23,9 @@
  * A pid file left behind by a crash is therefore a claim to verify, never proof.
  */
 import { closeSync, open, unlinkSync, writeSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { dirname } from 'node:path';
+import { mkdirInside, WRITE_NO_FOLLOW } from '../store/safe-fs.js';
 
 // One definition of the contract's names, in store/ (which must not import run/); the runner uses it.
 export { EXECUTION_ID_ENV, pidFilePath } from '../store/orphans.js';
@@ -53,14 +53,11 @@ const openFd = promisify(open);
 /** Creates an empty pid file at `path` (and its directory if needed) off the event loop, for a spawn to come. */
 export async function createPidFile(path: string): Promise<PidFile> {
   // A plain fd (not a FileHandle), used synchronously from here on: the pid must be in the file before anything awaits.
-  let fd: number;
-  try {
-    fd = await openFd(path, 'w');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    await mkdir(dirname(path), { recursive: true });
-    fd = await openFd(path, 'w');
-  }
+  // The logs dir and the job's dir (DATA_DIR/jobs/ID/logs) are made if needed and checked with lstat, and the file is
+  // opened with O_NOFOLLOW: a link planted there must not make the daemon write where it points (docs/security.md).
+  const logsDir = dirname(path);
+  await mkdirInside(dirname(dirname(logsDir)), logsDir);
+  const fd = await openFd(path, WRITE_NO_FOLLOW, 0o600);
   let closed = false;
   return {
     path,

@@ -13,7 +13,7 @@ export const LOCK_FILE = 'watchbell.pid';
 export async function acquireDataDirLock(dataDir: string): Promise<() => Promise<void>> {
   const dir = resolve(dataDir);
   const file = join(dir, LOCK_FILE);
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   // Two rounds: the second follows the removal of a stale file.
   for (let round = 0; round < 2; round++) {
     if (await create(file)) return releaser(file);
@@ -40,7 +40,7 @@ export async function acquireDataDirLock(dataDir: string): Promise<() => Promise
 async function create(file: string): Promise<boolean> {
   let handle;
   try {
-    handle = await open(file, 'wx');
+    handle = await open(file, 'wx', 0o600);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;

@@ -5,12 +5,16 @@
  * reassembly. `<eid>.log.idx` has one line per chunk, `o <bytes>` (stdout), `e <bytes>` (stderr)
  * or `w <bytes>` (a note of watchbell's own), which lets a reader pick one stream's chunks.
  */
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { OUTPUT_TAIL_BYTES } from '../jobs/execution.js';
+import { APPEND_NO_FOLLOW, mkdirInsideSync } from './safe-fs.js';
 
 export type OutputStream = 'stdout' | 'stderr';
+
+// Numeric open(2) flags, which fs.open takes (the typings say string only); errors still arrive as the stream's 'error'.
+const APPEND_OPTIONS = { flags: APPEND_NO_FOLLOW as unknown as string, mode: 0o600 };
 
 /** Appends one execution's output to its log; satisfies run/log-sink.ts's LogSink. */
 export interface LogWriter {
@@ -70,9 +74,12 @@ class LogFileWriter implements LogWriter {
   private open(): { log: WriteStream; idx: WriteStream } {
     // Sync: the streams open asynchronously and would fail on a missing dir. At the first byte, not when the writer is
     // made: by then the runner's pid file has usually made the dir off the event loop (run/pid-file.ts).
-    mkdirSync(dirname(this.path), { recursive: true });
-    const log = createWriteStream(this.path, { flags: 'a' });
-    const idx = createWriteStream(indexPath(this.path), { flags: 'a' });
+    // The logs dir and the job's dir are checked with lstat and the files opened with O_NOFOLLOW: a link planted
+    // there must not make the daemon write where it points (docs/security.md, The data dir).
+    const logsDir = dirname(this.path);
+    mkdirInsideSync(dirname(dirname(logsDir)), logsDir);
+    const log = createWriteStream(this.path, APPEND_OPTIONS);
+    const idx = createWriteStream(indexPath(this.path), APPEND_OPTIONS);
     // Without listeners a full disk would crash the daemon; close() reports the error instead.
     const keep = (err: Error) => {
       this.error ??= err;

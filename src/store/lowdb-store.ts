@@ -317,7 +317,7 @@ export class LowdbStore implements Store {
   }
 
   private async load(): Promise<void> {
-    await mkdir(this.jobsDir, { recursive: true });
+    await mkdir(this.jobsDir, { recursive: true, mode: 0o700 });
     await this.docs.load();
     this.records = await loadJournals({
       dataDir: this.dataDir,

@@ -2,11 +2,13 @@
  * The embedded store's writes that take space on the disk, in one place, so a test can make the disk
  * fail under the store (test/store/store-fault-contract.ts fails it on the Nth write for every N).
  * Removals (rm, unlink) are not here: they free space, and a full disk does not refuse them.
+ * Every write is private and never follows a link planted in the data dir (safe-fs.ts, docs/security.md).
  */
 import { ftruncateSync, writeSync } from 'node:fs';
-import { appendFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { WatchbellError } from '../jobs/errors.js';
+import { APPEND_NO_FOLLOW, mkdirInside, writeFileNoFollow, writeTempFile } from './safe-fs.js';
 
 /** Returns the error a write should fail with, or undefined to let it happen. `op` names the kind of write. */
 export type WriteFault = (op: 'write' | 'append' | 'mkdir' | 'rename', path: string) => Error | undefined;
@@ -14,19 +16,22 @@ export type WriteFault = (op: 'write' | 'append' | 'mkdir' | 'rename', path: str
 export class StoreDisk {
   constructor(private readonly fault?: WriteFault) {}
 
+  /** Writes `path` whole (0600), never through a link. */
   async writeFile(path: string, data: string): Promise<void> {
     this.check('write', path);
-    await writeFile(path, data);
+    await writeFileNoFollow(path, data);
   }
 
+  /** Appends to `path` (made 0600), never through a link. */
   async appendFile(path: string, data: string): Promise<void> {
     this.check('append', path);
-    await appendFile(path, data);
+    await appendFile(path, data, { mode: 0o600, flag: APPEND_NO_FOLLOW });
   }
 
+  /** Makes the directory `path` (0700) and checks with lstat that it is a real one of ours, not a link. */
   async mkdir(path: string): Promise<void> {
     this.check('mkdir', path);
-    await mkdir(path, { recursive: true });
+    await mkdirInside(dirname(path), path);
   }
 
   async rename(from: string, to: string): Promise<void> {
@@ -38,7 +43,9 @@ export class StoreDisk {
   async replaceFile(path: string, data: string): Promise<void> {
     const tmp = join(dirname(path), `.${basename(path)}.tmp`);
     try {
-      await this.writeFile(tmp, data);
+      this.check('write', tmp);
+      // Whatever is at the temp name (a crash's leftover, a planted link) goes; the file is made exclusively.
+      await writeTempFile(tmp, data);
       await this.rename(tmp, path);
     } catch (err) {
       await rm(tmp, { force: true }).catch(() => undefined);

@@ -77,7 +77,7 @@ export class WriteAheadLog {
 
   /** Starts writing a new segment numbered after `lastSeq` (the newest one on disk, 0 for none). */
   start(lastSeq: number): void {
-    mkdirSync(this.dir, { recursive: true });
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     this.seq = lastSeq;
     this.openNext();
   }
@@ -123,7 +123,7 @@ export class WriteAheadLog {
   }
 
   private openNext(): void {
-    const next = openSync(this.pathOf(this.seq + 1), 'a');
+    const next = openSync(this.pathOf(this.seq + 1), 'a', 0o600);
     if (this.fd !== null) closeSync(this.fd);
     this.fd = next;
     this.seq++;

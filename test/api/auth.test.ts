@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import {
   BIN,
@@ -72,6 +73,13 @@ describe('API tokens and scopes (black-box)', function () {
     const res = await call('GET', '/health');
     expect(res.status).to.equal(200);
     expect(res.body.status).to.equal('UP');
+  });
+
+  it('puts OPTIONS /api/v1/* behind the token check too', async function () {
+    expectError(await call('OPTIONS', '/api/v1/jobs'), 401, 'UNAUTHORIZED');
+    const listed = await call('OPTIONS', '/api/v1/jobs', READ);
+    expect(listed.status, listed.text).to.be.oneOf([200, 204]);
+    expect(listed.headers.allow).to.include('GET');
   });
 
   it('answers 401 without a token, with WWW-Authenticate', async function () {
@@ -225,8 +233,17 @@ describe('without tokens: loopback only, and only for loopback names (black-box)
       expectError(res, 403, 'FORBIDDEN');
       expect(res.body.error.message).to.include('DNS rebinding').and.include('api.tokens');
     }
-    // /health stays open: it is how orchestrators probe the daemon.
-    expect((await rawRequest(d.url, { method: 'GET', path: '/health', headers: { host: 'evil.example' } })).status).to.equal(200);
+  });
+
+  it('puts /health, /metrics and OPTIONS /api/v1/* behind the same Host and Origin checks', async function () {
+    for (const path of ['/health', '/metrics', '/api/v1/jobs']) {
+      const method = path.startsWith('/api') ? 'OPTIONS' : 'GET';
+      const rebound = await rawRequest(d.url, { method, path, headers: { host: 'evil.example' } });
+      expectError(rebound, 403, 'FORBIDDEN');
+      expect(rebound.body.error.message).to.include('DNS rebinding');
+      expectError(await rawRequest(d.url, { method, path, headers: { origin: 'https://evil.example' } }), 403, 'FORBIDDEN');
+      expect((await rawRequest(d.url, { method, path })).status, path).to.be.oneOf([200, 204]);
+    }
   });
 
   it('refuses a cross-site POST of the kind a web page can send without a CORS preflight', async function () {
@@ -316,6 +333,28 @@ describe('bind policy (black-box)', function () {
     expect(refused.code).to.equal(1);
     expect(refused.stderr).to.include(`${notSocket} exists and is not a socket`);
     expect(await readFile(notSocket, 'utf8')).to.equal('keep me');
+  });
+
+  it('refuses a socket that another process listens on, and leaves it working', async function () {
+    const dir = await tempDir();
+    dirs.push(dir);
+    const live = join(dir, 'live.sock');
+    const holder = spawn(process.execPath, ['-e', 'require("net").createServer((c) => c.on("error", () => {}).end("still here")).listen(process.argv[1], () => console.log("up"))', live], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise((resolve) => holder.stdout.once('data', resolve));
+      await writeFile(join(dir, 'watchbell.yaml'), configText('  {}\n'));
+      const refused = await cli(['daemon', '--config', join(dir, 'watchbell.yaml'), '--listen', `unix:${live}`]);
+      expect(refused.code).to.equal(1);
+      expect(refused.stderr).to.include(`unix:${live}: a process is listening on ${live}`);
+      const answer = await new Promise<string>((resolve, reject) => {
+        const c = connect(live);
+        let text = '';
+        c.on('data', (b) => (text += String(b))).on('end', () => resolve(text)).on('error', reject);
+      });
+      expect(answer).to.equal('still here');
+    } finally {
+      holder.kill('SIGKILL');
+    }
   });
 
   it('listens beyond loopback once a token is configured', async function () {

@@ -21,6 +21,9 @@ const big = 'x'.repeat(1024 * 1024 + 10);
 
 const CASES: Case[] = [
   { name: 'unknown field', method: 'POST', path: '/api/v1/jobs', body: { ...job, colour: 'red' }, status: 400, code: 'VALIDATION_FAILED', says: ['colour', 'unknown field'], detail: '/colour' },
+  { name: 'schedule with \\r between fields', method: 'POST', path: '/api/v1/jobs', body: { ...job, schedule: '0\r0 * * *' }, status: 400, code: 'VALIDATION_FAILED', says: ['schedule', '"0\\r0 * * *" is invalid'], detail: '/schedule' },
+  { name: 'schedule with a line break', method: 'POST', path: '/api/v1/jobs', body: { ...job, schedule: '0 0 * * *\nx' }, status: 400, code: 'VALIDATION_FAILED', says: ['schedule'], detail: '/schedule' },
+  { name: 'schedule with U+2028', method: 'POST', path: '/api/v1/jobs', body: { ...job, schedule: '0\u20280 * * *' }, status: 400, code: 'VALIDATION_FAILED', says: ['schedule'], detail: '/schedule' },
   { name: 'both command and steps', method: 'POST', path: '/api/v1/jobs', body: { command: 'true', steps: [{ name: 'a', command: 'true' }] }, status: 400, code: 'VALIDATION_FAILED', says: ['command or steps, not both'], detail: '/steps' },
   { name: 'run-now with an unknown body field', method: 'POST', path: '/api/v1/jobs/victim/run', body: { enviroment: {} }, status: 400, code: 'VALIDATION_FAILED', says: ['enviroment', 'unknown field'], detail: '/enviroment' },
   { name: 'missing command', method: 'POST', path: '/api/v1/jobs', body: { schedule: '@daily' }, status: 400, code: 'VALIDATION_FAILED', says: ['command', 'is required'], detail: '/command' },

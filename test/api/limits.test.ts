@@ -115,9 +115,9 @@ describe('limits (black-box)', function () {
 
     it('answers at most 100 details, however many fields are wrong', async function () {
       const body: Record<string, unknown> = { ...job };
-      for (let i = 0; i < 20_000; i++) body[`bogus${i}`] = i;
+      for (let i = 0; i < 4_000; i++) body[`bogus${i}`] = i;
       const res = await send(json('POST', '/api/v1/jobs', body));
-      expectError(res, 400, 'VALIDATION_FAILED', ['bogus0: unknown field', '(and 19999 more)']);
+      expectError(res, 400, 'VALIDATION_FAILED', ['bogus0: unknown field', '(and 3999 more)']);
       expect(res.body.error.details).to.have.length(100);
       expect(res.text.length).to.be.below(100_000);
     });
@@ -239,8 +239,8 @@ describe('limits (black-box)', function () {
         send({ method: 'GET', path: '/api/v1/jobs', headers: { origin: 'https://app.example' } }),
         send({ method: 'OPTIONS', path: '/api/v1/jobs', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' } }),
       ]);
-      // A preflight is answered without any Access-Control-* header, so a browser never sends the request itself.
-      expect(more.map((r) => r.status)).to.deep.equal([200, 200, 404, 405, 200, 403, 200]);
+      // A browser's preflight is refused like its request (and never carries an Access-Control-* header).
+      expect(more.map((r) => r.status)).to.deep.equal([200, 200, 404, 405, 200, 403, 403]);
       expect(seen.length).to.be.above(40);
       for (const r of seen) {
         const names = Object.keys(r.headers);

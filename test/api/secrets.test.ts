@@ -112,6 +112,15 @@ describe('secrets in job environments (black-box)', function () {
     expect(put.text).not.to.include(SECRET);
   });
 
+  it('refuses a value holding a NUL byte, naming the key and never the value', async function () {
+    const res = await api('POST', '/api/v1/jobs', { schedule: '@yearly', command: 'true', environment: { GOOD: 'x', NULLED: `${SECRET}\u0000tail` } });
+    expect(res.status, res.text).to.equal(400);
+    expect(res.body.error.details).to.deep.equal([
+      { path: '/environment/NULLED', message: 'environment.NULLED: (a secret value, not shown) is invalid; expected a map of variable names (letters, digits, _) to string values (without NUL)' },
+    ]);
+    expect(res.text).not.to.include(SECRET);
+  });
+
   it('never logs a value, nor serves it from /metrics', async function () {
     const metrics = await api('GET', '/metrics');
     if (metrics.status === 200) expect(metrics.text).not.to.include(SECRET);

@@ -132,10 +132,11 @@ describe('container jobs: jobs from container labels (real engine)', function ()
     });
     const retries = await d.waitFor((l) => l.event === 'labels.invalid' && l.container === bad && l.label === 'watchbell.job.broken.retries');
     expect(retries.error).to.equal(`container ${bad}: label watchbell.job.broken.retries: "lots" is invalid; expected an integer from 0 to 100`);
-    const missing = await d.waitFor((l) => l.event === 'labels.invalid' && l.container === bad && l.label === 'watchbell.job.noschedule.schedule');
-    expect(missing.error).to.equal(`container ${bad}: label watchbell.job.noschedule.schedule: is required`);
     await applied((l) => has(l.added, `${bad}.fine`));
     expect((await d.api('GET', `/api/v1/jobs/${bad}.broken`)).status).to.equal(404);
+    // Without a schedule a label job is a manual one (as in the config file): run by run-now and chains only.
+    const manual = (await d.api('GET', `/api/v1/jobs/${bad}.noschedule`)).body.data;
+    expect([manual.schedule, manual.next_run]).to.deep.equal(['@manual', null]);
     expect((await d.api('GET', '/health')).body.status).to.equal('UP');
   });
 

@@ -5,11 +5,11 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** Mounts a tmpfs of `size` (e.g. "4m") at `dir`; resolves with why not when it cannot (no root, no mount). */
+/** Mounts a tmpfs of `size` (e.g. "4m") at `dir`, mode 0700 (the daemon refuses a data dir others may write); resolves with why not when it cannot (no root, no mount). */
 export async function mountTmpfs(dir: string, size: string): Promise<string | null> {
   await mkdir(dir, { recursive: true });
   try {
-    await run('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
+    await run('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir]);
     return null;
   } catch (err) {
     return `cannot mount a tmpfs at ${dir}: ${(err as Error).message.trim()}`;

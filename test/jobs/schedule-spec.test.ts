@@ -34,6 +34,13 @@ describe('parseSchedule', () => {
       expect(parseSchedule('  0 3 * * *  ', 'UTC')).to.deep.equal({ kind: 'cron', pattern: '0 3 * * *' });
     });
 
+    it('takes only spaces and tabs between fields: a \\r, a line break or U+2028 would rewrite a printed row', () => {
+      expect(parseSchedule('0\t3 * * *', 'UTC')).to.deep.equal({ kind: 'cron', pattern: '0\t3 * * *' });
+      for (const bad of ['0\r3 * * *', '0 3 * * *\n', '0\u20283 * * *', '0\u00a03 * * *', '0 3 * * *\u001b[2K', '\v0 3 * * *', '@every\r5m']) {
+        expect(scheduleError(bad), JSON.stringify(bad)).to.include('line break or control character; separate its fields with spaces or tabs');
+      }
+    });
+
     it('reads the macros as cron', () => {
       for (const macro of ['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly']) {
         expect(parseSchedule(macro, 'UTC'), macro).to.deep.equal({ kind: 'cron', pattern: macro });

@@ -165,12 +165,12 @@ describe('notification messages', function () {
   });
 
   describe('secrets of a notifier', function () {
-    it('are the URL (and its path and query), the secret, header values and the password; /health shows only an origin or host', function () {
+    it('are the URL (and its path and query), the secret, header values (and the credential after their scheme) and the password; /health shows only an origin or host', function () {
       const hook: NotifierConfig = {
         name: 'hook', type: 'webhook', format: 'slack', url: 'https://user:pw-123456@hooks.slack.com/services/T0/B0/tok3n?key=abcd1234', secret: 'sig-secret',
         headers: { Authorization: 'Bearer tok-abcdef' }, timeout: 10, retries: 3,
       };
-      expect(secretsOf(hook)).to.have.members([hook.url, '/services/T0/B0/tok3n', 'key=abcd1234', 'pw-123456', 'sig-secret', 'Bearer tok-abcdef']);
+      expect(secretsOf(hook)).to.have.members([hook.url, '/services/T0/B0/tok3n', 'key=abcd1234', 'pw-123456', 'sig-secret', 'Bearer tok-abcdef', 'tok-abcdef']);
       expect(describeTarget(hook)).to.equal('https://hooks.slack.com');
       const mail: NotifierConfig = { name: 'm', type: 'email', host: 'smtp.example.com', port: 587, tls: 'starttls', user: 'u', password: 'mail-pw', from: 'a@b.c', to: ['d@e.f'], timeout: 10, retries: 3 };
       expect(secretsOf(mail)).to.deep.equal(['mail-pw']);

@@ -41,6 +41,15 @@ describe('run/command runAttempt', () => {
     expect(Date.parse(r.finished_at)).to.be.at.least(Date.parse(r.started_at));
   });
 
+  it('masks the environment\'s values in a spawn error, which Node may quote', async () => {
+    const secret = 'spawn-secret-7c1d9e';
+    const r = await run('true', { environment: { OK: 'spawn-secret-ok', BAD: `${secret}\u0000x` } });
+    expect(r.reason).to.equal('spawn_error');
+    expect(r.error).to.equal("could not start: options.env['BAD'] is not a valid string (a NUL byte?)");
+    expect(r.error).not.to.include(secret);
+    expect(sink.text('stdout') + sink.text('stderr')).not.to.include(secret);
+  });
+
   it('records a non-zero exit as data, not an exception', async () => {
     const r = await run('echo oops >&2; exit 1');
     expect(r).to.include({ exit_code: 1, signal: null, reason: 'exit', error: 'exited with code 1' });

@@ -1,6 +1,7 @@
 /** Executions: per job, across jobs, one, its log, cancel, and the newest log's tail. */
 import Router from '@koa/router';
 import type { ExecutionStatus } from '../../jobs/execution.js';
+import { parseBody } from '../body.js';
 import type { ApiDeps } from '../deps.js';
 import { sendLogBody } from '../log-body.js';
 import { allowQuery, enumParam, intParam, MAX_LIMIT, textParam } from '../query.js';
@@ -57,7 +58,8 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
     ctx.body = { data: { message: 'Execution restarted', execution_id: execution.id, restarted_from: ctx.params.eid } };
   });
 
-  router.post('/jobs/:id/executions/:eid/advance', (ctx) => {
+  // Takes a body (a gate's answer): the one route here that reads one.
+  router.post('/jobs/:id/executions/:eid/advance', parseBody(), (ctx) => {
     allowQuery(ctx, []);
     const execution = service.advance(ctx.params.id!, ctx.params.eid!, ctx.request.body);
     ctx.status = 202;

@@ -2,6 +2,7 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { JobService } from '../../service/job-service.js';
+import { parseBody } from '../body.js';
 import type { ApiDeps } from '../deps.js';
 import { JOB_SORTS } from '../../jobs/job.js';
 import { allowQuery, enumParam, intParam, MAX_LIMIT, textParam } from '../query.js';
@@ -9,6 +10,8 @@ import { allowQuery, enumParam, intParam, MAX_LIMIT, textParam } from '../query.
 /** Routes on jobs themselves. */
 export function jobRoutes(router: Router, deps: ApiDeps): void {
   const { service } = deps;
+  // Only these routes (and advance, routes/executions.ts) read a body: a body sent elsewhere is never parsed (docs/security.md, Limits).
+  const body = parseBody();
 
   router.get('/jobs', (ctx) => {
     allowQuery(ctx, ['limit', 'offset', 'status', 'tag', 'q', 'sort']);
@@ -20,7 +23,7 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
     ctx.body = { data: page.items, pagination: { total: page.total, limit, offset } };
   });
 
-  router.post('/jobs', async (ctx) => {
+  router.post('/jobs', body, async (ctx) => {
     allowQuery(ctx, []);
     ctx.status = 201;
     ctx.body = { data: await service.create(ctx.request.body) };
@@ -30,7 +33,7 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
   // Also answered, for the same paths, by jobReadShortcut() below.
   router.get('/jobs/:id', (ctx) => sendJob(ctx, service, ctx.params.id!));
 
-  router.put('/jobs/:id', async (ctx) => {
+  router.put('/jobs/:id', body, async (ctx) => {
     allowQuery(ctx, []);
     ctx.body = { data: await service.update(ctx.params.id!, ctx.request.body ?? {}) };
   });
@@ -41,7 +44,7 @@ export function jobRoutes(router: Router, deps: ApiDeps): void {
     ctx.body = { data: { message: 'Job deleted successfully', id: ctx.params.id } };
   });
 
-  router.post('/jobs/:id/run', async (ctx) => {
+  router.post('/jobs/:id/run', body, async (ctx) => {
     allowQuery(ctx, []);
     const execution = await service.run(ctx.params.id!, ctx.request.body);
     ctx.status = 202;

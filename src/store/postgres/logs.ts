@@ -5,9 +5,10 @@
  * its durable copy, saved when the log closes and read back into a file where none is (another host, a
  * data dir restored without its logs, `watchbell store copy`).
  */
-import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { indexPath } from '../log-file.js';
+import { mkdirInside, WRITE_NO_FOLLOW } from '../safe-fs.js';
 import type { Queryable } from './queryable.js';
 
 export interface LogChunk {
@@ -82,8 +83,10 @@ export async function restoreLogFile(db: Queryable, schema: string, jobId: strin
       );
       if (rows.length === 0) break;
       if (!files) {
-        await mkdir(dirname(path), { recursive: true });
-        files = { log: await open(`${path}.tmp`, 'w'), idx: await open(`${indexPath(path)}.tmp`, 'w') };
+        // As the runner's log files (log-file.ts): dirs 0700 checked below the jobs dir, files 0600, no symlink followed.
+        const logsDir = dirname(path);
+        await mkdirInside(dirname(dirname(logsDir)), logsDir);
+        files = { log: await open(`${path}.tmp`, WRITE_NO_FOLLOW, 0o600), idx: await open(`${indexPath(path)}.tmp`, WRITE_NO_FOLLOW, 0o600) };
       }
       await files.log.write(Buffer.concat(rows.map((r) => r.data)));
       await files.idx.write(rows.map((r) => `${r.stream} ${r.data.length}\n`).join(''));
