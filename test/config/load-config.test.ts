@@ -383,6 +383,18 @@ describe('parseConfig', () => {
       expect(problems(yaml('version: 1', 'jobs:', '  a:', '    schedule: "@daily"'))).to.deep.equal([`${FILE}:4:5: jobs.a.command: is required (or steps); expected a command, or steps: a list of steps`]);
     });
 
+    it('refuses a cluster lease no longer than the heartbeat, and a heartbeat of 0', () => {
+      expect(problems(yaml('version: 1', 'daemon:', '  heartbeat: 5s', '  lease: 5s'))).to.deep.equal([
+        `${FILE}:4:10: daemon.lease: 5s is not longer than daemon.heartbeat (5s); expected a duration longer than daemon.heartbeat: integer seconds or a string such as "10s"`,
+      ]);
+      expect(problems(yaml('version: 1', 'daemon:', '  heartbeat: 0'))).to.deep.equal([
+        `${FILE}:3:14: daemon.heartbeat: 0 is too short; expected a duration: integer seconds or a string such as "2s" of at least 1s`,
+      ]);
+      const config = parseConfig(yaml('version: 1', 'daemon:', '  node: cron-a', '  node_tags: {zone: eu-1}', '  heartbeat: 1s', '  lease: 3s'), FILE, NO_ENV);
+      expect(config.daemon).to.include({ node: 'cron-a', heartbeat: 1, lease: 3 });
+      expect(config.daemon.node_tags).to.deep.equal({ zone: 'eu-1' });
+    });
+
     it('refuses a chain cycle, naming the whole cycle at the first arrow', () => {
       expect(problems(yaml('version: 1', 'jobs:', '  a:', '    command: x', '    on_success: [b]', '  b:', '    command: x', '    on_failure: [c]', '  c:', '    command: x', '    on_success: [a]'))).to.deep.equal([
         `${FILE}:5:17: jobs.a.on_success: chain cycle a -> b -> c -> a; a job must not trigger itself through on_success / on_failure`,
