@@ -22,6 +22,17 @@ function alive(group: number): boolean {
   }
 }
 
+/** Resolves with `probe`'s first defined answer, tried every 20 ms for up to 10 s. */
+async function until<T>(probe: () => Promise<T | undefined>): Promise<T> {
+  const end = Date.now() + 10_000;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error('timed out waiting for the pid file');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('cluster: takeover of a dead node\'s executions', function () {
   this.timeout(90_000);
   let daemons: DaemonProcess[] = [];
@@ -63,8 +74,9 @@ describe('cluster: takeover of a dead node\'s executions', function () {
     expect(run.status).to.equal(202);
     const eid = String(run.body.data.execution_id);
     await a.waitFor((l) => l.event === 'execution.started' && l.execution_id === eid);
+    // The runner writes the pid file just after the process starts, with no event of its own: looked for.
     const pidFile = join(a.dataDir, 'jobs', 'long', 'logs', `${eid}.log.pid`);
-    groups.push(Number((await readFile(pidFile, 'utf8')).trim()));
+    groups.push(await until(async () => Number((await readFile(pidFile, 'utf8').catch(() => '')).trim()) || undefined));
 
     const killedAt = Date.now();
     await a.stop('SIGKILL');
