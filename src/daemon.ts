@@ -98,8 +98,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     if (usesEngine) void loadEngineClient().catch(() => undefined);
     // Cluster mode (a PostgreSQL store): this node joins before it recovers, so it takes only its own executions.
     let running = () => 0;
+    let stopAll = () => {};
     const cluster = settings.store === null ? undefined : await (await import('./cluster/start-cluster.js')).startCluster(settings, {
-      version: VERSION, log, running: () => running(),
+      version: VERSION, log, running: () => running(), stopAll: () => stopAll(),
     });
     if (cluster) releasers.push(() => cluster.close());
     const recovered = await recoverInterrupted(store, {
@@ -139,6 +140,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       slotClaims: cluster?.claims,
     });
     running = () => runner.running().length;
+    stopAll = () => {
+      for (const jobId of new Set([...runner.queued(), ...runner.running()].map((e) => e.job_id))) void runner.cancelJob(jobId).catch(() => undefined);
+    };
     // Subscribed before the service starts, so catch-up runs are counted too.
     const metrics = new Metrics({
       events,

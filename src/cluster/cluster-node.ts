@@ -45,6 +45,8 @@ export class ClusterNode {
   readonly instance = randomBytes(8).toString('hex');
   private address = '';
   private timer: NodeJS.Timeout | undefined;
+  /** Fires `lease - heartbeat` after the last renewal: a heartbeat stuck on a dead connection must not delay fencing. */
+  private fence: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
   /** performance.now() of the last renewal the database acknowledged. */
   private renewedAt = performance.now();
@@ -94,8 +96,15 @@ export class ClusterNode {
           `or stop the other one (a dead node's name is free ${this.o.leaseMs / 1000}s after its last heartbeat)`,
       );
     }
-    this.renewedAt = performance.now();
+    this.renewed();
     this.schedule();
+  }
+
+  private renewed(): void {
+    this.renewedAt = performance.now();
+    clearTimeout(this.fence);
+    const ms = this.o.leaseMs - this.o.heartbeatMs;
+    this.fence = setTimeout(() => this.lose(`no heartbeat was renewed for ${ms / 1000}s`), ms);
   }
 
   /** The API's address, recorded at the next heartbeat (known only once the daemon listens). */
@@ -124,6 +133,7 @@ export class ClusterNode {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.fence);
     await this.beating;
     await this.conn.pool.query(`UPDATE ${this.t} SET stopped_at = now(), running = 0 WHERE name = $1 AND instance = $2`, [this.name, this.instance]).catch(() => undefined);
   }
@@ -143,7 +153,7 @@ export class ClusterNode {
         [this.name, this.instance, this.o.running(), this.address],
       );
       if (rowCount === 0) return this.lose('its lease ran out, or another process took its name');
-      this.renewedAt = performance.now();
+      this.renewed();
       await this.o.afterBeat?.();
       if (++this.beats % PRUNE_EVERY === 0) {
         await this.conn.pool.query(`DELETE FROM ${this.conn.schema}.slot_claims WHERE claimed_at < now() - interval '7 days'`);
@@ -154,7 +164,8 @@ export class ClusterNode {
   }
 
   private lose(why: string): void {
-    if (this.lost) return;
+    if (this.lost || this.stopped) return;
+    clearTimeout(this.fence);
     this.lost = true;
     this.o.onLeaseLost(why);
   }

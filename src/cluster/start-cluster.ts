@@ -21,7 +21,7 @@ export interface Cluster {
 const POOL_SIZE = 3;
 
 /** Joins the cluster of the store `settings.store`; rejects with NODE_NAME_TAKEN when a live node has this name. */
-export async function startCluster(settings: DaemonSettings, o: { version: string; log: Logger; running(): number }): Promise<Cluster> {
+export async function startCluster(settings: DaemonSettings, o: { version: string; log: Logger; running(): number; stopAll(): void }): Promise<Cluster> {
   const conn = await connect(settings.store!, { poolSize: POOL_SIZE });
   const name = settings.node ?? defaultNodeName(settings.listen, settings.data_dir);
   const node = new ClusterNode(conn, {
@@ -39,7 +39,11 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
       });
       for (const t of taken) o.log.warn({ event: 'cluster.takeover', job_id: t.jobId, execution_id: t.executionId, lost_node: t.node, node: name }, `marked execution ${t.executionId} of job ${t.jobId} interrupted: node ${t.node} is dead`);
     },
-    onLeaseLost: (why) => o.log.error({ event: 'cluster.lease_lost', node: name, reason: why }, `node ${name} lost its lease (${why}); it takes no more work until restarted`),
+    onLeaseLost: (why) => {
+      // Fencing: another node may take these executions over once the lease has run out.
+      o.log.error({ event: 'cluster.lease_lost', node: name, reason: why }, `node ${name} lost its lease (${why}); it stops its running executions and takes no more work until restarted`);
+      o.stopAll();
+    },
   });
   try {
     await node.join();

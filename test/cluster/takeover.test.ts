@@ -107,4 +107,29 @@ describe('cluster: takeover of a dead node\'s executions', function () {
     expect(stopped.pid).to.equal(group);
     expect(alive(group)).to.equal(false);
   });
+
+  it('fences a node paused past its lease: on SIGCONT it stops the run another node took over, whose record stays the takeover', async () => {
+    const store = testStoreUrl();
+    const schema = new URL(store).searchParams.get('schema')!;
+    const [a, b] = daemons = [await startNode(store), await startNode(store)] as [DaemonProcess, DaemonProcess];
+    const nameA = String(a.lines.find((l) => l.event === 'cluster.joined')!.node);
+    const run = await a.api('POST', '/api/v1/jobs/long/run');
+    const eid = String(run.body.data.execution_id);
+    const pidFile = join(a.dataDir, 'jobs', 'long', 'logs', `${eid}.log.pid`);
+    const group = await until(async () => Number((await readFile(pidFile, 'utf8').catch(() => '')).trim()) || undefined);
+    groups.push(group);
+
+    a.proc.kill('SIGSTOP');
+    await b.waitFor((l) => l.event === 'cluster.takeover' && l.execution_id === eid, 20_000);
+    a.proc.kill('SIGCONT');
+    const lost = await a.waitFor((l) => l.event === 'cluster.lease_lost');
+    expect(lost.node).to.equal(nameA);
+    await a.finished(eid, 20_000);
+    expect(alive(group)).to.equal(false);
+
+    const [row] = await sql<{ status: string; body: { reason: string; error: string } }>(`SELECT status, body FROM "${schema}".executions WHERE id = $1`, [eid]);
+    expect(row!.status).to.equal('failure');
+    expect(row!.body.reason).to.equal('interrupted');
+    expect(row!.body.error).to.include(`node ${nameA} stopped renewing its lease`);
+  });
 });
