@@ -219,8 +219,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       metricsPublic: () => config.api.metrics_public === true,
       health: async () => {
         const writable = await store.isWritable();
+        // A fenced node runs nothing: a load balancer must see it DOWN, not send it run-nows.
+        const leaseHeld = cluster?.node.holdsLease() ?? true;
         return {
-          status: writable ? 'UP' : 'DOWN',
+          status: writable && leaseHeld ? 'UP' : 'DOWN',
+          ...(cluster ? { cluster: { node: cluster.node.name, lease: leaseHeld ? 'held' : 'lost' } } : {}),
           version: VERSION,
           uptime: Math.round(process.uptime()),
           jobs: service!.counts(),

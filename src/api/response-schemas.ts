@@ -181,6 +181,10 @@ export const HEALTH_SCHEMA: SchemaObject = {
     }),
     running: { type: 'integer' },
     queued: { type: 'integer' },
+    cluster: closed(
+      { node: { type: 'string', description: 'daemon.node' }, lease: { enum: ['held', 'lost'], description: 'lost: fenced, DOWN until restarted' } },
+      { description: 'present with a PostgreSQL store (cluster mode)' },
+    ),
     store: {
       type: 'object',
       properties: {

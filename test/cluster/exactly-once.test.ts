@@ -53,6 +53,9 @@ describe('cluster: exactly once per slot (3 daemons, one PostgreSQL)', function 
     await sleep(RUN_MS);
     const to = Math.floor(Date.now() / 1000) * 1000 - 1000;
 
+    const health = await daemons[2]!.api('GET', '/health');
+    expect(health.status).to.equal(200);
+    expect(health.body.cluster).to.deep.equal({ node: names[2], lease: 'held' });
     const nodes = await daemons[1]!.api('GET', '/api/v1/nodes');
     expect(nodes.status).to.equal(200);
     expect(nodes.body.data.map((n: { name: string }) => n.name).sort()).to.deep.equal([...names].sort());

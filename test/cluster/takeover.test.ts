@@ -126,6 +126,10 @@ describe('cluster: takeover of a dead node\'s executions', function () {
     expect(lost.node).to.equal(nameA);
     await a.finished(eid, 20_000);
     expect(alive(group)).to.equal(false);
+    const health = await a.api('GET', '/health');
+    expect(health.status).to.equal(503);
+    expect(health.body).to.include({ status: 'DOWN' });
+    expect(health.body.cluster).to.deep.equal({ node: nameA, lease: 'lost' });
 
     const [row] = await sql<{ status: string; body: { reason: string; error: string } }>(`SELECT status, body FROM "${schema}".executions WHERE id = $1`, [eid]);
     expect(row!.status).to.equal('failure');
