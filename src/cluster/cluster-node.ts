@@ -19,6 +19,8 @@ export interface NodeOptions {
   running(): number;
   /** Called once when the node no longer holds its lease (fencing: it stops taking work). */
   onLeaseLost(why: string): void;
+  /** Called when a fenced node, with nothing left running, has joined again. */
+  onRejoined(): void;
   /** Work done after each renewed heartbeat (the takeover of dead nodes' executions); its failure is only reported. */
   afterBeat?(): Promise<void>;
 }
@@ -71,6 +73,13 @@ export class ClusterNode {
    * process ran on this host with this data dir (whose lock this daemon now holds: the other one is dead).
    */
   async join(): Promise<void> {
+    await this.take();
+    this.renewed();
+    this.schedule();
+  }
+
+  /** The join's statement: takes the name, or throws NODE_NAME_TAKEN. */
+  private async take(): Promise<void> {
     const { rows } = await this.conn.pool.query<{ name: string }>(
       `INSERT INTO ${this.t} AS n (name, instance, version, address, hostname, data_dir, tags, started_at, last_heartbeat, lease_seconds, running, stopped_at)
        VALUES ($1, $2, $3, '', $4, $5, $6, now(), now(), $7, 0, NULL)
@@ -96,8 +105,6 @@ export class ClusterNode {
           `or stop the other one (a dead node's name is free ${this.o.leaseMs / 1000}s after its last heartbeat)`,
       );
     }
-    this.renewed();
-    this.schedule();
   }
 
   private renewed(): void {
@@ -146,6 +153,7 @@ export class ClusterNode {
   }
 
   private async beat(): Promise<void> {
+    if (this.lost) return this.rejoin();
     try {
       const { rowCount } = await this.conn.pool.query(
         `UPDATE ${this.t} SET last_heartbeat = now(), running = $3, address = $4
@@ -161,6 +169,22 @@ export class ClusterNode {
     } catch (err) {
       if (!this.holdsLease()) this.lose(`its heartbeat failed for ${Math.round((performance.now() - this.renewedAt) / 1000)}s: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * A fenced node joins again once its executions have stopped (so nothing of its old lease still runs), and
+   * the database answers: claims are unique in the database, so no slot it lost can run twice.
+   */
+  private async rejoin(): Promise<void> {
+    if (this.o.running() > 0) return;
+    try {
+      await this.take();
+    } catch {
+      return; // the database is still away, or another process took the name: tried again at the next beat
+    }
+    this.lost = false;
+    this.renewed();
+    this.o.onRejoined();
   }
 
   private lose(why: string): void {

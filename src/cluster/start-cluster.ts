@@ -41,9 +41,10 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
     },
     onLeaseLost: (why) => {
       // Fencing: another node may take these executions over once the lease has run out.
-      o.log.error({ event: 'cluster.lease_lost', node: name, reason: why }, `node ${name} lost its lease (${why}); it stops its running executions and takes no more work until restarted`);
+      o.log.error({ event: 'cluster.lease_lost', node: name, reason: why }, `node ${name} lost its lease (${why}); it stops its running executions and takes no work until it renews it`);
       o.stopAll();
     },
+    onRejoined: () => o.log.warn({ event: 'cluster.rejoined', node: name }, `node ${name} renewed its lease again and takes work again`),
   });
   try {
     await node.join();

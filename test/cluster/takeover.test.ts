@@ -11,7 +11,8 @@ import { dropTestSchemas, requirePostgres, sql, testStoreUrl } from '../helpers/
 
 const LEASE_S = 3;
 const CLUSTER = `  heartbeat: 1s\n  lease: ${LEASE_S}s\n`;
-const JOBS = '  long:\n    schedule: "0 0 1 1 *"\n    command: "sleep 30"\n';
+/** It ignores SIGTERM (so does its sleep, inheriting that): a stop takes kill_grace (1 s), then SIGKILL. */
+const JOBS = '  long:\n    schedule: "0 0 1 1 *"\n    command: "trap \'\' TERM; sleep 30"\n';
 
 /** True while the process leading a group runs (a zombie, which this container's init may never reap, does not). */
 function alive(group: number): boolean {
@@ -108,7 +109,7 @@ describe('cluster: takeover of a dead node\'s executions', function () {
     expect(alive(group)).to.equal(false);
   });
 
-  it('fences a node paused past its lease: on SIGCONT it stops the run another node took over, whose record stays the takeover', async () => {
+  it('fences a node paused past its lease: on SIGCONT it is DOWN, stops the run another node took over (whose record stays the takeover), then rejoins', async () => {
     const store = testStoreUrl();
     const schema = new URL(store).searchParams.get('schema')!;
     const [a, b] = daemons = [await startNode(store), await startNode(store)] as [DaemonProcess, DaemonProcess];
@@ -124,12 +125,18 @@ describe('cluster: takeover of a dead node\'s executions', function () {
     a.proc.kill('SIGCONT');
     const lost = await a.waitFor((l) => l.event === 'cluster.lease_lost');
     expect(lost.node).to.equal(nameA);
-    await a.finished(eid, 20_000);
-    expect(alive(group)).to.equal(false);
+    // Fenced while its run takes kill_grace to stop: DOWN.
     const health = await a.api('GET', '/health');
     expect(health.status).to.equal(503);
     expect(health.body).to.include({ status: 'DOWN' });
     expect(health.body.cluster).to.deep.equal({ node: nameA, lease: 'lost' });
+    await a.finished(eid, 20_000);
+    expect(alive(group)).to.equal(false);
+    // Nothing of its old lease runs any more: it joins again.
+    await a.waitFor((l) => l.event === 'cluster.rejoined');
+    const back = await a.api('GET', '/health');
+    expect(back.body.cluster).to.deep.equal({ node: nameA, lease: 'held' });
+    expect((await b.api('GET', '/api/v1/nodes')).body.data.find((n: { name: string }) => n.name === nameA).state).to.equal('alive');
 
     const [row] = await sql<{ status: string; body: { reason: string; error: string } }>(`SELECT status, body FROM "${schema}".executions WHERE id = $1`, [eid]);
     expect(row!.status).to.equal('failure');
