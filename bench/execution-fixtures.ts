@@ -1,6 +1,7 @@
 /** Executions as the benches record them: queued, then finished with a typical output tail. */
 import { logRoute, type Execution } from '../src/jobs/execution.js';
 import { newExecutionId } from '../src/jobs/ids.js';
+import type { Store } from '../src/store/store.js';
 
 /** A typical job's output tail; real ones are up to 4 KiB. */
 const OUTPUT = 'backup: 1234 files, 56 MiB, ok\n'.repeat(16);
@@ -22,4 +23,13 @@ export function finish(e: Execution): Execution {
     ...e, status: 'success', started_at: now, finished_at: now, duration: 0.01, exit_code: 0, reason: 'exit',
     output: OUTPUT, attempts: [{ started_at: now, finished_at: now, exit_code: 0, signal: null, reason: 'exit', error: null }],
   };
+}
+
+/** Milliseconds to record one execution into `jobId` (added queued, then finished), keeping `historyLimit`. */
+export async function record(store: Store, jobId: string, historyLimit: number): Promise<number> {
+  const started = performance.now();
+  const e = execution(jobId);
+  await store.addExecution(e, historyLimit);
+  await store.updateExecution(finish(e));
+  return performance.now() - started;
 }

@@ -20,7 +20,7 @@ import { Runner } from '../src/run/runner.js';
 import { LowdbStore } from '../src/store/lowdb-store.js';
 import { PgStore } from '../src/store/postgres/pg-store.js';
 import type { Store } from '../src/store/store.js';
-import { execution, finish } from './execution-fixtures.js';
+import { execution, finish, record } from './execution-fixtures.js';
 import { median, printResult } from './result-line.js';
 
 const SECONDS = Number(process.argv[2] ?? 3);
@@ -75,14 +75,6 @@ async function seed(store: Store, jobs: number): Promise<void> {
   }
 }
 
-async function record(store: Store, jobId: string): Promise<number> {
-  const started = performance.now();
-  const e = execution(jobId);
-  await store.addExecution(e, HISTORY_LIMIT);
-  await store.updateExecution(finish(e));
-  return performance.now() - started;
-}
-
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'watchbell-bench-pg-'));
   const tag = randomBytes(4).toString('hex');
@@ -124,8 +116,8 @@ async function main(): Promise<void> {
     const bigTimes: number[] = [];
     t = performance.now();
     for (let i = -50; i < RECORDS; i++) {
-      const a = await record(small, 'job-0');
-      const b = await record(big, anyBigJob());
+      const a = await record(small, 'job-0', HISTORY_LIMIT);
+      const b = await record(big, anyBigJob(), HISTORY_LIMIT);
       if (i >= 0) {
         smallTimes.push(a);
         bigTimes.push(b);

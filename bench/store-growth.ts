@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LowdbStore } from '../src/store/lowdb-store.js';
-import { execution, finish } from './execution-fixtures.js';
+import { execution, finish, record } from './execution-fixtures.js';
 import { median, printResult } from './result-line.js';
 
 const HISTORY_LIMIT = 100;
@@ -29,15 +29,6 @@ async function seed(store: LowdbStore, jobs: number): Promise<void> {
     }
     await Promise.all(writes);
   }
-}
-
-/** Milliseconds to record one execution into `jobId`. */
-async function record(store: LowdbStore, jobId: string): Promise<number> {
-  const started = performance.now();
-  const e = execution(jobId);
-  await store.addExecution(e, HISTORY_LIMIT);
-  await store.updateExecution(finish(e));
-  return performance.now() - started;
 }
 
 async function main(): Promise<void> {
@@ -60,8 +51,8 @@ async function main(): Promise<void> {
     // Records alternate between the stores, so a slow moment of the disk hits both alike; the
     // first ones warm up the JIT and the file cache and are not counted.
     for (let i = -WARMUP; i < RECORDS; i++) {
-      const a = await record(small, 'job-0');
-      const b = await record(big, anyBigJob());
+      const a = await record(small, 'job-0', HISTORY_LIMIT);
+      const b = await record(big, anyBigJob(), HISTORY_LIMIT);
       if (i >= 0) {
         smallTimes.push(a);
         bigTimes.push(b);

@@ -21,6 +21,7 @@ interface FollowTarget {
   executionId: string;
   stream: 'stdout' | 'stderr' | undefined;
   tail: number | undefined;
+  step: string | undefined;
 }
 
 const LOG_PATH = /^\/api\/v1\/jobs\/([^/]+)\/executions\/([^/]+)\/log$/;
@@ -86,7 +87,12 @@ function checkRequest(req: IncomingMessage, o: LogWebSocketOptions): FollowTarge
   if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0 && tail <= 100_000)) {
     throw new WatchbellError('VALIDATION_FAILED', 'query parameter tail must be an integer from 0 to 100000');
   }
-  return { jobId, executionId, stream: stream === null ? undefined : stream, tail };
+  const step = url.searchParams.get('step');
+  // As the HTTP route's textParam: a step name is an id, at most 63 characters.
+  if (step !== null && !(step.length > 0 && step.length <= 63)) {
+    throw new WatchbellError('VALIDATION_FAILED', 'query parameter step must be a step name of 1 to 63 characters');
+  }
+  return { jobId, executionId, stream: stream === null ? undefined : stream, tail, step: step ?? undefined };
 }
 
 /** An HTTP answer on the raw socket, in the API's error shape, then the socket is closed. */
@@ -118,7 +124,7 @@ async function follow(
   // Errors of the connection itself (a client's bad frame) only end it.
   ws.on('error', () => gone.abort());
   try {
-    const chunks = await o.service.followLog(t.jobId, t.executionId, { stream: t.stream, tail: t.tail, signal: gone.signal, stopping: o.isStopping });
+    const chunks = await o.service.followLog(t.jobId, t.executionId, { stream: t.stream, tail: t.tail, step: t.step, signal: gone.signal, stopping: o.isStopping });
     // Text messages must be whole characters: the decoder keeps a character cut between two chunks for the next.
     const decoder = new StringDecoder('utf8');
     // One chunk at a time, each sent before the next is read: a slow client holds the follow, not memory.

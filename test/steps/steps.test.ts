@@ -2,6 +2,7 @@
  * Black-box: multi-step jobs (DESIGN.md §9) on the real daemon: steps in order with outputs passed on,
  * `if:` after a failure, per-step attempts and timeouts, and one step's part of the log.
  */
+import WebSocket from 'ws';
 import { expect } from 'chai';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -164,6 +165,32 @@ describe('multi-step jobs (black-box)', function () {
       if (done) break;
       text += Buffer.from(value).toString();
     }
+    expect(text).to.equal('begin\nend\n');
+  });
+
+  it('follows one step\'s part over a WebSocket too (?step=NAME&follow=true with an Upgrade)', async function () {
+    const d = await start(
+      '  sock:\n' +
+      '    steps:\n' +
+      '      - name: first\n' +
+      '        command: echo not this\n' +
+      '      - name: second\n' +
+      '        command: echo begin; while [ ! -f ./go ]; do sleep 0.05; done; echo end\n' +
+      '      - name: third\n' +
+      '        command: echo nor this\n',
+    );
+    const id = (await d.api('POST', '/api/v1/jobs/sock/run')).body.data.execution_id as string;
+    const ws = new WebSocket(`${d.url.replace('http:', 'ws:')}/api/v1/jobs/sock/executions/${id}/log?step=second&stream=stdout&follow=true`);
+    let text = '';
+    const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+    await new Promise<void>((resolve) =>
+      ws.on('message', (m) => {
+        text += m.toString();
+        if (text.includes('begin\n')) resolve();
+      }),
+    );
+    await writeFile(join(d.dir, 'go'), '');
+    expect(await closed).to.equal(1000);
     expect(text).to.equal('begin\nend\n');
   });
 
