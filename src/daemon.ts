@@ -96,7 +96,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     // The engine client is loaded only where a job runs in a container (docs/benchmarks.md: lean start).
     const usesEngine = settings.docker_labels || hasContainerJob(config.jobs.map((j) => j.spec)) || hasContainerJob(store.apiJobs());
     if (usesEngine) void loadEngineClient().catch(() => undefined);
+    // Cluster mode (a PostgreSQL store): this node joins before it recovers, so it takes only its own executions.
+    let running = () => 0;
+    let stopAll = () => {};
+    const cluster = settings.store === null ? undefined : await (await import('./cluster/start-cluster.js')).startCluster(settings, {
+      version: VERSION, log, running: () => running(), stopAll: () => stopAll(),
+    });
+    if (cluster) releasers.push(() => cluster.close());
     const recovered = await recoverInterrupted(store, {
+      // Other nodes' unfinished executions are theirs: still running there, or taken over once their lease runs out.
+      mine: cluster && ((e) => e.node === undefined || e.node === cluster.node.name),
       killGraceMs: settings.kill_grace * 1000,
       // The engine does not stop a dead daemon's containers and exec'd processes: they are found and stopped here.
       stopLeftovers: !usesEngine ? undefined : (unfinished) => stopContainerLeftovers(unfinished, {
@@ -106,7 +115,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         log,
       }),
     });
-    for (const o of recovered.orphans) {
+    // A node back after others took its executions over stops what they left running here too.
+    const takenOver = cluster ? await (await import('./cluster/taken-over-orphans.js')).stopTakenOverOrphans(store, cluster.node.name, settings.kill_grace * 1000) : [];
+    for (const o of [...recovered.orphans, ...takenOver]) {
       const ids = { job_id: o.jobId, execution_id: o.executionId, pid: o.pid };
       if (o.outcome === 'stopped') log.warn({ event: 'execution.orphan_stopped', ...ids, pids: o.pids, killed: o.killed }, 'stopped processes a previous daemon left running');
       if (o.outcome === 'not_ours') log.info({ event: 'execution.orphan_pid_reused', ...ids }, 'pid file names a process of another program; left alone');
@@ -117,7 +128,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const events = new Events();
     logEvents(events, log);
     const runner = new Runner({
-      store, events, killGraceMs: settings.kill_grace * 1000, maxConcurrency: settings.max_concurrency,
+      store, events, killGraceMs: settings.kill_grace * 1000, maxConcurrency: settings.max_concurrency, node: cluster?.node.name,
       // A PostgreSQL store saves each log to the database as it closes.
       openLog: (store as Store).openLog?.bind(store),
     });
@@ -126,7 +137,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     service = new JobService({
       store, scheduler, runner, events, timezone: settings.timezone, configFile: config.file, maxJobs: settings.max_jobs,
       notifiers: () => Object.keys(config.notifiers),
+      slotClaims: cluster?.claims,
     });
+    running = () => runner.running().length;
+    stopAll = () => {
+      for (const jobId of new Set([...runner.queued(), ...runner.running()].map((e) => e.job_id))) void runner.cancelJob(jobId).catch(() => undefined);
+    };
     // Subscribed before the service starts, so catch-up runs are counted too.
     const metrics = new Metrics({
       events,
@@ -199,11 +215,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       logError: (err, info) => log.error({ event: 'api.error', err, ...info }, 'request failed'),
       reloadConfig: () => reloader.reload('api'),
       metrics: () => metrics.scrape(),
+      nodes: cluster && (() => cluster.node.list()),
       metricsPublic: () => config.api.metrics_public === true,
       health: async () => {
         const writable = await store.isWritable();
+        // A fenced node runs nothing: a load balancer must see it DOWN, not send it run-nows.
+        const leaseHeld = cluster?.node.holdsLease() ?? true;
         return {
-          status: writable ? 'UP' : 'DOWN',
+          status: writable && leaseHeld ? 'UP' : 'DOWN',
+          ...(cluster ? { cluster: { node: cluster.node.name, lease: leaseHeld ? 'held' : 'lost' } } : {}),
           version: VERSION,
           uptime: Math.round(process.uptime()),
           jobs: service!.counts(),
@@ -235,6 +255,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       logError: (err, info) => log.error({ event: 'api.error', err, ...info }, 'request failed'),
     });
     const url = await listen(server, address);
+    cluster?.node.setAddress(url);
     // After listen: an accept that fails (EMFILE even after libuv's reserve descriptor) must not stop the daemon.
     server.on('error', (err) => log.error({ event: 'api.accept_failed', err }, 'accepting a connection failed'));
     releasers.push(() => closeServer(server, address));

@@ -6,6 +6,7 @@ import { checkNotBrowser, checkToken, requireToken } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { errorHandler } from './errors.js';
 import { configRoutes } from './routes/config.js';
+import { nodeRoutes } from './routes/nodes.js';
 import { openApiDocument } from './openapi.js';
 import { allowQuery } from './query.js';
 import { executionRoutes } from './routes/executions.js';
@@ -58,6 +59,7 @@ export function createApp(deps: ApiDeps): WatchbellApp {
   executionRoutes(api, deps);
   scheduleRoutes(api, deps);
   configRoutes(api, deps);
+  nodeRoutes(api, deps);
   api.get('/openapi.json', (ctx) => {
     allowQuery(ctx, []);
     ctx.body = openApiDocument();

@@ -1,5 +1,6 @@
 /** What the API needs from the rest of the daemon; the daemon passes these in (createApp(deps)). */
 import type { ReloadResult } from '../config/reloader.js';
+import type { NodeView } from '../cluster/cluster-node.js';
 import type { ApiToken } from '../config/settings.js';
 import type { JobService } from '../service/job-service.js';
 import type { EventHub } from './events.js';
@@ -31,6 +32,8 @@ export interface ApiDeps {
   liveEvents?: EventHub;
   /** The dashboard's built files, null when not built; undefined: no dashboard (`daemon.ui: false`). */
   ui?: ReturnType<typeof loadUiAssets>;
+  /** `GET /api/v1/nodes`: the cluster's nodes; absent (the embedded store, no cluster): an empty list. */
+  nodes?(): Promise<NodeView[]>;
   /** `POST /config/reload`: re-reads the config and applies it; rejects with ConfigError (nothing changed) when invalid. */
   reloadConfig?(): Promise<ReloadResult>;
 }

@@ -21,6 +21,7 @@ import {
   HEALTH_SCHEMA,
   JOB_SCHEMA,
   JOB_STATUSES,
+  NODE_SCHEMA,
   pageOf,
   PAGINATION_SCHEMA,
   schemaRef,
@@ -321,6 +322,15 @@ function paths(): Json {
         },
       }),
     },
+    '/api/v1/nodes': {
+      get: op('listNodes', 'The nodes of the cluster (daemons sharing this PostgreSQL store), alive and dead', {
+        tag: 'operations',
+        responses: {
+          '200': json(dataOf({ type: 'array', items: schemaRef('Node') }), 'alive nodes first, then by name; empty on the embedded store (no cluster)'),
+          ...COMMON_ERRORS,
+        },
+      }),
+    },
     '/api/v1/config/reload': {
       post: op('reloadConfig', 'Re-read the config file and its includes and apply them as a diff, like SIGHUP', {
         tag: 'operations',
@@ -382,6 +392,7 @@ function components(): Json {
       Pagination: PAGINATION_SCHEMA,
       Error: ERROR_SCHEMA,
       Health: HEALTH_SCHEMA,
+      Node: NODE_SCHEMA,
     },
     parameters: {
       JobId: pathParam('id', JOB_ID_PATTERN, 'job id'),

@@ -62,7 +62,7 @@ export const STEP_RECORD_SCHEMA: SchemaObject = closed(
 );
 
 /** Fields an execution has only when they apply. */
-const OPTIONAL_EXECUTION_FIELDS = ['steps', 'restarted_from', 'triggered_by', 'parameters'];
+const OPTIONAL_EXECUTION_FIELDS = ['steps', 'restarted_from', 'triggered_by', 'parameters', 'node'];
 
 const closedExecution = closed(
   {
@@ -86,6 +86,7 @@ const closedExecution = closed(
     restarted_from: { type: 'string', pattern: EXECUTION_ID_PATTERN, description: 'trigger restart: the execution it restarted' },
     triggered_by: closed({ job_id: { type: 'string', pattern: JOB_ID_PATTERN }, execution_id: { type: 'string', pattern: EXECUTION_ID_PATTERN } }, { description: 'trigger chain: the execution whose end started it' }),
     parameters: { type: 'array', items: { type: 'string' }, description: 'names of the environment variables a run-now overrode (values are never kept)' },
+    node: { type: 'string', description: 'cluster mode (a PostgreSQL store): the node (daemon.node) that ran it' },
   },
   { description: 'One triggered run of a job: a scheduled slot, a run-now, a catch-up, a restart or a chain.' },
 );
@@ -151,6 +152,20 @@ export const ERROR_SCHEMA: SchemaObject = closed(
   { description: 'Every error answer.' },
 );
 
+export const NODE_SCHEMA: SchemaObject = closed(
+  {
+    name: { type: 'string', description: 'daemon.node' },
+    version: { type: 'string', description: 'of watchbell on that node' },
+    address: { type: 'string', description: 'its API, as it listens (empty until it does)' },
+    tags: { type: 'object', additionalProperties: { type: 'string' }, description: 'daemon.node_tags' },
+    started_at: timestamp,
+    last_heartbeat: timestamp,
+    running: { type: 'integer', minimum: 0, description: 'executions it ran at its last heartbeat' },
+    state: { enum: ['alive', 'dead'], description: 'dead: stopped, or no heartbeat within its lease (daemon.lease)' },
+  },
+  { description: 'A node of a cluster (daemons sharing one PostgreSQL store).' },
+);
+
 export const HEALTH_SCHEMA: SchemaObject = {
   type: 'object',
   required: ['status'],
@@ -166,6 +181,10 @@ export const HEALTH_SCHEMA: SchemaObject = {
     }),
     running: { type: 'integer' },
     queued: { type: 'integer' },
+    cluster: closed(
+      { node: { type: 'string', description: 'daemon.node' }, lease: { enum: ['held', 'lost'], description: 'lost: fenced, DOWN until restarted' } },
+      { description: 'present with a PostgreSQL store (cluster mode)' },
+    ),
     store: {
       type: 'object',
       properties: {

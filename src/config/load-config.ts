@@ -352,7 +352,7 @@ function stripKeys(body: unknown): unknown {
 function daemonSettings(raw: unknown, file: string, overrides: Partial<DaemonSettings>, problems: FieldError[]): DaemonSettings {
   const given = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
   const s = { ...DAEMON_DEFAULTS, ...given } as Record<string, unknown>;
-  for (const key of ['shutdown_grace', 'kill_grace'] as const) {
+  for (const key of ['shutdown_grace', 'kill_grace', 'heartbeat', 'lease'] as const) {
     const seconds = parseDuration(s[key]);
     if (seconds !== null) s[key] = seconds;
   }
@@ -366,6 +366,11 @@ function daemonSettings(raw: unknown, file: string, overrides: Partial<DaemonSet
   const out = { ...s, ...stripUndefined(overrides) } as unknown as DaemonSettings;
   out.public_url = publicUrl(out.public_url, problems);
   out.store = storeUrl(out.store, problems);
+  // A lease no longer than a heartbeat would expire between two of them: every node would look dead.
+  if (out.heartbeat === 0) problems.push({ path: '/daemon/heartbeat', message: `daemon.heartbeat: 0 is too short; expected ${SETTING_EXPECTATIONS.heartbeat} of at least 1s` });
+  else if (typeof out.heartbeat === 'number' && typeof out.lease === 'number' && out.lease <= out.heartbeat) {
+    problems.push({ path: '/daemon/lease', message: `daemon.lease: ${out.lease}s is not longer than daemon.heartbeat (${out.heartbeat}s); expected ${SETTING_EXPECTATIONS.lease}` });
+  }
   const listenError = parseListen(out.listen).error;
   if (listenError) problems.push({ path: '/daemon/listen', message: `daemon.listen: ${showValue(out.listen)} ${listenError}` });
   return out;

@@ -38,6 +38,14 @@ export interface DaemonSettings {
   docker_labels: boolean;
   /** Serve the dashboard at `/` and `/ui/...` (docs/dashboard.md). */
   ui: boolean;
+  /** This daemon's name in a cluster (a PostgreSQL store); null: `<hostname>:<port>` (cluster/node-name.ts). */
+  node: string | null;
+  /** `{key: value}` describing this node, shown by GET /api/v1/nodes. */
+  node_tags: Record<string, string>;
+  /** Seconds between a cluster node's heartbeats. */
+  heartbeat: number;
+  /** Seconds a node stays alive after its last heartbeat; past it the node is dead to the others. */
+  lease: number;
 }
 
 /** Every `daemon:` key's default; `data_dir` is resolved against the config file's folder. */
@@ -57,6 +65,10 @@ export const DAEMON_DEFAULTS: Readonly<DaemonSettings> = Object.freeze({
   public_url: null,
   docker_labels: false,
   ui: true,
+  node: null,
+  node_tags: {},
+  heartbeat: 2,
+  lease: 10,
 });
 
 
@@ -79,6 +91,15 @@ export const DAEMON_SCHEMA: SchemaObject = {
     public_url: { type: ['string', 'null'], minLength: 1, maxLength: 2048 },
     docker_labels: { type: 'boolean' },
     ui: { type: 'boolean' },
+    node: { type: ['string', 'null'], minLength: 1, maxLength: 200, pattern: '^[^\\s]+$' },
+    node_tags: {
+      type: 'object',
+      maxProperties: 50,
+      propertyNames: { minLength: 1, maxLength: 64 },
+      additionalProperties: { type: 'string', maxLength: 256 },
+    },
+    heartbeat: { ...DURATION_SCHEMA },
+    lease: { ...DURATION_SCHEMA },
   },
 };
 
@@ -115,5 +136,9 @@ export const SETTING_EXPECTATIONS: Readonly<Record<string, string>> = {
   max_connections: 'an integer from 1 to 1000000, or null for one computed from the open-file limit',
   timezone: 'an IANA time zone name such as "Europe/Berlin"',
   public_url: 'an http:// or https:// URL such as "https://cron.example.com"',
+  node: 'a name without spaces of up to 200 characters, or null for <hostname>:<port>',
+  node_tags: 'a mapping of names to strings, such as {zone: eu-1}',
+  heartbeat: 'a duration: integer seconds or a string such as "2s"',
+  lease: 'a duration longer than daemon.heartbeat: integer seconds or a string such as "10s"',
   store: 'a postgres:// URL such as "postgres://watchbell@db.example.com:5432/watchbell?schema=watchbell", or null for the embedded store',
 };

@@ -31,6 +31,8 @@ export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'DATA_DIR_LOCKED'
   | 'STORE_UNAVAILABLE'
+  /** Cluster mode: another live node has this daemon's `daemon.node` name. */
+  | 'NODE_NAME_TAKEN'
   /** More connections than daemon.max_connections; answered before the request is read. */
   | 'TOO_MANY_CONNECTIONS'
   /** The container engine could not be reached, or did not answer in time. */

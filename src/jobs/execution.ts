@@ -68,6 +68,8 @@ export interface Execution {
   triggered_by?: { job_id: string; execution_id: string };
   /** Names of the environment variables a run-now overrode (values are never kept). */
   parameters?: string[];
+  /** Cluster mode: the node (`daemon.node`) that ran it. */
+  node?: string;
 }
 
 /** Bytes of log kept in `Execution.output`. */

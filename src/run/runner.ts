@@ -63,6 +63,8 @@ export interface RunnerOptions {
    * `queued` and start in trigger order as slots free up. An integer >= 1, or Infinity; default 8.
    */
   maxConcurrency?: number;
+  /** Cluster mode: this node's name, recorded in every execution it makes (`node`). */
+  node?: string;
 }
 
 /** What a trigger may add to an execution beyond its job (restart, chain, run-now parameters). */
@@ -75,6 +77,8 @@ export interface TriggerExtra {
   triggeredBy?: { job_id: string; execution_id: string };
   /** The step records to start from (a restart's reused ones); default: all pending. */
   steps?: StepRecord[];
+  /** The node running it (cluster mode); set by the runner from its options. */
+  node?: string;
 }
 
 /** Messages of executions cancelled before they started. */
@@ -126,6 +130,7 @@ export class Runner {
   private readonly killGraceMs: number;
   private readonly openLog: (path: string, maxBytes: number) => ExecutionLog;
   private readonly maxConcurrency: number;
+  private readonly node: string | undefined;
   /** Queued and running executions, in trigger order. */
   private readonly active = new Map<string, Entry>();
   /** The same entries by job, so a trigger's policy check does not scan every job's (10,000 queued in a storm). */
@@ -148,6 +153,7 @@ export class Runner {
     this.killGraceMs = options.killGraceMs ?? 10_000;
     this.openLog = options.openLog ?? ((path, maxBytes) => createLogWriter(path, { maxBytes }));
     this.maxConcurrency = options.maxConcurrency ?? 8;
+    this.node = options.node;
     if (!(this.maxConcurrency >= 1 && (Number.isInteger(this.maxConcurrency) || this.maxConcurrency === Infinity))) {
       throw new RangeError(`Runner: maxConcurrency must be an integer >= 1 or Infinity, got ${options.maxConcurrency}`);
     }
@@ -162,7 +168,8 @@ export class Runner {
   trigger(job: Job, trigger: Trigger, scheduledAt: Date | null, extra: TriggerExtra = {}): Promise<Execution> {
     // Serialized per job, or two triggers could both see nothing running and both start under `forbid`.
     const previous = this.jobQueues.get(job.id) ?? Promise.resolve();
-    const next = previous.then(() => this.start(job, trigger, scheduledAt, extra));
+    const stamped = this.node === undefined ? extra : { ...extra, node: this.node };
+    const next = previous.then(() => this.start(job, trigger, scheduledAt, stamped));
     const tail = next.catch(() => {});
     this.jobQueues.set(job.id, tail);
     void tail.then(() => {

@@ -11,6 +11,7 @@ export function withSteps(execution: Execution, job: Job, extra: TriggerExtra): 
   if (extra.restartedFrom !== undefined) out.restarted_from = extra.restartedFrom;
   if (extra.triggeredBy !== undefined) out.triggered_by = { ...extra.triggeredBy };
   if (extra.parameters !== undefined) out.parameters = Object.keys(extra.parameters).sort();
+  if (extra.node !== undefined) out.node = extra.node;
   return out;
 }
 

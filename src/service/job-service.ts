@@ -19,6 +19,7 @@ import type { Runner, TriggerExtra } from '../run/runner.js';
 import { restartRecords } from '../run/step-run.js';
 import { catchUpDecision } from '../schedule/catch-up.js';
 import type { Scheduler } from '../schedule/scheduler.js';
+import type { SlotClaims } from '../cluster/slot-claims.js';
 import { logExists, readLogChunks } from '../store/log-reader.js';
 import type { ExecutionQuery, Page, Store } from '../store/store.js';
 import { chainExtra, checkApiJobChains, checkConfigChains } from './chain-checks.js';
@@ -71,6 +72,8 @@ export interface JobServiceOptions {
   maxJobs?: number;
   /** Names of the notifiers the running config declares; an API job's `notify:` must name them. Default: unchecked. */
   notifiers?: () => readonly string[];
+  /** Cluster mode: a scheduled slot runs only where it is claimed. Absent (one daemon): every due slot runs here. */
+  slotClaims?: SlotClaims;
   now?: () => Date;
 }
 
@@ -691,6 +694,19 @@ export class JobService {
 
   /** Starts a queued run, remembering the slot first so a restart never runs it again. */
   private startDue(job: Job, slot: Date, trigger: 'schedule' | 'catch_up', firedAt: Date, once: boolean): void {
+    const claims = this.o.slotClaims;
+    if (!claims) return this.runDue(job, slot, trigger, firedAt, once);
+    // Every node fires the slot; the one whose claim the database takes runs it, the others forget it.
+    claims.claim(job.id, slot).then(
+      (won) => {
+        if (won) this.runDue(job, slot, trigger, firedAt, once);
+      },
+      (err: unknown) => this.o.events.emit('schedule:missed', { jobId: job.id, slot, reason: 'store_unavailable', error: (err as Error).message }),
+    );
+  }
+
+  /** Runs a due slot (claimed, in a cluster). */
+  private runDue(job: Job, slot: Date, trigger: 'schedule' | 'catch_up', firedAt: Date, once: boolean): void {
     const id = job.id;
     // Deleted while it waited for its slice: its history is gone, and a run now would start one anew.
     if (!this.jobs.has(id)) return;

@@ -19,6 +19,8 @@ export interface RecoverOptions {
    * Resolves with a note, per execution id, added to its `error`.
    */
   stopLeftovers?: (unfinished: readonly Execution[]) => Promise<ReadonlyMap<string, string>>;
+  /** Which unfinished executions are this daemon's to recover (cluster mode: its own node's); default all. */
+  mine?: (e: Execution) => boolean;
 }
 
 export interface Recovery {
@@ -32,7 +34,8 @@ const INTERRUPTED = 'interrupted: the daemon stopped while this execution ran';
 
 /** Stops the leftover processes of every unfinished execution, then marks each interrupted. */
 export async function recoverInterrupted(store: Store, options: RecoverOptions = {}): Promise<Recovery> {
-  const unfinished = store.unfinishedExecutions();
+  const mine = options.mine;
+  const unfinished = mine ? store.unfinishedExecutions().filter(mine) : store.unfinishedExecutions();
   const notes = (await options.stopLeftovers?.(unfinished)) ?? new Map<string, string>();
   if (unfinished.length === 0) return { interrupted: [], orphans: [] };
   // Stopped before the records change, so an execution is never shown finished while its processes still run.
@@ -44,27 +47,33 @@ export async function recoverInterrupted(store: Store, options: RecoverOptions =
   const now = options.now ?? new Date();
   const interrupted: string[] = [];
   for (const [i, e] of unfinished.entries()) {
-    const started = e.started_at ? Date.parse(e.started_at) : null;
-    const fixed: Execution = {
-      ...e,
-      status: 'failure',
-      reason: 'interrupted',
-      // "None of its processes was still running" would read oddly after a note that its container was stopped.
-      error: `${INTERRUPTED}${notes.has(e.id) && orphans[i]!.outcome === 'none' ? '' : orphanNote(orphans[i]!)}${notes.get(e.id) ?? ''}`,
-      finished_at: now.toISOString(),
-      duration: started === null ? null : Math.max(0, (now.getTime() - started) / 1000),
-      attempts: e.attempts.map((a) =>
-        a.finished_at ? a : { ...a, finished_at: now.toISOString(), reason: 'interrupted', error: 'interrupted: the daemon stopped' },
-      ),
-      // The step in progress failed with it; the ones after it never ran. A restart reruns from that step.
-      ...(e.steps ? { steps: e.steps.map((st) => st.status === 'in_progress' ? { ...st, status: 'failure' as const, reason: 'interrupted' as const, error: 'interrupted: the daemon stopped', finished_at: now.toISOString() } : st.status === 'pending' ? { ...st, status: 'skipped' as const, error: 'skipped: the daemon stopped' } : st) } : {}),
-    };
+    // "None of its processes was still running" would read oddly after a note that its container was stopped.
+    const fixed = interruptedRecord(e, now, `${INTERRUPTED}${notes.has(e.id) && orphans[i]!.outcome === 'none' ? '' : orphanNote(orphans[i]!)}${notes.get(e.id) ?? ''}`);
     await store.updateExecution(fixed);
     // A step's outputs file (run/step-run.ts) that the dead daemon had not read and removed yet.
     if (e.steps) await rm(`${store.logPath(e.job_id, e.id)}.outputs`, { force: true });
     interrupted.push(e.id);
   }
   return { interrupted, orphans };
+}
+
+/**
+ * An unfinished execution as a `failure` with reason `interrupted` at `now`: its open attempt ends, the step in
+ * progress fails with it and the ones after it never ran (a restart reruns from that step).
+ */
+export function interruptedRecord(e: Execution, now: Date, error: string, why = 'the daemon stopped'): Execution {
+  const started = e.started_at ? Date.parse(e.started_at) : null;
+  const at = now.toISOString();
+  return {
+    ...e,
+    status: 'failure',
+    reason: 'interrupted',
+    error,
+    finished_at: at,
+    duration: started === null ? null : Math.max(0, (now.getTime() - started) / 1000),
+    attempts: e.attempts.map((a) => (a.finished_at ? a : { ...a, finished_at: at, reason: 'interrupted', error: `interrupted: ${why}` })),
+    ...(e.steps ? { steps: e.steps.map((st) => st.status === 'in_progress' ? { ...st, status: 'failure' as const, reason: 'interrupted' as const, error: `interrupted: ${why}`, finished_at: at } : st.status === 'pending' ? { ...st, status: 'skipped' as const, error: `skipped: ${why}` } : st) } : {}),
+  };
 }
 
 /** What the execution's `error` adds about its processes. */

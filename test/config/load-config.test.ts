@@ -10,7 +10,7 @@ const FILE = '/etc/watchbell/watchbell.yaml';
 const NO_ENV: LoadOptions = { env: {} };
 
 const JOB_KEYS = 'id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container, steps, on_success, on_failure, status';
-const DAEMON_KEYS = 'listen, data_dir, store, timezone, max_concurrency, max_jobs, max_connections, shutdown_grace, kill_grace, log_format, log_level, watch, public_url, docker_labels, ui';
+const DAEMON_KEYS = 'listen, data_dir, store, timezone, max_concurrency, max_jobs, max_connections, shutdown_grace, kill_grace, log_format, log_level, watch, public_url, docker_labels, ui, node, node_tags, heartbeat, lease';
 const SCHEDULE_HELP = 'expected a cron expression, @daily-style macro, "@every <duration>" or ISO-8601 instant';
 const TIMEOUT_HELP = 'expected a duration of at least 1s: integer seconds or a string such as "90s", "5m", "1h30m"';
 
@@ -87,6 +87,10 @@ describe('parseConfig', () => {
           docker_labels: false,
           store: null,
           ui: true,
+          node: null,
+          node_tags: {},
+          heartbeat: 2,
+          lease: 10,
         },
         api: { tokens: [] },
         notifiers: {},
@@ -144,6 +148,10 @@ describe('parseConfig', () => {
         docker_labels: false,
         store: null,
         ui: true,
+        node: null,
+        node_tags: {},
+        heartbeat: 2,
+        lease: 10,
       });
       expect(config.api).to.deep.equal({ tokens: [] });
       expect(config.jobs).to.deep.equal([]);
@@ -373,6 +381,18 @@ describe('parseConfig', () => {
 
     it('points a missing field of a job at the job', () => {
       expect(problems(yaml('version: 1', 'jobs:', '  a:', '    schedule: "@daily"'))).to.deep.equal([`${FILE}:4:5: jobs.a.command: is required (or steps); expected a command, or steps: a list of steps`]);
+    });
+
+    it('refuses a cluster lease no longer than the heartbeat, and a heartbeat of 0', () => {
+      expect(problems(yaml('version: 1', 'daemon:', '  heartbeat: 5s', '  lease: 5s'))).to.deep.equal([
+        `${FILE}:4:10: daemon.lease: 5s is not longer than daemon.heartbeat (5s); expected a duration longer than daemon.heartbeat: integer seconds or a string such as "10s"`,
+      ]);
+      expect(problems(yaml('version: 1', 'daemon:', '  heartbeat: 0'))).to.deep.equal([
+        `${FILE}:3:14: daemon.heartbeat: 0 is too short; expected a duration: integer seconds or a string such as "2s" of at least 1s`,
+      ]);
+      const config = parseConfig(yaml('version: 1', 'daemon:', '  node: cron-a', '  node_tags: {zone: eu-1}', '  heartbeat: 1s', '  lease: 3s'), FILE, NO_ENV);
+      expect(config.daemon).to.include({ node: 'cron-a', heartbeat: 1, lease: 3 });
+      expect(config.daemon.node_tags).to.deep.equal({ zone: 'eu-1' });
     });
 
     it('refuses a chain cycle, naming the whole cycle at the first arrow', () => {

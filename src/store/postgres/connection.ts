@@ -33,6 +33,8 @@ export interface ConnectOptions {
    * database out of disk space would (SQLSTATE 53100). For test/store/store-fault-contract.ts.
    */
   writeFault?: () => Error | undefined;
+  /** Connections at most; default 8. */
+  poolSize?: number;
 }
 
 /** A pool for `rawUrl` (checked by config/store-url.ts); connects lazily, at the first query. */
@@ -40,7 +42,7 @@ export async function connect(rawUrl: string, options: ConnectOptions = {}): Pro
   const url = parseStoreUrl(rawUrl);
   const { default: pg } = await import('pg');
   // Timestamps and numbers stay as PostgreSQL prints them: the store keeps its own JSON, never column types.
-  const pool = new pg.Pool({ connectionString: url.connectionString, max: POOL_SIZE, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, idleTimeoutMillis: 30_000 });
+  const pool = new pg.Pool({ connectionString: url.connectionString, max: options.poolSize ?? POOL_SIZE, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, idleTimeoutMillis: 30_000 });
   // An idle connection the server dropped (a restart) emits here; without a listener the process would crash.
   pool.on('error', () => undefined);
   const utils = (pg as unknown as { utils: { prepareValue(v: unknown): unknown } }).utils;

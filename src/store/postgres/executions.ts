@@ -29,6 +29,13 @@ export async function insertExecution(db: Queryable, schema: string, e: Executio
   );
 }
 
+/**
+ * Replaces an execution's row unless it has finished: a finished execution never changes again, and in a
+ * cluster the late end of a node that lost its lease must not overwrite the takeover another node recorded.
+ */
 export async function updateExecutionRow(db: Queryable, schema: string, e: Execution, json: string): Promise<void> {
-  await db.query(`UPDATE ${schema}.executions SET status = $3, body = $4 WHERE job_id = $1 AND id = $2`, [e.job_id, e.id, e.status, json]);
+  await db.query(
+    `UPDATE ${schema}.executions SET status = $3, body = $4 WHERE job_id = $1 AND id = $2 AND status NOT IN ('success', 'failure', 'cancelled', 'skipped')`,
+    [e.job_id, e.id, e.status, json],
+  );
 }
