@@ -1,16 +1,30 @@
 // Health: the facts of GET /health, the notifiers' last errors, the live event stream, cluster nodes when there are any.
 import { useEffect } from 'preact/hooks';
 import { getJson } from '../api';
-import { Badge, ErrorNote, RelTime, Section, useLoad } from '../components';
+import { ErrorNote, RelTime, Section, useLoad } from '../components';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Health = Record<string, any>;
 
+/** A node of GET /api/v1/nodes (docs/api.md). */
+interface ClusterNode {
+  name: string;
+  version: string;
+  address: string;
+  tags: Record<string, string>;
+  started_at: string;
+  last_heartbeat: string;
+  running: number;
+  state: 'alive' | 'dead';
+}
+
 export function HealthPage() {
   // /health answers 503 with the same body when the daemon is DOWN: read either way.
   const health = useLoad(async () => (await fetch('/health', { cache: 'no-store' })).json() as Promise<Health>, []);
+  // The embedded store makes no cluster and answers an empty list: the section then stays away.
+  const nodes = useLoad(() => getJson<{ data: ClusterNode[] }>('/api/v1/nodes').then((r) => r.data), []);
   useEffect(() => {
-    const t = setInterval(health.reload, 10_000);
+    const t = setInterval(() => (health.reload(), nodes.reload()), 10_000);
     return () => clearInterval(t);
   }, []);
   const h = health.data;
@@ -103,15 +117,45 @@ export function HealthPage() {
           </div>
         )}
       </Section>
-      {Array.isArray(h.nodes) && (
+      {(nodes.data?.length ?? 0) > 0 && (
         <Section title="Cluster nodes">
-          <ul>
-            {(h.nodes as Health[]).map((n, i) => (
-              <li key={i}>
-                {n.id ?? n.name} <Badge status={String(n.status ?? n.state ?? '')} />
-              </li>
-            ))}
-          </ul>
+          <p>
+            This daemon is node <code>{h.cluster?.node}</code>; its lease is {h.cluster?.lease}.
+          </p>
+          <div class="table-wrap">
+            <table class="nodes">
+              <thead>
+                <tr>
+                  <th scope="col">Node</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Address</th>
+                  <th scope="col">Tags</th>
+                  <th scope="col">Running</th>
+                  <th scope="col">Last heartbeat</th>
+                  <th scope="col">Version</th>
+                </tr>
+              </thead>
+              <tbody>
+                {nodes.data!.map((n) => (
+                  <tr key={n.name} data-node={n.name}>
+                    <td>{n.name}</td>
+                    <td>
+                      <span class={`badge ${n.state === 'alive' ? 's-success' : 's-failure'}`}>{n.state}</span>
+                    </td>
+                    <td>
+                      <code>{n.address || '–'}</code>
+                    </td>
+                    <td>{Object.entries(n.tags).map(([k, v]) => `${k}=${v}`).join(', ') || <span class="muted">none</span>}</td>
+                    <td>{n.running}</td>
+                    <td>
+                      <RelTime iso={n.last_heartbeat} />
+                    </td>
+                    <td>{n.version}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </Section>
       )}
     </>
