@@ -21,6 +21,9 @@
  *
  * One journal per job keeps the cost of recording an execution independent of what other jobs hold.
  *
+ * Past 500 lines because the write path (a change, its undo, the flush that carries it, the acknowledgement)
+ * is one sequence best read in one place; recovery, documents, pages and checkpoints already live apart.
+ *
  * Durable before acknowledged, and nothing of a refused change applied: a change is made in memory at
  * once (a caller reads it back without waiting), with how to undo it; if the write that carries it
  * fails, every change of that write is undone before anyone hears of the failure, so neither a
