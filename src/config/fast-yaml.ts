@@ -82,7 +82,11 @@ export function blockKeyPositions(text: string): Map<string, Position> {
       continue;
     }
     const m = KEY_RE.exec(content);
-    if (!m) continue;
+    if (!m) {
+      // A key this scan cannot read (`a 0:`, say): what is nested under it must not pass for its parent's.
+      stack.push({ indent, path: null });
+      continue;
+    }
     const parent = stack.length > 0 ? stack[stack.length - 1]!.path : '';
     const raw = m[1]!;
     const key = raw.startsWith('"') || raw.startsWith("'") ? raw.slice(1, -1) : raw;

@@ -94,6 +94,13 @@ describe('fast YAML path (js-yaml, then `yaml` for positions)', () => {
     agree(text);
   });
 
+  it('does not give a key nested under a key it cannot read to that key\'s parent', () => {
+    // Found by the property below (seed 122656879): `x` under `a 0` was placed as the top-level `x`.
+    const text = 'a 0:\n  x: []\nx: "0o14"\n';
+    expect(blockKeyPositions(text).get('/x')).to.deep.equal({ line: 3, col: 1 });
+    agree(text);
+  });
+
   it('agrees with `yaml` on 300 generated documents in block and flow styles', function () {
     this.timeout(30_000);
     const key = fc.stringMatching(/^[a-z][a-z0-9_. -]{0,8}$/).filter((k) => !k.endsWith(' ') && !k.includes(' .'));

@@ -132,9 +132,15 @@ function keepRecord(path: string, record: ExecRecord, log: LogSink): void {
  * Exits 0 when process $1 carries the marker $2 (a whole `NAME=value` entry) in its environment, 1 when it
  * does not, 3 when it is gone, 127 without `tr` and `grep` (the entries are NUL-separated, which grep alone misreads).
  */
+// Exit 0: ours; 1: another program's; 3: gone; 127: no tr or grep. A leader that is a zombie (a container whose
+// init does not reap, such as `sleep` as PID 1) has an empty environ: then the group is ours if one of its live
+// members carries the marker, and gone if none lives (seen in CI: such a leader read as "not ours").
 const VERIFY_SCRIPT =
   'command -v tr >/dev/null && command -v grep >/dev/null || exit 127; [ -r "/proc/$1/environ" ] || exit 3; ' +
-  'tr "\\0" "\\n" < "/proc/$1/environ" | grep -qxF "$2"';
+  'if tr "\\0" "\\n" < "/proc/$1/environ" 2>/dev/null | grep -qxF "$2"; then exit 0; fi; ' +
+  'pg=$1; mk=$2; st=$(cat "/proc/$pg/stat" 2>/dev/null) || exit 3; set -- ${st##*") "}; [ "$1" = Z ] || exit 1; ' +
+  'for p in /proc/[0-9]*; do st=$(cat "$p/stat" 2>/dev/null) || continue; set -- ${st##*") "}; ' +
+  '[ "$1" != Z ] && [ "$3" = "$pg" ] && tr "\\0" "\\n" < "$p/environ" 2>/dev/null | grep -qxF "$mk" && exit 0; done; exit 3';
 
 /**
  * After a crash: stops the process group an exec record names, once the group's leader is shown to carry
