@@ -21,8 +21,11 @@ import { isAlive } from '../run/helpers.js';
 import { emptyJournal, JOURNAL_FILE, parseJournal, type JournalContents } from '../../src/store/job-journal.js';
 import { replaySegment } from '../../src/store/write-ahead-log.js';
 
-/** Kills wanted; the test stops earlier (and fails) if they do not fit in the time budget. */
-const KILLS = 24;
+/**
+ * Kills wanted; the test stops earlier (and fails) if they do not fit in the time budget. PostgreSQL gets
+ * half: its recovery is the database's, and the suite must stay under 15 minutes on 2 cores.
+ */
+const KILLS_OF = { embedded: 24, postgres: 12 } as const;
 const BUDGET_MS = 85_000;
 const WORKERS = 3;
 /** API jobs a worker keeps at most. */
@@ -80,6 +83,7 @@ const sameJob = (a: JobModel | null, b: JobModel | null) => JSON.stringify(a) ==
 
 /** The same workload and checks on either store: the embedded data dir, or PostgreSQL (a schema of its own). */
 function describeCrash(kind: 'embedded' | 'postgres'): void {
+  const KILLS = KILLS_OF[kind];
   describe(`crash recovery under kill -9 (black-box), ${kind} store`, function () {
     this.timeout(BUDGET_MS + 60_000);
     const seed = process.env.WATCHBELL_CRASH_SEED ? Number(process.env.WATCHBELL_CRASH_SEED) : randomBytes(4).readUInt32BE();
@@ -411,7 +415,7 @@ function describeCrash(kind: 'embedded' | 'postgres'): void {
       );
       const report = (what: string) => `seed ${seed} (replay with WATCHBELL_CRASH_SEED=${seed}): ${what}`;
       expect(problems, report(`${problems.length} problems:\n${problems.slice(0, 40).join('\n')}`)).to.deep.equal([]);
-      expect(kills, report(`only ${kills} kills fit in ${BUDGET_MS / 1000}s`)).to.be.at.least(20);
+      expect(kills, report(`only ${kills} kills fit in ${BUDGET_MS / 1000}s`)).to.be.at.least(Math.ceil((KILLS * 5) / 6));
       expect(interruptedSeen, report('no kill ever caught an execution running: the workload is too light')).to.be.above(0);
       expect(pidFilesSeen, report(`none of the ${interruptedSeen} interrupted executions had a <log>.pid file: the runner does not write them`)).to.be.above(0);
     });
