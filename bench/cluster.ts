@@ -117,13 +117,13 @@ interface RunFigures { rate: number; p99: number; doubles: number; perNode: numb
 async function runThroughput(n: number): Promise<RunFigures> {
   const schema = `bench_runs_${n}_${randomBytes(3).toString('hex')}`;
   const url = storeUrl(schema);
-  const jobs: BenchJob[] = Array.from({ length: RUN_JOBS }, (_, i) => ({ id: `tick-${i}`, schedule: '* * * * * *', command: 'true' }));
+  const jobs: BenchJob[] = Array.from({ length: RUN_JOBS }, (_, i) => ({ id: `tick-${i}`, schedule: '* * * * * *', command: '"true"' }));
   const daemons: RunningDaemon[] = [];
   const client = new pg.Client({ connectionString: BASE_URL });
   await client.connect();
   try {
     for (let i = 0; i < n; i++) {
-      daemons.push(await startDaemon(jobs, { extraYaml: `  store: "${url}"\n  node: bench-${i}\n  max_concurrency: ${RUN_JOBS}\n  log_level: warn` }));
+      daemons.push(await startDaemon(jobs, { extraYaml: `  store: "${url}"\n  node: bench-${i}\n  max_concurrency: ${RUN_JOBS}` }));
     }
     // Slots from the first whole second after all have started, for RUN_SECONDS; then a grace for the last ends.
     const from = Math.ceil(Date.now() / 1000) * 1000 + 1000;
