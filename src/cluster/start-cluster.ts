@@ -32,6 +32,12 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
   const name = settings.node ?? defaultNodeName(settings.listen, settings.data_dir);
   const drift = new ConfigDrift(conn, { node: name, log: o.log });
   const census = new NodeCensus(conn);
+  let reporting: Promise<void> | undefined;
+  // Both only report: a failure keeps the last answer until the next heartbeat.
+  const report = async () => {
+    await census.refresh().catch(() => undefined);
+    await drift.check().catch((err: unknown) => o.log.warn({ event: 'cluster.config_drift_check_failed', err }, 'comparing config fingerprints with the other nodes failed; tried again at the next heartbeat'));
+  };
   const node = new ClusterNode(conn, {
     name,
     version: o.version,
@@ -46,9 +52,8 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
         return [];
       });
       for (const t of taken) o.log.warn({ event: 'cluster.takeover', job_id: t.jobId, execution_id: t.executionId, lost_node: t.node, node: name }, `marked execution ${t.executionId} of job ${t.jobId} interrupted: node ${t.node} is dead`);
-      // Both only report: a failure keeps the last answer until the next heartbeat.
-      await census.refresh().catch(() => undefined);
-      await drift.check().catch((err: unknown) => o.log.warn({ event: 'cluster.config_drift_check_failed', err }, 'comparing config fingerprints with the other nodes failed; tried again at the next heartbeat'));
+      // Not awaited: reports must never delay the next heartbeat (and so the lease). One at a time.
+      reporting ??= report().finally(() => (reporting = undefined));
     },
     onLeaseLost: (why) => {
       // Fencing: another node may take these executions over once the lease has run out.
@@ -73,6 +78,7 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
     census,
     async close() {
       await node.leave();
+      await reporting;
       await conn.end();
     },
   };
