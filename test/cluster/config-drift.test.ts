@@ -4,6 +4,7 @@
  * still claimed once, and a reload that brings the files back in step clears it.
  */
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configText, removeDir, startDaemon, tempDir, type DaemonProcess } from '../helpers/daemon-process.js';
@@ -108,5 +109,10 @@ describe('cluster: config drift, the cluster in /health, the node in metrics', f
     const series = text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
     expect(series.length).to.be.above(10);
     expect(series.filter((l) => !/\{(.*,)?node="node-a"/.test(l))).to.deep.equal([]);
+    // With the label, the scrape still passes Prometheus' lint (promtool: Debian's `prometheus`, as test/metrics/ needs).
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(lint.error, 'promtool is needed (Debian package "prometheus")').to.equal(undefined);
+    expect(`${lint.stdout}${lint.stderr}`).to.equal('');
+    expect(lint.status).to.equal(0);
   });
 });
