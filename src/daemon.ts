@@ -138,6 +138,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       store, scheduler, runner, events, timezone: settings.timezone, configFile: config.file, maxJobs: settings.max_jobs,
       notifiers: () => Object.keys(config.notifiers),
       slotClaims: cluster?.claims,
+      cluster: cluster?.remote(store),
     });
     running = () => runner.running().length;
     stopAll = () => {
@@ -161,6 +162,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     });
     releasers.push(() => notifications.close());
     await service.start(config.jobs);
+    // Other nodes' changes from here on (and what changed since the store was read) reach this node's jobs.
+    await cluster?.follow({ service, cancel: (jobId, executionId) => runner.cancel(jobId, executionId) });
     const storeReturn = new StoreReturnWatch({
       events, log, isWritable: () => store.isWritable(), onReturn: () => service!.catchUp(),
       where: storeLocation(settings).url ?? settings.data_dir,
