@@ -258,7 +258,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       logError: (err, info) => log.error({ event: 'api.error', err, ...info }, 'request failed'),
     });
     const url = await listen(server, address);
-    cluster?.node.setAddress(url);
+    await cluster?.node.setAddress(url);
     // After listen: an accept that fails (EMFILE even after libuv's reserve descriptor) must not stop the daemon.
     server.on('error', (err) => log.error({ event: 'api.accept_failed', err }, 'accepting a connection failed'));
     releasers.push(() => closeServer(server, address));
