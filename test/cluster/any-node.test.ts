@@ -170,6 +170,26 @@ describe('cluster: any node answers for the cluster (2 daemons, one PostgreSQL)'
     expect((await api(a, 'POST', `/api/v1/jobs/long/executions/${id}/cancel`)).body.error.code).to.equal('EXECUTION_FINISHED');
   });
 
+  it('a node whose feed connection dropped reads again what changed meanwhile', async () => {
+    expect((await api(a, 'POST', '/api/v1/jobs', { id: 'quiet', schedule: '@yearly', command: 'true' })).status).to.equal(201);
+    await until('B to know the job', async () => ((await api(b, 'GET', '/api/v1/jobs/quiet')).status === 200 ? true : undefined));
+    const mark = (d: DaemonProcess) => d.lines.filter((l) => l.event === 'cluster.feed_back').length;
+    const before = [mark(a), mark(b)];
+    // Both nodes' feed connections are ended (waiting until they are gone), then the job is paused in the
+    // database at once, well within the feed's first reconnect delay (250 ms): no notification can reach them.
+    const feeds = await sql<{ ended: boolean }>(
+      `SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_stat_activity WHERE query = 'LISTEN "watchbell_cancel_' || md5($1) || '"'`,
+      [schema],
+    );
+    await sql(`INSERT INTO "${schema}".job_states AS s (job_id, state) VALUES ('quiet', '{"paused": true}') ON CONFLICT (job_id) DO UPDATE SET state = s.state || EXCLUDED.state`);
+    expect(feeds.map((f) => f.ended)).to.deep.equal([true, true]);
+    for (const d of [a, b]) {
+      await until('the paused state after the reconnect', async () => ((await api(d, 'GET', '/api/v1/jobs/quiet')).body.data.status === 'paused' ? true : undefined));
+    }
+    expect([mark(a), mark(b)].map((n, i) => n - before[i]!)).to.deep.equal([1, 1]);
+    expect(a.lines.some((l) => l.event === 'cluster.feed_lost')).to.equal(true);
+  });
+
   it('follows from A the log of a run on B, over HTTP and over a WebSocket, to its end', async () => {
     const go = join(gate, 'go');
     const command = `echo first; while [ ! -f ${go} ]; do sleep 0.05; done; echo second`;
