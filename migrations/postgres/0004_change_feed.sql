@@ -6,28 +6,24 @@
 -- Channel: one per schema, so stores in other schemas of the same database do not hear each other.
 -- Version 4: version 3 is left to the shared queue, built beside this (additive either way).
 
-CREATE FUNCTION notify_api_job_change() RETURNS trigger LANGUAGE plpgsql AS $$
+-- One function for the three tables: each branch reads only the columns of its own table.
+CREATE FUNCTION notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+  payload json;
 BEGIN
-  PERFORM pg_notify('watchbell_changes_' || md5(TG_TABLE_SCHEMA), json_build_object(
-    't', 'job', 'j', CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END, 'o', current_setting('application_name'))::text);
+  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  IF TG_TABLE_NAME = 'executions' THEN
+    payload := json_build_object('t', 'exec', 'j', r.job_id, 'e', r.id, 'o', current_setting('application_name'));
+  ELSIF TG_TABLE_NAME = 'job_states' THEN
+    payload := json_build_object('t', 'state', 'j', r.job_id, 'o', current_setting('application_name'));
+  ELSE
+    payload := json_build_object('t', 'job', 'j', r.id, 'o', current_setting('application_name'));
+  END IF;
+  PERFORM pg_notify('watchbell_changes_' || md5(TG_TABLE_SCHEMA), payload::text);
   RETURN NULL;
 END $$;
 
-CREATE FUNCTION notify_job_state_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM pg_notify('watchbell_changes_' || md5(TG_TABLE_SCHEMA), json_build_object(
-    't', 'state', 'j', CASE WHEN TG_OP = 'DELETE' THEN OLD.job_id ELSE NEW.job_id END, 'o', current_setting('application_name'))::text);
-  RETURN NULL;
-END $$;
-
-CREATE FUNCTION notify_execution_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM pg_notify('watchbell_changes_' || md5(TG_TABLE_SCHEMA), json_build_object(
-    't', 'exec', 'j', CASE WHEN TG_OP = 'DELETE' THEN OLD.job_id ELSE NEW.job_id END,
-    'e', CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END, 'o', current_setting('application_name'))::text);
-  RETURN NULL;
-END $$;
-
-CREATE TRIGGER api_jobs_changed AFTER INSERT OR UPDATE OR DELETE ON api_jobs FOR EACH ROW EXECUTE FUNCTION notify_api_job_change();
-CREATE TRIGGER job_states_changed AFTER INSERT OR UPDATE OR DELETE ON job_states FOR EACH ROW EXECUTE FUNCTION notify_job_state_change();
-CREATE TRIGGER executions_changed AFTER INSERT OR UPDATE OR DELETE ON executions FOR EACH ROW EXECUTE FUNCTION notify_execution_change();
+CREATE TRIGGER api_jobs_changed AFTER INSERT OR UPDATE OR DELETE ON api_jobs FOR EACH ROW EXECUTE FUNCTION notify_change();
+CREATE TRIGGER job_states_changed AFTER INSERT OR UPDATE OR DELETE ON job_states FOR EACH ROW EXECUTE FUNCTION notify_change();
+CREATE TRIGGER executions_changed AFTER INSERT OR UPDATE OR DELETE ON executions FOR EACH ROW EXECUTE FUNCTION notify_change();

@@ -119,7 +119,8 @@ describe('cluster: any node answers for the cluster (2 daemons, one PostgreSQL)'
 
   it('a pause on A stops both nodes: no slot after it runs anywhere, and B shows it paused', async () => {
     expect((await api(b, 'POST', '/api/v1/jobs', { id: 'often', schedule: '* * * * * *', command: 'true' })).status).to.equal(201);
-    await until('a first run', async () => ((await executions(a, 'often')).length > 0 ? true : undefined));
+    await until('a first run', async () => ((await executions(b, 'often')).length > 0 ? true : undefined));
+    await until('A to know the job', async () => ((await api(a, 'GET', '/api/v1/jobs/often')).status === 200 ? true : undefined));
     const paused = await api(a, 'POST', '/api/v1/jobs/often/pause');
     expect(paused.status, paused.text).to.equal(200);
     const pausedAt = Date.now();
