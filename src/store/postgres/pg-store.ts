@@ -267,14 +267,21 @@ export class PgStore implements Store {
    * gone). Never written back; the job service is told by the feed (cluster/apply-changes.ts).
    */
   mirror(change: { job: string; definition: Job | undefined } | { job: string; state: JobState | undefined } | { job: string; execution: string; body: Execution | undefined }): void {
+    // Logs this node copied from the database to read them (prepareLog) go with their execution or job.
     if ('definition' in change) {
       if (change.definition) this.apiById.set(change.job, change.definition);
-      else if (this.apiById.delete(change.job)) this.executions.dropJob(change.job);
+      else if (this.apiById.delete(change.job)) {
+        this.executions.dropJob(change.job);
+        void rm(join(this.jobsDir, change.job), { recursive: true, force: true }).catch(() => undefined);
+      }
     } else if ('state' in change) {
       if (change.state) this.states.set(change.job, mergedState(this.states.get(change.job), change.state));
       else this.states.delete(change.job);
-    } else if (!change.body) this.executions.remove(change.job, [change.execution]);
-    else if (!this.executions.replace(deepFreeze(change.body))) this.executions.add(change.body);
+    } else if (!change.body) {
+      if (!this.executions.get(change.job, change.execution)) return;
+      this.executions.remove(change.job, [change.execution]);
+      void removeLog(this.logPath(change.job, change.execution)).catch(() => undefined);
+    } else if (!this.executions.replace(deepFreeze(change.body))) this.executions.add(change.body);
   }
 
   /** Jobs with a stored state (for `watchbell store copy`). */
