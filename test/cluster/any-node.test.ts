@@ -169,6 +169,16 @@ describe('cluster: any node answers for the cluster (2 daemons, one PostgreSQL)'
     expect(onB.body.data.status).to.equal('cancelled');
     // A second cancel, from either node, is refused as for a local one.
     expect((await api(a, 'POST', `/api/v1/jobs/long/executions/${id}/cancel`)).body.error.code).to.equal('EXECUTION_FINISHED');
+    // A restart through A of B's cancelled execution runs on A; B lists it.
+    const restarted = await api(a, 'POST', `/api/v1/jobs/long/executions/${id}/restart`);
+    expect(restarted.status, restarted.text).to.equal(202);
+    const again = restarted.body.data.execution_id as string;
+    const seen = await until('B to list the restart', async () => {
+      const r = await api(b, 'GET', `/api/v1/jobs/long/executions/${again}`);
+      return r.status === 200 ? r.body.data : undefined;
+    });
+    expect(seen).to.include({ node: 'a', trigger: 'restart', restarted_from: id });
+    expect((await api(b, 'POST', `/api/v1/jobs/long/executions/${again}/cancel`)).body.data.status).to.equal('cancelled');
   });
 
   it('a node whose feed connection dropped reads again what changed meanwhile', async () => {
@@ -213,6 +223,11 @@ describe('cluster: any node answers for the cluster (2 daemons, one PostgreSQL)'
       wsText += m.toString();
       if (wsText.includes('first\n')) resolve();
     }));
+
+    // Without follow, the log as it is now, from B too.
+    const now = await api(a, 'GET', `/api/v1/jobs/talky/executions/${id}/log`);
+    expect(now.status, now.text).to.equal(200);
+    expect(now.text).to.equal('first\n');
 
     await writeFile(go, '');
     for (let r = await reader.read(); !r.done; r = await reader.read()) text += Buffer.from(r.value).toString();
