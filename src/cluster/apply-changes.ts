@@ -31,10 +31,14 @@ export class ChangeApplier {
     private readonly service: () => JobSync | undefined,
   ) {}
 
-  /** Fetches the rows of a batch of changes and applies them. */
-  async apply(changes: Change[]): Promise<void> {
+  /**
+   * Fetches the rows of a batch of changes and applies them. Returns the changes to fetch again: those of
+   * jobs this node itself changed while their rows were read (the row read may be older than its write).
+   */
+  async apply(changes: Change[]): Promise<Change[]> {
     const jobIds = [...new Set(changes.filter((c) => c.kind === 'job').map((c) => c.job))];
     const stateIds = [...new Set(changes.filter((c) => c.kind !== 'exec').map((c) => c.job))];
+    const before = new Map(stateIds.map((id) => [id, this.version(id)]));
     const execs = changes.filter((c): c is Extract<Change, { kind: 'exec' }> => c.kind === 'exec');
     const s = this.conn.schema;
     const q = this.conn.pool;
@@ -48,27 +52,39 @@ export class ChangeApplier {
         )
         : undefined,
     ]);
+    const again = stateIds.filter((id) => this.version(id) !== before.get(id));
+    const skip = new Set(again);
     const stateOf = new Map(states?.rows.map((r) => [r.job_id, r.state]));
-    for (const id of stateIds) this.store.mirror({ job: id, state: stateOf.get(id) });
+    for (const id of stateIds) if (!skip.has(id)) this.store.mirror({ job: id, state: stateOf.get(id) });
     const defOf = new Map(defs?.rows.map((r) => [r.id, r.definition]));
-    for (const id of jobIds) this.store.mirror({ job: id, definition: defOf.get(id) });
+    for (const id of jobIds) if (!skip.has(id)) this.store.mirror({ job: id, definition: defOf.get(id) });
     const found = new Map(bodies?.rows.map((r) => [`${r.body.job_id}\0${r.body.id}`, r.body]));
     for (const c of execs) this.store.mirror({ job: c.job, execution: c.execution, body: found.get(`${c.job}\0${c.execution}`) });
     const service = this.service();
     const defined = new Set(jobIds);
-    for (const id of stateIds) service?.syncJob(id, defined.has(id) ? { stored: defOf.get(id) } : undefined);
+    for (const id of stateIds) if (!skip.has(id)) service?.syncJob(id, defined.has(id) ? { stored: defOf.get(id) } : undefined);
     for (const c of execs) this.wake(c.execution);
+    return changes.filter((c) => c.kind !== 'exec' && skip.has(c.job));
+  }
+
+  /** This node's memory of a job's definition and state, to tell whether it changed while rows were read. */
+  private version(id: string): string {
+    return `${this.store.apiJobVersion(id)}\0${JSON.stringify(this.store.jobState(id))}`;
   }
 
   /**
    * After a (re)connect: every API job and state, and the executions that are unfinished (in the database or
-   * in memory) or were created since `sinceMs`, read again and applied where they differ.
+   * in memory) or were created since `sinceMs`, read again and applied where they differ. Returns the jobs to
+   * fetch again: those this node itself changed while the rows were read.
    */
-  async resync(sinceMs: number): Promise<void> {
+  async resync(sinceMs: number): Promise<Change[]> {
     const s = this.conn.schema;
     const q = this.conn.pool;
     const unfinished = this.store.unfinishedExecutions();
     const cutoff = newExecutionId(sinceMs - RESYNC_MARGIN_MS).slice(0, 'exec-'.length + 10);
+    // Every change of a definition sets its updated_at (jsonb reorders keys, so the whole text cannot be compared).
+    const stored = new Map(this.store.apiJobs().map((j) => [j.id, j.updated_at]));
+    const before = new Map([...stored.keys(), ...this.store.stateJobIds()].map((id) => [id, this.version(id)]));
     const [defs, states, bodies] = await Promise.all([
       q.query<{ id: string; definition: Job }>(`SELECT id, definition FROM ${s}.api_jobs`),
       q.query<{ job_id: string; state: JobState }>(`SELECT job_id, state FROM ${s}.job_states`),
@@ -78,21 +94,24 @@ export class ChangeApplier {
         [cutoff, unfinished.map((e) => e.job_id), unfinished.map((e) => e.id)],
       ),
     ]);
+    const nothing = this.version('');
+    const ids = new Set([...before.keys(), ...defs.rows.map((r) => r.id), ...states.rows.map((r) => r.job_id)]);
+    const again = new Set([...ids].filter((id) => this.version(id) !== (before.get(id) ?? nothing)));
     const changed = new Map<string, { stored: Job | undefined } | undefined>();
-    // Every change of a definition sets its updated_at (jsonb reorders keys, so the whole text cannot be compared).
-    const stored = new Map(this.store.apiJobs().map((j) => [j.id, j.updated_at]));
     for (const r of defs.rows) {
-      if (stored.get(r.id) !== r.definition.updated_at) {
+      if (!again.has(r.id) && stored.get(r.id) !== r.definition.updated_at) {
         this.store.mirror({ job: r.id, definition: r.definition });
         changed.set(r.id, { stored: r.definition });
       }
       stored.delete(r.id);
     }
     for (const id of stored.keys()) {
+      if (again.has(id)) continue;
       this.store.mirror({ job: id, definition: undefined });
       changed.set(id, { stored: undefined });
     }
     for (const r of states.rows) {
+      if (again.has(r.job_id)) continue;
       this.store.mirror({ job: r.job_id, state: r.state });
       if (!changed.has(r.job_id)) changed.set(r.job_id, undefined);
     }
@@ -106,6 +125,7 @@ export class ChangeApplier {
     const service = this.service();
     for (const [id, definition] of changed) service?.syncJob(id, definition);
     for (const id of [...this.waiters.keys()]) this.wake(id);
+    return [...again].map((job) => ({ kind: 'job', job }));
   }
 
   /** Resolves once a change of the execution has been applied, or after `ms`. */

@@ -15,10 +15,10 @@ import { cancelChannel, changeChannel } from './channels.js';
 export type Change = { kind: 'job' | 'state'; job: string } | { kind: 'exec'; job: string; execution: string };
 
 export interface FeedHandlers {
-  /** Fetches and applies changed rows; a rejection puts the batch back, to be tried again. */
-  apply(changes: Change[]): Promise<void>;
-  /** After each (re)connect: reads again what may have changed since `sinceMs` (epoch ms), unheard. */
-  resync(sinceMs: number): Promise<void>;
+  /** Fetches and applies changed rows; resolves with those to fetch again; a rejection puts the batch back, to be tried again. */
+  apply(changes: Change[]): Promise<Change[]>;
+  /** After each (re)connect: reads again what may have changed since `sinceMs` (epoch ms), unheard; resolves with changes to fetch again. */
+  resync(sinceMs: number): Promise<Change[]>;
   /** A cancel for an execution this node runs. */
   cancel(signal: CancelSignal): void;
   log: Logger;
@@ -86,7 +86,7 @@ export class ChangeFeed {
     this.client = client;
     this.heardAt = Date.now();
     try {
-      await this.serially(() => this.h.resync(since));
+      await this.serially(async () => this.queue(await this.h.resync(since)));
     } catch (err) {
       // Listening but not caught up: dropped, and the next connect resyncs from the same moment.
       this.client = undefined;
@@ -139,12 +139,15 @@ export class ChangeFeed {
     }
     // This node's store already holds what it wrote.
     if (p.o === this.origin || typeof p.j !== 'string') return;
-    if (p.t === 'exec' && typeof p.e === 'string') this.pending.set(`e\0${p.j}\0${p.e}`, { kind: 'exec', job: p.j, execution: p.e });
-    else if (p.t === 'job' || p.t === 'state') this.pending.set(`${p.t}\0${p.j}`, { kind: p.t, job: p.j });
-    else return;
-    if (!this.draining) {
+    if (p.t === 'exec' && typeof p.e === 'string') this.queue([{ kind: 'exec', job: p.j, execution: p.e }]);
+    else if (p.t === 'job' || p.t === 'state') this.queue([{ kind: p.t, job: p.j }]);
+  }
+
+  /** Adds changes to fetch; the changes of one turn (a group commit's) go as one batch. */
+  private queue(changes: Change[]): void {
+    for (const c of changes) this.pending.set(keyOf(c), c);
+    if (this.pending.size > 0 && !this.draining) {
       this.draining = true;
-      // The notifications of one turn (a group commit's) go as one batch.
       setImmediate(() => void this.serially(() => this.drain()));
     }
   }
@@ -155,7 +158,8 @@ export class ChangeFeed {
       const batch = [...this.pending.entries()];
       this.pending.clear();
       try {
-        await this.h.apply(batch.map(([, c]) => c));
+        const again = await this.h.apply(batch.map(([, c]) => c));
+        for (const c of again) this.pending.set(keyOf(c), c);
       } catch (err) {
         // Put back (newer notifications of the same rows stay as they are) and tried again shortly.
         for (const [k, c] of batch) if (!this.pending.has(k)) this.pending.set(k, c);
@@ -172,4 +176,9 @@ export class ChangeFeed {
     this.work = run.catch(() => undefined);
     return run;
   }
+}
+
+/** One pending entry per row: a row changed twice before it is fetched is fetched once. */
+function keyOf(c: Change): string {
+  return c.kind === 'exec' ? `exec\0${c.job}\0${c.execution}` : `${c.kind}\0${c.job}`;
 }

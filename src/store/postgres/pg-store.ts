@@ -80,6 +80,11 @@ export class PgStore implements Store {
     return [...this.apiById.values()].map((job) => structuredClone(job));
   }
 
+  /** When an API job's stored definition last changed (its updated_at), without copying it; undefined: none. */
+  apiJobVersion(id: string): string | undefined {
+    return this.apiById.get(id)?.updated_at;
+  }
+
   async saveApiJob(job: Job): Promise<void> {
     this.assertOpen();
     checkJobId(job.id);
