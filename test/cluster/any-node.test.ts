@@ -37,11 +37,14 @@ describe('cluster: any node answers for the cluster (2 daemons, one PostgreSQL)'
     const store = testStoreUrl();
     schema = new URL(store).searchParams.get('schema')!;
     const config = configText('  {}\n', `  node: NAME\napi:\n  tokens:\n    - { name: ops, token: "${TOKEN}", scope: admin }\n`);
-    nodes = await Promise.all(['a', 'b'].map(async (name) => {
+    const started = await Promise.allSettled(['a', 'b'].map(async (name) => {
       const dir = await tempDir();
       dirs.push(dir);
       return startDaemon({ dir, config: config.replace('NAME', name), env: { WATCHBELL_STORE: store } });
     }));
+    // One that started is stopped by after() even when the other did not.
+    nodes = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
     [a, b] = nodes as [DaemonProcess, DaemonProcess];
     gate = await tempDir('watchbell-gate-');
     dirs.push(gate);
