@@ -12,7 +12,7 @@
  * The database is WATCHBELL_BENCH_PG (default postgres://postgres@127.0.0.1:5432/test), a schema per case,
  * dropped at the end. The machine's load average is printed with the figures: it is shared.
  *
- *   npx tsc -p . && node dist/bench/cluster.js [claim seconds, default 3] [run seconds, default 10] [run jobs, default 100]
+ *   npx tsc -p . && node dist/bench/cluster.js [claim seconds, default 3] [run seconds, default 10] [run jobs, default 50]
  */
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
@@ -25,7 +25,7 @@ import { percentile, printResult, type Figure } from './result-line.js';
 
 const CLAIM_SECONDS = Number(process.argv[2] ?? 3);
 const RUN_SECONDS = Number(process.argv[3] ?? 10);
-const RUN_JOBS = Number(process.argv[4] ?? 100);
+const RUN_JOBS = Number(process.argv[4] ?? 50);
 const BASE_URL = process.env.WATCHBELL_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 /** Jobs due in each second of the claim bench: the 1,000 jobs a second. */
 const JOBS = 1000;
