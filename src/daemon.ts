@@ -105,7 +105,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     if (cluster) releasers.push(() => cluster.close());
     const recovered = await recoverInterrupted(store, {
       // Other nodes' unfinished executions are theirs: still running there, or taken over once their lease runs out.
-      mine: cluster && ((e) => e.node === undefined || e.node === cluster.node.name),
+      // One `queued` without a node waits in the cluster's shared queue (cluster/work-queue.ts) for any node.
+      mine: cluster && ((e) => (e.node === undefined && e.status !== 'queued') || e.node === cluster.node.name),
       killGraceMs: settings.kill_grace * 1000,
       // The engine does not stop a dead daemon's containers and exec'd processes: they are found and stopped here.
       stopLeftovers: !usesEngine ? undefined : (unfinished) => stopContainerLeftovers(unfinished, {
@@ -138,6 +139,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       store, scheduler, runner, events, timezone: settings.timezone, configFile: config.file, maxJobs: settings.max_jobs,
       notifiers: () => Object.keys(config.notifiers),
       slotClaims: cluster?.claims,
+    });
+    await cluster?.attach({
+      store: store as Store & Required<Pick<Store, 'adoptExecution'>>, runner, events,
+      jobs: () => service!.definitions(), job: (id) => service!.definition(id),
     });
     running = () => runner.running().length;
     stopAll = () => {
@@ -223,7 +228,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         const leaseHeld = cluster?.node.holdsLease() ?? true;
         return {
           status: writable && leaseHeld ? 'UP' : 'DOWN',
-          ...(cluster ? { cluster: { node: cluster.node.name, lease: leaseHeld ? 'held' : 'lost' } } : {}),
+          ...(cluster ? { cluster: cluster.health() } : {}),
           version: VERSION,
           uptime: Math.round(process.uptime()),
           jobs: service!.counts(),

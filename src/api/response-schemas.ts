@@ -17,7 +17,7 @@ export const EXECUTION_ID_PATTERN = '^exec-[0-9a-z]{20}$';
 export const JOB_STATUSES = ['active', 'paused', 'completed'] as const;
 export const EXECUTION_STATUSES = ['queued', 'in_progress', 'waiting', 'success', 'failure', 'cancelled', 'skipped'] as const;
 const TRIGGERS = ['schedule', 'manual', 'catch_up', 'restart', 'chain'];
-const END_REASONS = ['exit', 'timeout', 'cancelled', 'spawn_error', 'interrupted', 'overlap', 'paused'];
+const END_REASONS = ['exit', 'timeout', 'cancelled', 'spawn_error', 'interrupted', 'overlap', 'paused', 'no_node'];
 const STEP_STATUSES = ['pending', 'in_progress', 'waiting', 'success', 'failure', 'cancelled', 'skipped'];
 
 const timestamp: SchemaObject = { type: 'string', format: 'date-time' };
@@ -182,7 +182,11 @@ export const HEALTH_SCHEMA: SchemaObject = {
     running: { type: 'integer' },
     queued: { type: 'integer' },
     cluster: closed(
-      { node: { type: 'string', description: 'daemon.node' }, lease: { enum: ['held', 'lost'], description: 'lost: fenced, DOWN until restarted' } },
+      {
+        node: { type: 'string', description: 'daemon.node' },
+        lease: { enum: ['held', 'lost'], description: 'lost: fenced, DOWN until restarted' },
+        no_node: { type: 'array', items: { type: 'string' }, description: 'ids of active jobs whose run_on no live node matches: their slots are skipped (reason no_node)' },
+      },
       { description: 'present with a PostgreSQL store (cluster mode)' },
     ),
     store: {

@@ -1,6 +1,7 @@
 /**
  * Cluster mode's parts, started by the daemon when its store is PostgreSQL (loaded only then): the node's
- * membership and lease, and the slot claims the job service asks before it runs a slot.
+ * membership and lease, the slot claims the job service asks before it runs a slot, and the shared queue
+ * (work-queue.ts) that spreads won slots over the nodes.
  */
 import type { Logger } from 'pino';
 import type { DaemonSettings } from '../config/settings.js';
@@ -9,10 +10,15 @@ import { ClusterNode } from './cluster-node.js';
 import { defaultNodeName } from './node-name.js';
 import { PgSlotClaims } from './slot-claims.js';
 import { takeOverDeadNodes } from './takeover.js';
+import { WorkQueue, type WorkQueueParts } from './work-queue.js';
 
 export interface Cluster {
   node: ClusterNode;
   claims: PgSlotClaims;
+  /** Hands the runner and the jobs to the shared queue; called before the job service starts. */
+  attach(parts: WorkQueueParts): Promise<void>;
+  /** /health's `cluster`. */
+  health(): { node: string; lease: 'held' | 'lost'; no_node: string[] };
   /** Leaves the cluster (the name is free at once) and closes the connections. */
   close(): Promise<void>;
 }
@@ -24,7 +30,8 @@ const POOL_SIZE = 3;
 export async function startCluster(settings: DaemonSettings, o: { version: string; log: Logger; running(): number; stopAll(): void }): Promise<Cluster> {
   const conn = await connect(settings.store!, { poolSize: POOL_SIZE });
   const name = settings.node ?? defaultNodeName(settings.listen, settings.data_dir);
-  const node = new ClusterNode(conn, {
+  let queue: WorkQueue | undefined;
+  const node: ClusterNode = new ClusterNode(conn, {
     name,
     version: o.version,
     tags: settings.node_tags,
@@ -33,11 +40,17 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
     leaseMs: settings.lease * 1000,
     running: o.running,
     afterBeat: async () => {
-      const taken = await takeOverDeadNodes(conn, name).catch((err: unknown) => {
+      const taken = await takeOverDeadNodes(conn, name, (client, e) => queue!.retryTakenOver(client, e)).catch((err: unknown) => {
         o.log.warn({ event: 'cluster.takeover_failed', err }, 'taking over the executions of dead nodes failed; tried again at the next heartbeat');
         return [];
       });
-      for (const t of taken) o.log.warn({ event: 'cluster.takeover', job_id: t.jobId, execution_id: t.executionId, lost_node: t.node, node: name }, `marked execution ${t.executionId} of job ${t.jobId} interrupted: node ${t.node} is dead`);
+      for (const t of taken) {
+        o.log.warn({ event: 'cluster.takeover', job_id: t.jobId, execution_id: t.executionId, lost_node: t.node, node: name }, `marked execution ${t.executionId} of job ${t.jobId} interrupted: node ${t.node} is dead`);
+        if (!t.retry) continue;
+        o.log.info({ event: 'cluster.retry_queued', job_id: t.jobId, execution_id: t.retry.id, restarted_from: t.executionId }, `queued execution ${t.retry.id} of job ${t.jobId}, the next attempt of the interrupted ${t.executionId}`);
+        queue!.queued(t.retry);
+      }
+      await queue!.beat().catch((err: unknown) => o.log.warn({ event: 'cluster.take_failed', err }, 'looking for queued executions failed; tried again at the next heartbeat'));
     },
     onLeaseLost: (why) => {
       // Fencing: another node may take these executions over once the lease has run out.
@@ -53,11 +66,20 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
     throw conn.unavailable(err, `joining the cluster as node ${name}`);
   }
   o.log.info({ event: 'cluster.joined', node: name, tags: settings.node_tags, heartbeat: settings.heartbeat, lease: settings.lease }, `joined the cluster as node ${name}`);
-  const claims = new PgSlotClaims(conn, { node: name, instance: node.instance, holdsLease: () => node.holdsLease() });
+  const holdsLease = () => node.holdsLease();
+  queue = new WorkQueue(conn, {
+    node: name, instance: node.instance, tags: settings.node_tags, holdsLease,
+    warn: (event, err, message) => o.log.warn({ event, err }, message),
+  });
+  const q = queue;
+  const claims = new PgSlotClaims(conn, { node: name, instance: node.instance, holdsLease, start: (...a) => q.start(...a) });
   return {
     node,
     claims,
+    attach: (parts) => q.attach(parts),
+    health: () => ({ node: name, lease: holdsLease() ? 'held' : 'lost', no_node: q.noNode() }),
     async close() {
+      await q.close();
       await node.leave();
       await conn.end();
     },

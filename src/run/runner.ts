@@ -188,6 +188,30 @@ export class Runner {
     return this.entries(jobId, 'queued').map((r) => snapshot(r.execution));
   }
 
+  /** Slots a new execution could take now without waiting (0 while any waits in the queue). */
+  freeSlots(): number {
+    if (this.closing || this.waiting.size > 0) return 0;
+    return Math.max(0, this.maxConcurrency - this.slotsInUse);
+  }
+
+  /**
+   * Cluster mode: runs an execution another node queued and this one took (cluster/work-queue.ts), already
+   * stored `in_progress` with this node's name. It holds a slot like any other: the caller took no more
+   * than freeSlots().
+   */
+  runTaken(job: Job, execution: Execution): void {
+    let resolveDone!: (e: Execution) => void;
+    const done = new Promise<Execution>((resolve) => (resolveDone = resolve));
+    const entry: Entry = {
+      job, execution: snapshot(execution), state: 'running', extra: {}, queuedAt: null, recorded: Promise.resolve(),
+      controller: new AbortController(), done, resolveDone,
+    };
+    this.addActive(entry);
+    this.slotsInUse++;
+    this.events.emit('execution:started', { execution: snapshot(entry.execution) });
+    void this.execute(entry);
+  }
+
   /** True while an execution of the job is queued or in progress: what its concurrency policy looks at. */
   isRunning(jobId: string): boolean {
     return this.entries(jobId).length > 0;

@@ -154,6 +154,15 @@ export class PgStore implements Store {
     }, { retry: true });
   }
 
+  /**
+   * Cluster mode: an execution another process wrote to the database (cluster/work-queue.ts, as it is
+   * stored now) into memory, so this node's later writes of it are kept and its API lists it.
+   */
+  adoptExecution(execution: Execution): void {
+    const stored = deepFreeze(structuredClone(execution));
+    if (!this.executions.replace(stored)) this.executions.add(stored);
+  }
+
   getExecution(jobId: string, executionId: string): Execution | undefined {
     return this.executions.get(jobId, executionId);
   }
