@@ -1,0 +1,194 @@
+/**
+ * Cluster mode, work spread, with real daemons on the real PostgreSQL: `run_on` sends a job's runs to the
+ * nodes whose tags match (a slot claimed elsewhere goes through the shared queue), a job no live node
+ * matches is skipped `no_node` and listed in /health, a won slot with no free slot here runs on another
+ * node, `forbid` holds across nodes, and a SIGKILLed node's execution with retries left is retried
+ * elsewhere.
+ */
+import { expect } from 'chai';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { configText, removeDir, startDaemon, tempDir, type DaemonProcess } from '../helpers/daemon-process.js';
+import { dropTestSchemas, requirePostgres, sql, testStoreUrl } from '../helpers/postgres.js';
+
+const LEASE_S = 3;
+const CLUSTER = `  heartbeat: 1s\n  lease: ${LEASE_S}s\n`;
+
+interface Row {
+  id: string;
+  status: string;
+  body: { node?: string; reason: string | null; error: string | null; started_at: string | null; finished_at: string | null; trigger: string; restarted_from?: string };
+}
+
+/** Resolves with `probe`'s first defined answer, tried every 50 ms for up to `ms`. */
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function nodeName(d: DaemonProcess): string {
+  return String(d.lines.find((l) => l.event === 'cluster.joined')!.node);
+}
+
+describe('cluster: work spread (run_on, the shared queue, forbid across nodes, retries after a takeover)', function () {
+  this.timeout(90_000);
+  let daemons: DaemonProcess[] = [];
+  const dirs: string[] = [];
+  const groups: number[] = [];
+  let store = '';
+  let schema = '';
+
+  before(async function () {
+    await requirePostgres(this);
+  });
+
+  beforeEach(() => {
+    store = testStoreUrl();
+    schema = new URL(store).searchParams.get('schema')!;
+  });
+
+  afterEach(async () => {
+    await Promise.all(daemons.map((d) => d.stop('SIGKILL')));
+    daemons = [];
+    // A SIGKILLed node's job processes outlive it.
+    for (const g of groups.splice(0)) {
+      try {
+        process.kill(-g, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await Promise.all(dirs.splice(0).map(removeDir));
+  });
+
+  after(dropTestSchemas);
+
+  async function startNode(jobs: string, daemonExtra = ''): Promise<DaemonProcess> {
+    const dir = await tempDir();
+    dirs.push(dir);
+    const d = await startDaemon({ dir, config: configText(jobs, CLUSTER + daemonExtra), env: { WATCHBELL_STORE: store } });
+    daemons.push(d);
+    return d;
+  }
+
+  function rows(jobId: string): Promise<Row[]> {
+    return sql<Row>(`SELECT id, status, body FROM "${schema}".executions WHERE job_id = $1 ORDER BY id`, [jobId]);
+  }
+
+  it('runs a job with run_on only on the matching node, and skips one no live node matches (no_node, in /health)', async () => {
+    const jobs =
+      '  on-b:\n    schedule: "* * * * * *"\n    command: "true"\n    run_on: {zone: b}\n' +
+      '  nowhere:\n    schedule: "* * * * * *"\n    command: "true"\n    run_on: {zone: z}\n';
+    const [, b] = await Promise.all(['a', 'b', 'c'].map((zone) => startNode(jobs, `  node_tags: {zone: ${zone}}\n`)));
+    const nameB = nodeName(b!);
+    // Three slots of on-b ran to their end (each on b, whichever node claimed it).
+    await until('3 runs of on-b', async () => ((await rows('on-b')).filter((r) => r.status === 'success').length >= 3 ? true : undefined));
+    const ran = (await rows('on-b')).filter((r) => r.status !== 'skipped');
+    expect(ran.length).to.be.at.least(3);
+    for (const r of ran) expect(r.body.node, `execution ${r.id} of on-b`).to.equal(nameB);
+
+    const skipped = await until('2 no_node skips', async () => {
+      const all = await rows('nowhere');
+      return all.length >= 2 ? all : undefined;
+    });
+    for (const r of skipped) {
+      expect(r.status).to.equal('skipped');
+      expect(r.body.reason).to.equal('no_node');
+      expect(r.body.error).to.include('no live node has the tags of run_on {"zone":"z"}');
+    }
+    for (const d of daemons) {
+      const health = await d.api('GET', '/health');
+      expect(health.body.cluster.no_node).to.deep.equal(['nowhere']);
+    }
+    const job = await b!.api('GET', '/api/v1/jobs/on-b');
+    expect(job.body.data.run_on).to.deep.equal({ zone: 'b' });
+    // Through the API too: the skip is an execution of its own.
+    const viaApi = await until('a no_node skip in the API', async () => {
+      for (const d of daemons) {
+        const page = await d.api('GET', '/api/v1/jobs/nowhere/executions?limit=5');
+        const hit = (page.body.data as Array<{ reason: string }>).find((e) => e.reason === 'no_node');
+        if (hit) return hit;
+      }
+      return undefined;
+    });
+    expect(viaApi).to.include({ status: 'skipped', reason: 'no_node' });
+  });
+
+  it('runs two long jobs due at one slot at the same time on two nodes of max_concurrency 1', async () => {
+    const [a, b] = await Promise.all([startNode('  {}\n', '  max_concurrency: 1\n'), startNode('  {}\n', '  max_concurrency: 1\n')]);
+    // API jobs made on a: (without a change feed) only a fires them, wins both claims, runs one and queues the other.
+    const at = new Date(Math.ceil((Date.now() + 3000) / 1000) * 1000).toISOString();
+    for (const id of ['long-1', 'long-2']) {
+      const made = await a!.api('POST', '/api/v1/jobs', { id, schedule: at, command: 'sleep 4' });
+      expect(made.status, made.text).to.equal(201);
+    }
+    const both = await until('both running', async () => {
+      const all = [...(await rows('long-1')), ...(await rows('long-2'))];
+      return all.length === 2 && all.every((r) => r.status === 'in_progress') ? all : undefined;
+    });
+    expect(new Set(both.map((r) => r.body.node))).to.deep.equal(new Set([nodeName(a!), nodeName(b!)]));
+    const taken = both.find((r) => r.body.node === nodeName(b!))!;
+    await b!.finished(taken.id, 20_000);
+    const [done] = (await sql<Row>(`SELECT id, status, body FROM "${schema}".executions WHERE id = $1`, [taken.id]));
+    expect(done!.status).to.equal('success');
+    expect(done!.body.node).to.equal(nodeName(b!));
+  });
+
+  it('skips a slot while another node runs the forbid job (overlap, naming that execution and node)', async () => {
+    const long = (schedule: string) => `  long:\n    schedule: "${schedule}"\n    command: "sleep 30"\n    concurrency: forbid\n`;
+    // Node a may only run it by hand; node b fires it every second (its own YAML: config is per node).
+    const a = await startNode(long('@manual'));
+    const run = await a.api('POST', '/api/v1/jobs/long/run');
+    expect(run.status).to.equal(202);
+    const eid = String(run.body.data.execution_id);
+    await a.waitFor((l) => l.event === 'execution.started' && l.execution_id === eid);
+    const b = await startNode(long('* * * * * *'));
+    for (let n = 0; n < 2; n++) {
+      await b.waitFor((l) => l.event === 'execution.skipped' && l.job_id === 'long' && b.lines.filter((m) => m.event === 'execution.skipped').length > n);
+    }
+    const all = await rows('long');
+    const fromB = all.filter((r) => r.body.node === nodeName(b));
+    expect(fromB.length).to.be.at.least(2);
+    for (const r of fromB) {
+      expect(r.status).to.equal('skipped');
+      expect(r.body.reason).to.equal('overlap');
+      expect(r.body.error).to.equal(`skipped: execution ${eid} still running on node ${nodeName(a)}`);
+    }
+    expect(all.filter((r) => r.status === 'in_progress').map((r) => r.id)).to.deep.equal([eid]);
+    await a.api('POST', `/api/v1/jobs/long/executions/${eid}/cancel`);
+  });
+
+  it('retries on another node the execution of a SIGKILLed node when its job has retries left', async () => {
+    const dir = await tempDir('watchbell-marker-');
+    dirs.push(dir);
+    const mark = join(dir, 'first-attempt-ran');
+    // The first attempt leaves a mark and hangs (ignoring SIGTERM); an attempt that finds the mark succeeds.
+    const jobs = `  flaky:\n    command: "if [ -e ${mark} ]; then echo second; exit 0; fi; touch ${mark}; trap '' TERM; sleep 30"\n    retries: 2\n    retry_delay: 0\n`;
+    const [a, b] = await Promise.all([startNode(jobs), startNode(jobs)]);
+    const run = await a!.api('POST', '/api/v1/jobs/flaky/run');
+    expect(run.status).to.equal(202);
+    const eid = String(run.body.data.execution_id);
+    const pidFile = join(a!.dataDir, 'jobs', 'flaky', 'logs', `${eid}.log.pid`);
+    groups.push(await until('the pid file', async () => Number((await readFile(pidFile, 'utf8').catch(() => '')).trim()) || undefined));
+
+    const killedAt = Date.now();
+    await a!.stop('SIGKILL');
+    const queued = await b!.waitFor((l) => l.event === 'cluster.retry_queued' && l.restarted_from === eid, 20_000);
+    const retryId = String(queued.execution_id);
+    const end = await b!.finished(retryId, 20_000);
+    console.log(`      retried on the other node, ended ${Date.now() - killedAt} ms after the kill`);
+    expect(end.status).to.equal('success');
+    const [first] = await sql<Row>(`SELECT id, status, body FROM "${schema}".executions WHERE id = $1`, [eid]);
+    expect(first!.body).to.include({ reason: 'interrupted', node: nodeName(a!) });
+    const [retry] = await sql<Row>(`SELECT id, status, body FROM "${schema}".executions WHERE id = $1`, [retryId]);
+    expect(retry!.status).to.equal('success');
+    expect(retry!.body).to.include({ node: nodeName(b!), trigger: 'restart', restarted_from: eid });
+    const log = await b!.api('GET', `/api/v1/jobs/flaky/executions/${retryId}/log`);
+    expect(log.text).to.include('second');
+  });
+});
