@@ -19,6 +19,8 @@ export interface SlotClaims {
   claim(jobId: string, slot: Date): Promise<ClaimedSlot | null>;
   /** Starts a won slot: here, on another node (work-queue.ts), or skipped; resolves with its first record. */
   start(job: Job, trigger: Trigger, slot: Date, claimed: ClaimedSlot): Promise<Execution>;
+  /** Cancels an execution waiting in the cluster's shared queue; null when it is not there. */
+  cancelQueued(jobId: string, executionId: string): Promise<Execution | null>;
 }
 
 export interface PgSlotClaimsOptions {
@@ -26,8 +28,8 @@ export interface PgSlotClaimsOptions {
   instance: string;
   /** False once the node's lease is not held (fencing): it claims nothing. */
   holdsLease(): boolean;
-  /** SlotClaims.start (work-queue.ts). */
-  start(job: Job, trigger: Trigger, slot: Date, claimed: ClaimedSlot): Promise<Execution>;
+  /** SlotClaims.start and cancelQueued (work-queue.ts). */
+  queue: Pick<SlotClaims, 'start' | 'cancelQueued'>;
 }
 
 interface Pending {
@@ -94,6 +96,10 @@ export class PgSlotClaims implements SlotClaims {
   }
 
   start(job: Job, trigger: Trigger, slot: Date, claimed: ClaimedSlot): Promise<Execution> {
-    return this.o.start(job, trigger, slot, claimed);
+    return this.o.queue.start(job, trigger, slot, claimed);
+  }
+
+  cancelQueued(jobId: string, executionId: string): Promise<Execution | null> {
+    return this.o.queue.cancelQueued(jobId, executionId);
   }
 }

@@ -72,7 +72,7 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
     warn: (event, err, message) => o.log.warn({ event, err }, message),
   });
   const q = queue;
-  const claims = new PgSlotClaims(conn, { node: name, instance: node.instance, holdsLease, start: (...a) => q.start(...a) });
+  const claims = new PgSlotClaims(conn, { node: name, instance: node.instance, holdsLease, queue: q });
   return {
     node,
     claims,

@@ -147,10 +147,61 @@ export class WorkQueue {
     void this.pump();
   }
 
-  /** At each heartbeat: the live nodes' tags again, and a look for queued work (a notification may have been lost). */
+  /**
+   * At each heartbeat: the live nodes' tags again, queued executions no live node can run any more (the
+   * nodes matching their run_on died or stopped) skipped `no_node`, and a look for queued work (a
+   * notification may have been lost).
+   */
   async beat(): Promise<void> {
     await this.refreshLiveTags();
+    const stranded = await this.conn.transaction(async (client) => {
+      const { rows } = await client.query<{ execution_id: string; job_id: string; run_on: Record<string, string> }>(
+        `SELECT q.execution_id, q.job_id, q.run_on FROM ${this.s}.run_queue q
+         WHERE NOT EXISTS (SELECT 1 FROM ${this.s}.nodes n WHERE n.tags @> q.run_on AND n.stopped_at IS NULL
+                           AND n.last_heartbeat + make_interval(secs => n.lease_seconds) >= now())
+         FOR UPDATE OF q SKIP LOCKED`,
+      );
+      const out: Execution[] = [];
+      for (const r of rows) {
+        const e = await this.unqueue(client, r.execution_id, r.job_id, (q, now) => ({
+          ...q, status: 'skipped', reason: 'no_node', finished_at: now, error: `skipped: no live node has the tags of run_on ${JSON.stringify(r.run_on)} any more`,
+        }));
+        if (e) out.push(e);
+      }
+      return out;
+    });
+    for (const e of stranded) {
+      this.parts?.store.adoptExecution(e);
+      this.parts?.events.emit('execution:skipped', { execution: e });
+    }
     await this.pump();
+  }
+
+  /**
+   * Cancels an execution waiting in the shared queue (one no node has taken yet); resolves with its final
+   * record, or null when it is not in the queue (a node took it meanwhile, or it is not the queue's).
+   */
+  async cancelQueued(jobId: string, executionId: string): Promise<Execution | null> {
+    const e = await this.conn.transaction(async (client) => {
+      const { rows } = await client.query(`SELECT 1 FROM ${this.s}.run_queue WHERE execution_id = $1 FOR UPDATE`, [executionId]);
+      if (rows.length === 0) return null;
+      return this.unqueue(client, executionId, jobId, (q, now) => ({ ...q, status: 'cancelled', reason: 'cancelled', finished_at: now, error: 'cancelled while queued' }));
+    });
+    if (e) {
+      this.parts?.store.adoptExecution(e);
+      this.parts?.events.emit('execution:finished', { execution: e });
+    }
+    return e;
+  }
+
+  /** Takes an execution out of the queue, its record ended by `end`; null when the record is gone or not queued. */
+  private async unqueue(client: Queryable, executionId: string, jobId: string, end: (queued: Execution, now: string) => Execution): Promise<Execution | null> {
+    await client.query(`DELETE FROM ${this.s}.run_queue WHERE execution_id = $1`, [executionId]);
+    const { rows } = await client.query<{ body: Execution }>(`SELECT body FROM ${this.s}.executions WHERE job_id = $1 AND id = $2 AND status = 'queued'`, [jobId, executionId]);
+    if (!rows[0]) return null;
+    const ended = end(rows[0].body, new Date().toISOString());
+    await client.query(`UPDATE ${this.s}.executions SET status = $3, body = $4 WHERE job_id = $1 AND id = $2`, [jobId, executionId, ended.status, JSON.stringify(ended)]);
+    return ended;
   }
 
   /** Stops listening; queued executions stay for other nodes. */

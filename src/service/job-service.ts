@@ -636,6 +636,11 @@ export class JobService {
     if (FINISHED_STATUSES.has(e.status)) {
       throw new WatchbellError('EXECUTION_FINISHED', `execution ${executionId} already finished with status ${e.status}`);
     }
+    // Cluster mode: queued without a node = in the shared queue, where no runner holds it yet.
+    if (e.status === 'queued' && e.node === undefined && this.o.slotClaims) {
+      const cancelled = await this.o.slotClaims.cancelQueued(id, executionId);
+      if (cancelled) return cancelled;
+    }
     return this.o.runner.cancel(id, executionId);
   }
 

@@ -139,6 +139,36 @@ describe('cluster: work spread (run_on, the shared queue, forbid across nodes, r
     expect(done!.body.node).to.equal(nodeName(b!));
   });
 
+  it('holds a slot for a busy matching node in the queue: cancelled there through another node, skipped no_node once that node dies', async () => {
+    const jobs = '  busy:\n    command: "sleep 30"\n    run_on: {zone: b}\n';
+    const [a, b] = await Promise.all([startNode(jobs, '  node_tags: {zone: a}\n'), startNode(jobs, '  node_tags: {zone: b}\n  max_concurrency: 1\n')]);
+    const run = await b!.api('POST', '/api/v1/jobs/busy/run');
+    const busyId = String(run.body.data.execution_id);
+    const pidFile = join(b!.dataDir, 'jobs', 'busy', 'logs', `${busyId}.log.pid`);
+    groups.push(await until('the pid file', async () => Number((await readFile(pidFile, 'utf8').catch(() => '')).trim()) || undefined));
+    // Only a fires API jobs made on it; its slots need zone b, whose one slot is taken: they wait in the queue.
+    const at = new Date(Math.ceil((Date.now() + 2000) / 1000) * 1000).toISOString();
+    for (const id of ['later-1', 'later-2']) {
+      const made = await a!.api('POST', '/api/v1/jobs', { id, schedule: at, command: 'true', run_on: { zone: 'b' } });
+      expect(made.status, made.text).to.equal(201);
+    }
+    const [q1] = await until('both queued', async () => {
+      const all = [...(await rows('later-1')), ...(await rows('later-2'))];
+      return all.length === 2 && all.every((r) => r.status === 'queued' && r.body.node === undefined) ? all : undefined;
+    });
+    const cancel = await a!.api('POST', `/api/v1/jobs/later-1/executions/${q1!.id}/cancel`);
+    expect(cancel.status, cancel.text).to.equal(202);
+    expect(cancel.body.data.status).to.equal('cancelled');
+    expect((await rows('later-1'))[0]).to.deep.include({ status: 'cancelled' });
+    expect(await sql(`SELECT execution_id FROM "${schema}".run_queue`)).to.have.length(1);
+
+    await b!.stop('SIGKILL');
+    const skipped = await a!.waitFor((l) => l.event === 'execution.skipped' && l.job_id === 'later-2', (LEASE_S + 10) * 1000);
+    expect(skipped.reason).to.equal('no_node');
+    expect((await rows('later-2'))[0]).to.deep.include({ status: 'skipped' });
+    expect(await sql(`SELECT execution_id FROM "${schema}".run_queue`)).to.have.length(0);
+  });
+
   it('skips a slot while another node runs the forbid job (overlap, naming that execution and node)', async () => {
     const long = (schedule: string) => `  long:\n    schedule: "${schedule}"\n    command: "sleep 30"\n    concurrency: forbid\n`;
     // Node a may only run it by hand; node b fires it every second (its own YAML: config is per node).

@@ -162,7 +162,7 @@ describe('validateJob', () => {
       const byPath = Object.fromEntries((err.details ?? []).map((d) => [d.path, d.message]));
       expect(Object.keys(byPath).sort()).to.deep.equal(['/bogus', '/command', '/concurrency', '/retries', '/schedule', '/timeout']);
       expect(byPath['/bogus']).to.equal(
-        'bogus: unknown field; expected one of id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container, steps, on_success, on_failure, status',
+        'bogus: unknown field; expected one of id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container, run_on, steps, on_success, on_failure, status',
       );
       expect(byPath['/command']).to.equal('command: "" is invalid; expected a non-empty string, or a non-empty array of strings');
       expect(byPath['/timeout']).to.equal(`timeout: "5x" is invalid; expected a duration of at least 1s: ${DURATION_HELP}`);
