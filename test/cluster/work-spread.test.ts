@@ -132,6 +132,8 @@ describe('cluster: work spread (run_on, the shared queue, forbid across nodes, r
       return all.length === 2 && all.every((r) => r.status === 'in_progress') ? all : undefined;
     });
     expect(new Set(both.map((r) => r.body.node))).to.deep.equal(new Set([nodeName(a!), nodeName(b!)]));
+    const late = (r: Row) => Date.parse(r.body.started_at!) - Date.parse(at);
+    console.log(`      started ${both.map((r) => `${late(r)} ms after the slot on ${r.body.node === nodeName(a!) ? 'the winner' : 'the other node (queued)'}`).join(', ')}`);
     const taken = both.find((r) => r.body.node === nodeName(b!))!;
     await b!.finished(taken.id, 20_000);
     const [done] = (await sql<Row>(`SELECT id, status, body FROM "${schema}".executions WHERE id = $1`, [taken.id]));
