@@ -200,13 +200,7 @@ export class Runner {
    * than freeSlots().
    */
   runTaken(job: Job, execution: Execution): void {
-    let resolveDone!: (e: Execution) => void;
-    const done = new Promise<Execution>((resolve) => (resolveDone = resolve));
-    const entry: Entry = {
-      job, execution: snapshot(execution), state: 'running', extra: {}, queuedAt: null, recorded: Promise.resolve(),
-      controller: new AbortController(), done, resolveDone,
-    };
-    this.addActive(entry);
+    const entry = this.storedEntry(job, execution, 'running');
     this.slotsInUse++;
     this.events.emit('execution:started', { execution: snapshot(entry.execution) });
     void this.execute(entry);
@@ -621,14 +615,19 @@ export class Runner {
 
   /** Takes up again, after a restart of the daemon, an execution a previous daemon left `waiting` at a wait step. */
   resumeWaiting(job: Job, execution: Execution): void {
+    void this.execute(this.storedEntry(job, execution, 'gated'));
+  }
+
+  /** The active entry of an execution whose record is already stored (taken up again, or taken from the cluster's queue). */
+  private storedEntry(job: Job, execution: Execution, state: Entry['state']): Entry {
     let resolveDone!: (e: Execution) => void;
     const done = new Promise<Execution>((resolve) => (resolveDone = resolve));
     const entry: Entry = {
-      job, execution: snapshot(execution), state: 'gated', extra: {}, queuedAt: null, recorded: Promise.resolve(),
+      job, execution: snapshot(execution), state, extra: {}, queuedAt: null, recorded: Promise.resolve(),
       controller: new AbortController(), done, resolveDone,
     };
     this.addActive(entry);
-    void this.execute(entry);
+    return entry;
   }
 
   /** Lets go of an execution held at a gate while the daemon stops: not recorded, so it stays `waiting`. */

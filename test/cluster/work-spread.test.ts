@@ -6,10 +6,10 @@
  * elsewhere.
  */
 import { expect } from 'chai';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configText, removeDir, startDaemon, tempDir, type DaemonProcess } from '../helpers/daemon-process.js';
 import { dropTestSchemas, requirePostgres, sql, testStoreUrl } from '../helpers/postgres.js';
+import { groupOf, killGroups, until } from '../helpers/process-groups.js';
 
 const LEASE_S = 3;
 const CLUSTER = `  heartbeat: 1s\n  lease: ${LEASE_S}s\n`;
@@ -18,17 +18,6 @@ interface Row {
   id: string;
   status: string;
   body: { node?: string; reason: string | null; error: string | null; started_at: string | null; finished_at: string | null; trigger: string; restarted_from?: string };
-}
-
-/** Resolves with `probe`'s first defined answer, tried every 50 ms for up to `ms`. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function nodeName(d: DaemonProcess): string {
@@ -56,13 +45,7 @@ describe('cluster: work spread (run_on, the shared queue, forbid across nodes, r
     await Promise.all(daemons.map((d) => d.stop('SIGKILL')));
     daemons = [];
     // A SIGKILLed node's job processes outlive it.
-    for (const g of groups.splice(0)) {
-      try {
-        process.kill(-g, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killGroups(groups);
     await Promise.all(dirs.splice(0).map(removeDir));
   });
 
@@ -87,7 +70,7 @@ describe('cluster: work spread (run_on, the shared queue, forbid across nodes, r
     const [, b] = await Promise.all(['a', 'b', 'c'].map((zone) => startNode(jobs, `  node_tags: {zone: ${zone}}\n`)));
     const nameB = nodeName(b!);
     // Three slots of on-b ran to their end (each on b, whichever node claimed it).
-    await until('3 runs of on-b', async () => ((await rows('on-b')).filter((r) => r.status === 'success').length >= 3 ? true : undefined));
+    await until('3 runs of on-b', async () => ((await rows('on-b')).filter((r) => r.status === 'success').length >= 3 ? true : undefined), 20_000);
     const ran = (await rows('on-b')).filter((r) => r.status !== 'skipped');
     expect(ran.length).to.be.at.least(3);
     for (const r of ran) expect(r.body.node, `execution ${r.id} of on-b`).to.equal(nameB);
@@ -147,7 +130,7 @@ describe('cluster: work spread (run_on, the shared queue, forbid across nodes, r
     const run = await b!.api('POST', '/api/v1/jobs/busy/run');
     const busyId = String(run.body.data.execution_id);
     const pidFile = join(b!.dataDir, 'jobs', 'busy', 'logs', `${busyId}.log.pid`);
-    groups.push(await until('the pid file', async () => Number((await readFile(pidFile, 'utf8').catch(() => '')).trim()) || undefined));
+    groups.push(await groupOf(pidFile));
     // Only a fires API jobs made on it; its slots need zone b, whose one slot is taken: they wait in the queue.
     const at = new Date(Math.ceil((Date.now() + 2000) / 1000) * 1000).toISOString();
     for (const id of ['later-1', 'later-2']) {
@@ -206,7 +189,7 @@ describe('cluster: work spread (run_on, the shared queue, forbid across nodes, r
     expect(run.status).to.equal(202);
     const eid = String(run.body.data.execution_id);
     const pidFile = join(a!.dataDir, 'jobs', 'flaky', 'logs', `${eid}.log.pid`);
-    groups.push(await until('the pid file', async () => Number((await readFile(pidFile, 'utf8').catch(() => '')).trim()) || undefined));
+    groups.push(await groupOf(pidFile));
 
     const killedAt = Date.now();
     await a!.stop('SIGKILL');
