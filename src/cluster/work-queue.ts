@@ -56,6 +56,12 @@ export class WorkQueue {
   private starting = 0;
   private pumping = false;
   private pumpAgain = false;
+  /**
+   * The queue may hold work this node could take: set by a NOTIFY, a heartbeat and a take that filled every
+   * free slot; cleared by a take that found less. A freed slot looks only while it is set, so a busy node
+   * does not pay a transaction per finished execution for an empty queue.
+   */
+  private backlog = true;
   /** The tags of the live nodes, read at each heartbeat; null until first read. */
   private liveTags: Array<Record<string, string>> | null = null;
   private closed = false;
@@ -73,14 +79,16 @@ export class WorkQueue {
   async attach(parts: WorkQueueParts): Promise<void> {
     this.parts = parts;
     // A slot freed here may take a queued execution.
-    parts.events.on('execution:finished', () => void this.pump());
+    parts.events.on('execution:finished', () => {
+      if (this.backlog) void this.pump();
+    });
     this.listener = new NotifyListener({
       connectionString: this.conn.url.connectionString,
       channel: CHANNEL,
       onNotify: (schema) => {
-        if (schema === this.conn.url.schema) void this.pump();
+        if (schema === this.conn.url.schema) this.wake();
       },
-      onListening: () => void this.pump(),
+      onListening: () => this.wake(),
       onError: (err) => this.o.warn('cluster.listen_failed', err, 'the LISTEN for queued executions failed; connecting again (queued work is also looked for at each heartbeat)'),
     });
     await this.refreshLiveTags().catch(() => undefined);
@@ -144,6 +152,12 @@ export class WorkQueue {
     const p = this.attached();
     p.store.adoptExecution(e);
     p.events.emit('execution:queued', { execution: e });
+    this.wake();
+  }
+
+  /** Looks for queued work now, whatever the last take found. */
+  private wake(): void {
+    this.backlog = true;
     void this.pump();
   }
 
@@ -174,6 +188,7 @@ export class WorkQueue {
       this.parts?.store.adoptExecution(e);
       this.parts?.events.emit('execution:skipped', { execution: e });
     }
+    this.backlog = true;
     await this.pump();
   }
 
@@ -263,6 +278,7 @@ export class WorkQueue {
           this.parts.runner.runTaken(job, execution);
         }
         if (taken.length === free) this.pumpAgain = true;
+        else if (!this.pumpAgain) this.backlog = false;
       } while (this.pumpAgain && !this.closed);
     } catch (err) {
       this.o.warn('cluster.take_failed', err, 'taking queued executions failed; tried again at the next heartbeat');
