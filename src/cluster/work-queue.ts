@@ -252,9 +252,20 @@ export class WorkQueue {
     return execution;
   }
 
-  /** The queued execution's row and its queue row, and the wake-up (sent at commit). */
+  /**
+   * The queued execution's row and its queue row, and the wake-up (sent at commit). The job's finished
+   * executions past its history_limit go in the same transaction (as PgStore.addExecution trims), so a job
+   * whose runs all pass through the queue keeps a bounded history.
+   */
   private async enqueue(client: Queryable, e: Execution, job: Job): Promise<void> {
     await client.query(`INSERT INTO ${this.s}.executions (job_id, id, status, body) VALUES ($1, $2, $3, $4)`, [e.job_id, e.id, e.status, JSON.stringify(e)]);
+    await client.query(
+      `WITH old AS (SELECT id FROM ${this.s}.executions WHERE job_id = $1 AND status IN ('success', 'failure', 'cancelled', 'skipped')
+                    ORDER BY id DESC OFFSET $2),
+            logs AS (DELETE FROM ${this.s}.log_chunks WHERE job_id = $1 AND execution_id IN (SELECT id FROM old))
+       DELETE FROM ${this.s}.executions WHERE job_id = $1 AND id IN (SELECT id FROM old)`,
+      [e.job_id, Math.max(0, job.history_limit - 1)],
+    );
     await client.query(`INSERT INTO ${this.s}.run_queue (execution_id, job_id, job, run_on) VALUES ($1, $2, $3, $4)`, [e.id, e.job_id, JSON.stringify(job), JSON.stringify(job.run_on ?? {})]);
     await client.query('SELECT pg_notify($1, $2)', [CHANNEL, this.conn.url.schema]);
   }

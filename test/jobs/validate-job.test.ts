@@ -171,6 +171,16 @@ describe('validateJob', () => {
       expect(byPath['/schedule']).to.equal(`schedule: "*/0 * * * *" is not a cron expression: syntax error, illegal stepping: 0; ${SCHEDULE_HELP}`);
     });
 
+    it('takes run_on as a mapping of tag names to strings (absent when empty), and names a bad one', () => {
+      expect(validateJob({ ...minimal, run_on: { zone: 'eu-1', gpu: 'yes' } }, UTC).spec.run_on).to.deep.equal({ zone: 'eu-1', gpu: 'yes' });
+      expect(validateJob({ ...minimal, run_on: {} }, UTC).spec).to.not.have.property('run_on');
+      expect(validateJob(minimal, UTC).spec).to.not.have.property('run_on');
+      const [bad] = details({ ...minimal, run_on: { zone: 5 } });
+      expect(bad!.path).to.equal('/run_on/zone');
+      expect(bad!.message).to.include('run_on');
+      expect(details({ ...minimal, run_on: ['zone'] })[0]!.message).to.include('matched against daemon.node_tags');
+    });
+
     it('prefixes paths and labels with `path` for config jobs', () => {
       const found = details(
         { schedule: '@every 90', command: 'x', timeout: 0, retry_delay: '1m1h', working_directory: 'rel/dir' },
