@@ -12,3 +12,7 @@ CREATE TABLE run_queue (
   queued_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX run_queue_queued_at ON run_queue (queued_at);
+
+-- Each claim won looks for an unfinished execution of its job on another node (`concurrency: forbid` across
+-- nodes, cluster/slot-claims.ts): by job, among the unfinished rows only, not through the job's whole history.
+CREATE INDEX executions_unfinished_job ON executions (job_id) WHERE status IN ('queued', 'in_progress');
