@@ -25,7 +25,7 @@ const CHANNEL = 'watchbell_run_queue';
 
 /** What the queue needs of the daemon, handed over once the runner and the job service exist. */
 export interface WorkQueueParts {
-  store: Store & Required<Pick<Store, 'adoptExecution'>>;
+  store: Store;
   runner: Runner;
   events: Events;
   /** The jobs this node holds (for /health's `no_node`). */
@@ -150,7 +150,7 @@ export class WorkQueue {
   /** After a queued execution's insert committed: into this node's memory, announced, and taken if a slot is free. */
   queued(e: Execution): void {
     const p = this.attached();
-    p.store.adoptExecution(e);
+    p.store.adoptExecution?.(e);
     p.events.emit('execution:queued', { execution: e });
     this.wake();
   }
@@ -185,7 +185,7 @@ export class WorkQueue {
       return out;
     });
     for (const e of stranded) {
-      this.parts?.store.adoptExecution(e);
+      this.parts?.store.adoptExecution?.(e);
       this.parts?.events.emit('execution:skipped', { execution: e });
     }
     this.backlog = true;
@@ -203,7 +203,7 @@ export class WorkQueue {
       return this.unqueue(client, executionId, jobId, (q, now) => ({ ...q, status: 'cancelled', reason: 'cancelled', finished_at: now, error: 'cancelled while queued' }));
     });
     if (e) {
-      this.parts?.store.adoptExecution(e);
+      this.parts?.store.adoptExecution?.(e);
       this.parts?.events.emit('execution:finished', { execution: e });
     }
     return e;
@@ -285,7 +285,7 @@ export class WorkQueue {
         if (free <= 0 || !this.o.holdsLease()) break;
         const taken = await this.take(free);
         for (const { job, execution } of taken) {
-          this.parts.store.adoptExecution(execution);
+          this.parts.store.adoptExecution?.(execution);
           this.parts.runner.runTaken(job, execution);
         }
         if (taken.length === free) this.pumpAgain = true;
