@@ -115,7 +115,10 @@ export class WorkQueue {
       return this.skip(job, trigger, slot, 'no_node', `skipped: no live node has the tags of run_on ${JSON.stringify(job.run_on ?? {})}`);
     }
     const queued = withSteps(queuedExecution(job, trigger, slot, new Date()), job, {});
-    await this.conn.transaction((client) => this.enqueue(client, queued, job));
+    await this.conn.transaction((client) => this.enqueue(client, queued, job)).catch((err: unknown) => {
+      // STORE_UNAVAILABLE: the service logs the slot as missed, as for a run whose first record failed.
+      throw this.conn.unavailable(err, `queueing slot ${slot.toISOString()} of job ${job.id}`);
+    });
     this.queued(queued);
     return queued;
   }
