@@ -39,6 +39,8 @@ export interface WorkQueueOptions {
   instance: string;
   tags: Record<string, string>;
   holdsLease(): boolean;
+  /** Asks the node running an execution to cancel it (`replace` across nodes); absent: it goes on. */
+  cancelElsewhere?(target: { node: string; jobId: string; executionId: string }): Promise<void>;
   /** Failures of the background work (taking, the LISTEN), which is tried again at the next heartbeat. */
   warn(event: string, err: unknown, message: string): void;
 }
@@ -106,7 +108,7 @@ export class WorkQueue {
       const where = node ? `on node ${node}` : 'in the cluster queue';
       return this.skip(job, trigger, slot, 'overlap', `skipped: execution ${executionId} still ${node ? 'running' : 'queued'} ${where}`);
     }
-    // `replace` across nodes: the other node's execution goes on (stopping it needs the cross-node cancel).
+    if (claimed.busy && job.concurrency === 'replace') await this.replace(job.id, claimed.busy);
     if (tagsMatch(job.run_on, this.o.tags) && p.runner.freeSlots() - this.starting > 0) {
       this.starting++;
       return p.runner.trigger(job, trigger, slot).finally(() => this.starting--);
@@ -121,6 +123,15 @@ export class WorkQueue {
     });
     this.queued(queued);
     return queued;
+  }
+
+  /**
+   * `replace` across nodes: one waiting in the shared queue is cancelled there; one running on another node
+   * is asked to stop through `cancelElsewhere` (the cross-node cancel), when the cluster has one.
+   */
+  private async replace(jobId: string, busy: NonNullable<ClaimedSlot['busy']>): Promise<void> {
+    if (busy.node === null) await this.cancelQueued(jobId, busy.executionId);
+    else await this.o.cancelElsewhere?.({ node: busy.node, jobId, executionId: busy.executionId });
   }
 
   /** Ids of active jobs whose run_on no live node matches now (for /health). */

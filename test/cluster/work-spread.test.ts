@@ -154,6 +154,25 @@ describe('cluster: work spread (run_on, the shared queue, forbid across nodes, r
     expect(await sql(`SELECT execution_id FROM "${schema}".run_queue`)).to.have.length(0);
   });
 
+  it('replaces, under concurrency replace, an execution still waiting in the shared queue with the next slot', async () => {
+    const jobs = '  busy:\n    command: "sleep 30"\n    run_on: {zone: b}\n';
+    const [a, b] = await Promise.all([startNode(jobs, '  node_tags: {zone: a}\n'), startNode(jobs, '  node_tags: {zone: b}\n  max_concurrency: 1\n')]);
+    const run = await b!.api('POST', '/api/v1/jobs/busy/run');
+    groups.push(await groupOf(join(b!.dataDir, 'jobs', 'busy', 'logs', `${String(run.body.data.execution_id)}.log.pid`)));
+    const made = await a!.api('POST', '/api/v1/jobs', { id: 'every', schedule: '* * * * * *', command: 'true', run_on: { zone: 'b' }, concurrency: 'replace' });
+    expect(made.status, made.text).to.equal(201);
+    const all = await until('two replaced in the queue', async () => {
+      const got = await rows('every');
+      return got.filter((r) => r.status === 'cancelled').length >= 2 ? got : undefined;
+    });
+    for (const r of all.filter((x) => x.status === 'cancelled')) expect(r.body.error).to.equal('cancelled while queued');
+    // Never more than one of them waits, and none ran: zone b's one slot is taken.
+    expect(all.filter((r) => r.status === 'queued').length).to.be.at.most(1);
+    expect(all.filter((r) => r.status === 'in_progress' || r.status === 'success')).to.have.length(0);
+    const queue = await sql<{ job_id: string }>(`SELECT job_id FROM "${schema}".run_queue`);
+    expect(queue.length).to.be.at.most(1);
+  });
+
   it('skips a slot while another node runs the forbid job (overlap, naming that execution and node)', async () => {
     const long = (schedule: string) => `  long:\n    schedule: "${schedule}"\n    command: "sleep 30"\n    concurrency: forbid\n`;
     // Node a may only run it by hand; node b fires it every second (its own YAML: config is per node).
