@@ -20,8 +20,19 @@ import type { Store } from '../store/store.js';
 import { NotifyListener } from './notify-listener.js';
 import type { ClaimedSlot } from './slot-claims.js';
 
-/** The channel nodes are woken on; the payload is the store's schema, so clusters in one database stay apart. */
+/**
+ * The channel nodes are woken on; the payload is the store's schema, so clusters in one database stay apart.
+ * A replace across nodes goes on it too, as a ReplaceSignal.
+ */
 const CHANNEL = 'watchbell_run_queue';
+
+/** `replace` across nodes: node `n` of the cluster in schema `s` cancels execution `e` of job `j`. */
+interface ReplaceSignal {
+  s: string;
+  n: string;
+  j: string;
+  e: string;
+}
 
 /** What the queue needs of the daemon, handed over once the runner and the job service exist. */
 export interface WorkQueueParts {
@@ -39,8 +50,6 @@ export interface WorkQueueOptions {
   instance: string;
   tags: Record<string, string>;
   holdsLease(): boolean;
-  /** Asks the node running an execution to cancel it (`replace` across nodes); absent: it goes on. */
-  cancelElsewhere?(target: { node: string; jobId: string; executionId: string }): Promise<void>;
   /** Failures of the background work (taking, the LISTEN), which is tried again at the next heartbeat. */
   warn(event: string, err: unknown, message: string): void;
 }
@@ -87,8 +96,9 @@ export class WorkQueue {
     this.listener = new NotifyListener({
       connectionString: this.conn.url.connectionString,
       channel: CHANNEL,
-      onNotify: (schema) => {
-        if (schema === this.conn.url.schema) this.wake();
+      onNotify: (payload) => {
+        if (payload === this.conn.url.schema) this.wake();
+        else this.onReplace(payload);
       },
       onListening: () => this.wake(),
       onError: (err) => this.o.warn('cluster.listen_failed', err, 'the LISTEN for queued executions failed; connecting again (queued work is also looked for at each heartbeat)'),
@@ -130,8 +140,27 @@ export class WorkQueue {
    * is asked to stop through `cancelElsewhere` (the cross-node cancel), when the cluster has one.
    */
   private async replace(jobId: string, busy: NonNullable<ClaimedSlot['busy']>): Promise<void> {
-    if (busy.node === null) await this.cancelQueued(jobId, busy.executionId);
-    else await this.o.cancelElsewhere?.({ node: busy.node, jobId, executionId: busy.executionId });
+    if (busy.node === null) {
+      await this.cancelQueued(jobId, busy.executionId);
+      return;
+    }
+    // On the queue's channel: every node listens to it already. Delivered within milliseconds to a live
+    // node; a node that does not hear it (its LISTEN was down) lets its run go on, as without the cancel.
+    const signal: ReplaceSignal = { s: this.conn.url.schema, n: busy.node, j: jobId, e: busy.executionId };
+    await this.conn.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(signal)]).catch(() => undefined);
+  }
+
+  /** A replace signal for an execution this node runs: cancelled as a local replace cancels it. */
+  private onReplace(payload: string): void {
+    let signal: Partial<ReplaceSignal>;
+    try {
+      signal = JSON.parse(payload) as Partial<ReplaceSignal>;
+    } catch {
+      return; // not ours
+    }
+    if (signal.s !== this.conn.url.schema || signal.n !== this.o.node || typeof signal.j !== 'string' || typeof signal.e !== 'string') return;
+    // Already ended, or never run here: nothing to stop.
+    void this.parts?.runner.cancel(signal.j, signal.e).catch(() => undefined);
   }
 
   /** Ids of active jobs whose run_on no live node matches now (for /health). */

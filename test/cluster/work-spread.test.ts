@@ -197,6 +197,23 @@ describe('cluster: work spread (run_on, the shared queue, forbid across nodes, r
     await a.api('POST', `/api/v1/jobs/long/executions/${eid}/cancel`);
   });
 
+  it('cancels, under concurrency replace, the execution another node runs when this node starts the next slot', async () => {
+    const long = (schedule: string) => `  long:\n    schedule: "${schedule}"\n    command: "sleep 30"\n    concurrency: replace\n`;
+    // As in the forbid test: node a runs it by hand, node b fires it every second.
+    const a = await startNode(long('@manual'));
+    const run = await a.api('POST', '/api/v1/jobs/long/run');
+    const eid = String(run.body.data.execution_id);
+    await a.waitFor((l) => l.event === 'execution.started' && l.execution_id === eid);
+    const b = await startNode(long('* * * * * *'));
+    const started = await b.waitFor((l) => l.event === 'execution.started' && l.job_id === 'long');
+    const end = await a.finished(eid, 15_000);
+    expect(end.status).to.equal('cancelled');
+    const [row] = await sql<Row>(`SELECT id, status, body FROM "${schema}".executions WHERE id = $1`, [eid]);
+    expect(row!.status).to.equal('cancelled');
+    expect(row!.body.node).to.equal(nodeName(a));
+    expect(Date.parse(row!.body.finished_at!)).to.be.at.least(Date.parse(String(started.time ?? 0)) - 1000);
+  });
+
   it('retries on another node the execution of a SIGKILLed node when its job has retries left', async () => {
     const dir = await tempDir('watchbell-marker-');
     dirs.push(dir);
