@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import type { DaemonSettings } from '../config/settings.js';
 import { connect } from '../store/postgres/connection.js';
 import { ClusterNode } from './cluster-node.js';
+import { ConfigDrift } from './config-drift.js';
+import { NodeCensus } from './node-census.js';
 import { defaultNodeName } from './node-name.js';
 import { PgSlotClaims } from './slot-claims.js';
 import { takeOverDeadNodes } from './takeover.js';
@@ -15,10 +17,14 @@ import { WorkQueue, type WorkQueueParts } from './work-queue.js';
 export interface Cluster {
   node: ClusterNode;
   claims: PgSlotClaims;
-  /** Hands the runner and the jobs to the shared queue; called before the job service starts. */
+  /** Hands the runner and the jobs to the shared queue (work-queue.ts); called before the job service starts. */
   attach(parts: WorkQueueParts): Promise<void>;
-  /** /health's `cluster`. */
-  health(): { node: string; lease: 'held' | 'lost'; no_node: string[] };
+  /** Active jobs whose run_on no live node matches (/health's `cluster.no_node`). */
+  noNode(): string[];
+  /** This node's config fingerprints and their comparison with the other live nodes'. */
+  drift: ConfigDrift;
+  /** Nodes alive and dead, as of the last heartbeat. */
+  census: NodeCensus;
   /** Leaves the cluster (the name is free at once) and closes the connections. */
   close(): Promise<void>;
 }
@@ -30,6 +36,8 @@ const POOL_SIZE = 3;
 export async function startCluster(settings: DaemonSettings, o: { version: string; log: Logger; running(): number; stopAll(): void }): Promise<Cluster> {
   const conn = await connect(settings.store!, { poolSize: POOL_SIZE });
   const name = settings.node ?? defaultNodeName(settings.listen, settings.data_dir);
+  const drift = new ConfigDrift(conn, { node: name, log: o.log });
+  const census = new NodeCensus(conn);
   let queue: WorkQueue | undefined;
   const node: ClusterNode = new ClusterNode(conn, {
     name,
@@ -51,6 +59,9 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
         queue!.queued(t.retry);
       }
       await queue!.beat().catch((err: unknown) => o.log.warn({ event: 'cluster.take_failed', err }, 'looking for queued executions failed; tried again at the next heartbeat'));
+      // Both only report: a failure keeps the last answer until the next heartbeat.
+      await census.refresh().catch(() => undefined);
+      await drift.check().catch((err: unknown) => o.log.warn({ event: 'cluster.config_drift_check_failed', err }, 'comparing config fingerprints with the other nodes failed; tried again at the next heartbeat'));
     },
     onLeaseLost: (why) => {
       // Fencing: another node may take these executions over once the lease has run out.
@@ -73,11 +84,14 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
   });
   const q = queue;
   const claims = new PgSlotClaims(conn, { node: name, instance: node.instance, holdsLease, queue: q });
+  await census.refresh().catch(() => undefined);
   return {
     node,
     claims,
+    drift,
+    census,
     attach: (parts) => q.attach(parts),
-    health: () => ({ node: name, lease: holdsLease() ? 'held' : 'lost', no_node: q.noNode() }),
+    noNode: () => q.noNode(),
     async close() {
       await q.close();
       await node.leave();
