@@ -15,24 +15,15 @@ import { dequeuedExecution, queuedExecution, skippedExecution } from '../run/exe
 import type { Runner } from '../run/runner.js';
 import { withSteps } from '../run/steps-record.js';
 import type { Connection } from '../store/postgres/connection.js';
+import { PgStore } from '../store/postgres/pg-store.js';
 import type { Queryable } from '../store/postgres/queryable.js';
 import type { Store } from '../store/store.js';
+import { sendCancel } from './cancel-signal.js';
 import { NotifyListener } from './notify-listener.js';
 import type { ClaimedSlot } from './slot-claims.js';
 
-/**
- * The channel nodes are woken on; the payload is the store's schema, so clusters in one database stay apart.
- * A replace across nodes goes on it too, as a ReplaceSignal.
- */
+/** The channel nodes are woken on; the payload is the store's schema, so clusters in one database stay apart. */
 const CHANNEL = 'watchbell_run_queue';
-
-/** `replace` across nodes: node `n` of the cluster in schema `s` cancels execution `e` of job `j`. */
-interface ReplaceSignal {
-  s: string;
-  n: string;
-  j: string;
-  e: string;
-}
 
 /** What the queue needs of the daemon, handed over once the runner and the job service exist. */
 export interface WorkQueueParts {
@@ -96,9 +87,8 @@ export class WorkQueue {
     this.listener = new NotifyListener({
       connectionString: this.conn.url.connectionString,
       channel: CHANNEL,
-      onNotify: (payload) => {
-        if (payload === this.conn.url.schema) this.wake();
-        else this.onReplace(payload);
+      onNotify: (schema) => {
+        if (schema === this.conn.url.schema) this.wake();
       },
       onListening: () => this.wake(),
       onError: (err) => this.o.warn('cluster.listen_failed', err, 'the LISTEN for queued executions failed; connecting again (queued work is also looked for at each heartbeat)'),
@@ -137,30 +127,16 @@ export class WorkQueue {
 
   /**
    * `replace` across nodes: one waiting in the shared queue is cancelled there; one running on another node
-   * is asked to stop through `cancelElsewhere` (the cross-node cancel), when the cluster has one.
+   * is asked to stop through the cross-node cancel.
    */
   private async replace(jobId: string, busy: NonNullable<ClaimedSlot['busy']>): Promise<void> {
     if (busy.node === null) {
       await this.cancelQueued(jobId, busy.executionId);
       return;
     }
-    // On the queue's channel: every node listens to it already. Delivered within milliseconds to a live
-    // node; a node that does not hear it (its LISTEN was down) lets its run go on, as without the cancel.
-    const signal: ReplaceSignal = { s: this.conn.url.schema, n: busy.node, j: jobId, e: busy.executionId };
-    await this.conn.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(signal)]).catch(() => undefined);
-  }
-
-  /** A replace signal for an execution this node runs: cancelled as a local replace cancels it. */
-  private onReplace(payload: string): void {
-    let signal: Partial<ReplaceSignal>;
-    try {
-      signal = JSON.parse(payload) as Partial<ReplaceSignal>;
-    } catch {
-      return; // not ours
-    }
-    if (signal.s !== this.conn.url.schema || signal.n !== this.o.node || typeof signal.j !== 'string' || typeof signal.e !== 'string') return;
-    // Already ended, or never run here: nothing to stop.
-    void this.parts?.runner.cancel(signal.j, signal.e).catch(() => undefined);
+    // The cross-node cancel (cancel-signal.ts): that node cancels it as a local replace does. Not awaited
+    // to its end: the new slot starts at once, as a local replace's does once its cancel is sent.
+    await sendCancel(this.conn, { node: busy.node, jobId, executionId: busy.executionId }).catch(() => undefined);
   }
 
   /** Ids of active jobs whose run_on no live node matches now (for /health). */
@@ -193,7 +169,7 @@ export class WorkQueue {
   /** After a queued execution's insert committed: into this node's memory, announced, and taken if a slot is free. */
   queued(e: Execution): void {
     const p = this.attached();
-    p.store.adoptExecution?.(e);
+    this.adopt(e);
     p.events.emit('execution:queued', { execution: e });
     this.wake();
   }
@@ -228,7 +204,7 @@ export class WorkQueue {
       return out;
     });
     for (const e of stranded) {
-      this.parts?.store.adoptExecution?.(e);
+      this.adopt(e);
       this.parts?.events.emit('execution:skipped', { execution: e });
     }
     this.backlog = true;
@@ -246,7 +222,7 @@ export class WorkQueue {
       return this.unqueue(client, executionId, jobId, (q, now) => ({ ...q, status: 'cancelled', reason: 'cancelled', finished_at: now, error: 'cancelled while queued' }));
     });
     if (e) {
-      this.parts?.store.adoptExecution?.(e);
+      this.adopt(e);
       this.parts?.events.emit('execution:finished', { execution: e });
     }
     return e;
@@ -266,6 +242,12 @@ export class WorkQueue {
   async close(): Promise<void> {
     this.closed = true;
     await this.listener?.close();
+  }
+
+  /** A row this node wrote to the queue or took from it, into its store's memory at once (the change feed brings it too). */
+  private adopt(e: Execution): void {
+    const store = this.parts?.store;
+    if (store instanceof PgStore) store.mirror({ job: e.job_id, execution: e.id, body: e });
   }
 
   private attached(): WorkQueueParts {
@@ -328,7 +310,7 @@ export class WorkQueue {
         if (free <= 0 || !this.o.holdsLease()) break;
         const taken = await this.take(free);
         for (const { job, execution } of taken) {
-          this.parts.store.adoptExecution?.(execution);
+          this.adopt(execution);
           this.parts.runner.runTaken(job, execution);
         }
         if (taken.length === free) this.pumpAgain = true;

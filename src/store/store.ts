@@ -92,6 +92,4 @@ export interface Store {
    */
   openLog?(path: string, maxBytes: number): LogWriter;
   prepareLog?(jobId: string, executionId: string): Promise<void>;
-  /** Cluster mode (PostgreSQL): takes into memory an execution another node or the shared queue wrote. */
-  adoptExecution?(execution: Execution): void;
 }
