@@ -58,7 +58,9 @@ async function claimRate(n: number): Promise<{ rate: number; trips: number[] }> 
     const claimers = await Promise.all(conns.map(async (conn, i) => {
       const instance = randomBytes(8).toString('hex');
       await addNode(conn, `node-${i}`, instance);
-      return new PgSlotClaims(conn, { node: `node-${i}`, instance, holdsLease: () => true });
+      // Claims only: no slot is started, so no shared queue.
+      const queue = { start: () => Promise.reject(new Error('the claim bench starts no slot')), cancelQueued: async () => null };
+      return new PgSlotClaims(conn, { node: `node-${i}`, instance, holdsLease: () => true, queue });
     }));
     const jobs = Array.from({ length: JOBS }, (_, i) => `job-${i}`);
     const trips: number[] = [];

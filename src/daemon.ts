@@ -75,6 +75,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
     core = createScheduling({ store, settings, log, cluster, configFile: live.current.file, notifiers: () => Object.keys(live.current.notifiers) });
     const { service, runner, scheduler } = core;
+    // Cluster mode: the shared queue takes work for this node's runner (cluster/work-queue.ts); before the first slot.
+    await cluster?.attach({ store, runner, events: core.events, jobs: () => service.definitions(), job: (id) => service.definition(id) });
     // Before the service starts: catch-up runs notify too. Stopped after the runner, so the last runs' notifications go out.
     const notifications = parts.add(startNotifications({ events: core.events, service, store, settings, live, userAgent: `watchbell/${VERSION}` }));
     await service.start(live.current.jobs);

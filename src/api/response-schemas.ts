@@ -17,7 +17,7 @@ export const EXECUTION_ID_PATTERN = '^exec-[0-9a-z]{20}$';
 export const JOB_STATUSES = ['active', 'paused', 'completed'] as const;
 export const EXECUTION_STATUSES = ['queued', 'in_progress', 'waiting', 'success', 'failure', 'cancelled', 'skipped'] as const;
 const TRIGGERS = ['schedule', 'manual', 'catch_up', 'restart', 'chain'];
-const END_REASONS = ['exit', 'timeout', 'cancelled', 'spawn_error', 'interrupted', 'overlap', 'paused'];
+const END_REASONS = ['exit', 'timeout', 'cancelled', 'spawn_error', 'interrupted', 'overlap', 'paused', 'no_node'];
 const STEP_STATUSES = ['pending', 'in_progress', 'waiting', 'success', 'failure', 'cancelled', 'skipped'];
 
 const timestamp: SchemaObject = { type: 'string', format: 'date-time' };
@@ -185,6 +185,7 @@ export const HEALTH_SCHEMA: SchemaObject = {
       {
         node: { type: 'string', description: 'daemon.node' },
         lease: { enum: ['held', 'lost'], description: 'lost: fenced, DOWN until it renews its lease (it rejoins once its runs have stopped)' },
+        no_node: { type: 'array', items: { type: 'string' }, description: 'ids of active jobs whose run_on no live node matches: their slots are skipped (reason no_node)' },
         nodes: closed(
           { alive: { type: 'integer' }, dead: { type: 'integer' } },
           { description: 'the nodes of the cluster by state (as GET /api/v1/nodes), counted at this node\'s last heartbeat' },

@@ -1,7 +1,8 @@
 /**
  * Cluster mode's parts, started by the daemon when its store is PostgreSQL (loaded only then): the node's
- * membership and lease, the slot claims the job service asks before it runs a slot, and the change feed
- * through which it hears other nodes' writes and cancels (and reaches executions they run).
+ * membership and lease, the slot claims the job service asks before it runs a slot, the shared queue
+ * (work-queue.ts) that spreads won slots over the nodes, and the change feed through which it hears other
+ * nodes' writes and cancels (and reaches executions they run).
  */
 import type { Logger } from 'pino';
 import type { DaemonSettings } from '../config/settings.js';
@@ -12,6 +13,7 @@ import { NodeCensus } from './node-census.js';
 import { defaultNodeName } from './node-name.js';
 import { PgSlotClaims } from './slot-claims.js';
 import { takeOverDeadNodes } from './takeover.js';
+import { WorkQueue, type WorkQueueParts } from './work-queue.js';
 import { PgStore } from '../store/postgres/pg-store.js';
 import type { Store } from '../store/store.js';
 import { ChangeApplier, type JobSync } from './apply-changes.js';
@@ -24,6 +26,10 @@ const CANCEL_MARGIN_S = 5;
 export interface Cluster {
   node: ClusterNode;
   claims: PgSlotClaims;
+  /** Hands the runner and the jobs to the shared queue (work-queue.ts); called before the job service starts. */
+  attach(parts: WorkQueueParts): Promise<void>;
+  /** Active jobs whose run_on no live node matches (/health's `cluster.no_node`). */
+  noNode(): string[];
   /** This node's config fingerprints and their comparison with the other live nodes'. */
   drift: ConfigDrift;
   /** Nodes alive and dead, as of the last heartbeat. */
@@ -51,7 +57,8 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
     await census.refresh().catch(() => undefined);
     await drift.check().catch((err: unknown) => o.log.warn({ event: 'cluster.config_drift_check_failed', err }, 'comparing config fingerprints with the other nodes failed; tried again at the next heartbeat'));
   };
-  const node = new ClusterNode(conn, {
+  let queue: WorkQueue | undefined;
+  const node: ClusterNode = new ClusterNode(conn, {
     name,
     version: o.version,
     tags: settings.node_tags,
@@ -60,11 +67,17 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
     leaseMs: settings.lease * 1000,
     running: o.running,
     afterBeat: async () => {
-      const taken = await takeOverDeadNodes(conn, name).catch((err: unknown) => {
+      const taken = await takeOverDeadNodes(conn, name, (client, e) => queue!.retryTakenOver(client, e)).catch((err: unknown) => {
         o.log.warn({ event: 'cluster.takeover_failed', err }, 'taking over the executions of dead nodes failed; tried again at the next heartbeat');
         return [];
       });
-      for (const t of taken) o.log.warn({ event: 'cluster.takeover', job_id: t.jobId, execution_id: t.executionId, lost_node: t.node, node: name }, `marked execution ${t.executionId} of job ${t.jobId} interrupted: node ${t.node} is dead`);
+      for (const t of taken) {
+        o.log.warn({ event: 'cluster.takeover', job_id: t.jobId, execution_id: t.executionId, lost_node: t.node, node: name }, `marked execution ${t.executionId} of job ${t.jobId} interrupted: node ${t.node} is dead`);
+        if (!t.retry) continue;
+        o.log.info({ event: 'cluster.retry_queued', job_id: t.jobId, execution_id: t.retry.id, restarted_from: t.executionId }, `queued execution ${t.retry.id} of job ${t.jobId}, the next attempt of the interrupted ${t.executionId}`);
+        queue!.queued(t.retry);
+      }
+      await queue!.beat().catch((err: unknown) => o.log.warn({ event: 'cluster.take_failed', err }, 'looking for queued executions failed; tried again at the next heartbeat'));
       // Not awaited: reports must never delay the next heartbeat (and so the lease). One at a time.
       reporting ??= report().finally(() => (reporting = undefined));
     },
@@ -82,7 +95,13 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
     throw conn.unavailable(err, `joining the cluster as node ${name}`);
   }
   o.log.info({ event: 'cluster.joined', node: name, tags: settings.node_tags, heartbeat: settings.heartbeat, lease: settings.lease }, `joined the cluster as node ${name}`);
-  const claims = new PgSlotClaims(conn, { node: name, instance: node.instance, holdsLease: () => node.holdsLease() });
+  const holdsLease = () => node.holdsLease();
+  queue = new WorkQueue(conn, {
+    node: name, instance: node.instance, tags: settings.node_tags, holdsLease,
+    warn: (event, err, message) => o.log.warn({ event, err }, message),
+  });
+  const q = queue;
+  const claims = new PgSlotClaims(conn, { node: name, instance: node.instance, holdsLease, queue: q });
   let service: JobSync | undefined;
   let applier: ChangeApplier | undefined;
   let pgStore: PgStore | undefined;
@@ -93,6 +112,8 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
     claims,
     drift,
     census,
+    attach: (parts) => q.attach(parts),
+    noNode: () => q.noNode(),
     remote(store) {
       if (!(store instanceof PgStore)) throw new TypeError('cluster mode needs the PostgreSQL store');
       pgStore = store;
@@ -114,6 +135,7 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
       await feed.start();
     },
     async close() {
+      await q.close();
       await feed?.close();
       await node.leave();
       await reporting;

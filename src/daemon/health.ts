@@ -27,7 +27,7 @@ export async function healthReport(o: {
   return {
     status: writable && leaseHeld ? 'UP' : 'DOWN',
     // Nodes alive and dead as of this node's last heartbeat (a health check never waits on the database).
-    ...(cluster ? { cluster: { node: cluster.node.name, lease: leaseHeld ? 'held' : 'lost', nodes: cluster.census.status() } } : {}),
+    ...(cluster ? { cluster: { node: cluster.node.name, lease: leaseHeld ? 'held' : 'lost', nodes: cluster.census.status(), no_node: cluster.noNode() } } : {}),
     version: o.version,
     uptime: Math.round(process.uptime()),
     jobs: core.service.counts(),

@@ -11,7 +11,8 @@ import type { Store } from '../store/store.js';
 export async function recoverPreviousRun(store: Store, { settings, log, cluster, usesEngine }: { settings: DaemonSettings; log: Logger; cluster?: Cluster; usesEngine: boolean }): Promise<void> {
   const recovered = await recoverInterrupted(store, {
     // Other nodes' unfinished executions are theirs: still running there, or taken over once their lease runs out.
-    mine: cluster && ((e) => e.node === undefined || e.node === cluster.node.name),
+    // One `queued` without a node waits in the cluster's shared queue (cluster/work-queue.ts) for any node.
+    mine: cluster && ((e) => (e.node === undefined && e.status !== 'queued') || e.node === cluster.node.name),
     killGraceMs: settings.kill_grace * 1000,
     // The engine does not stop a dead daemon's containers and exec'd processes: they are found and stopped here.
     stopLeftovers: !usesEngine ? undefined : (unfinished) => stopContainerLeftovers(unfinished, {

@@ -3,8 +3,8 @@
 /** `waiting`: held at a `wait` step until it is advanced, cancelled or times out (it holds no slot meanwhile). */
 export type ExecutionStatus = 'queued' | 'in_progress' | 'waiting' | 'success' | 'failure' | 'cancelled' | 'skipped';
 export type Trigger = 'schedule' | 'manual' | 'catch_up' | 'restart' | 'chain';
-/** `paused`: a chained execution not run because its job is paused. */
-export type EndReason = 'exit' | 'timeout' | 'cancelled' | 'spawn_error' | 'interrupted' | 'overlap' | 'paused';
+/** `paused`: a chained execution not run because its job is paused. `no_node`: cluster mode, no live node matches the job's `run_on`. */
+export type EndReason = 'exit' | 'timeout' | 'cancelled' | 'spawn_error' | 'interrupted' | 'overlap' | 'paused' | 'no_node';
 export type StepStatus = 'pending' | 'in_progress' | 'waiting' | 'success' | 'failure' | 'cancelled' | 'skipped';
 
 /** Statuses after which an execution never changes again. */

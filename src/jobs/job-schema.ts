@@ -43,6 +43,7 @@ export const FIELD_EXPECTATIONS: Readonly<Record<string, string>> = {
   ...STEP_EXPECTATIONS,
   on_success: 'a list of job ids run (trigger "chain") when an execution of this job succeeds',
   on_failure: 'a list of job ids run (trigger "chain") when an execution of this job fails',
+  run_on: 'a mapping of tag names to strings, such as {zone: eu-1}, matched against daemon.node_tags',
 };
 
 /** Every job field's schema; the config's `defaults:` reuses them. */
@@ -84,6 +85,13 @@ export const JOB_PROPERTIES: Record<string, SchemaObject> = {
   },
   notify: NOTIFY_SCHEMA,
   container: CONTAINER_SCHEMA,
+  // Cluster mode: the job runs only on nodes whose daemon.node_tags hold every pair (ignored on one host).
+  run_on: {
+    type: 'object',
+    maxProperties: 20,
+    propertyNames: { pattern: '^[A-Za-z0-9_.-]+$', maxLength: 64 },
+    additionalProperties: { type: 'string', maxLength: 200 },
+  },
 };
 JOB_PROPERTIES.steps = { type: 'array', minItems: 1, maxItems: 100, items: stepSchema(JOB_PROPERTIES) };
 const JOB_LIST: SchemaObject = { type: 'array', maxItems: 100, uniqueItems: true, items: { type: 'string', pattern: JOB_ID_PATTERN } };

@@ -52,6 +52,11 @@ export interface JobSpec {
   on_success?: string[];
   /** Jobs that get an execution (`trigger: chain`) when one of this job's fails; absent when none. */
   on_failure?: string[];
+  /**
+   * Cluster mode: runs only on a node whose `daemon.node_tags` hold every one of these pairs; absent when
+   * empty. Ignored on the embedded store (one host).
+   */
+  run_on?: Record<string, string>;
 }
 
 /** A job as stored and scheduled. `status` is the only field that changes without an edit. */
@@ -64,7 +69,7 @@ export interface Job extends JobSpec {
 }
 
 /** Values a field takes when neither the job nor `defaults:` sets it (DESIGN.md §2). */
-export const JOB_DEFAULTS: Readonly<Omit<JobSpec, 'name' | 'schedule' | 'command' | 'steps' | 'on_success' | 'on_failure'>> = Object.freeze({
+export const JOB_DEFAULTS: Readonly<Omit<JobSpec, 'name' | 'schedule' | 'command' | 'steps' | 'on_success' | 'on_failure' | 'run_on'>> = Object.freeze({
   /** Overridden by the daemon's `timezone`. */
   timezone: 'UTC',
   tags: [],
@@ -92,7 +97,7 @@ export const JOB_DEFAULTS: Readonly<Omit<JobSpec, 'name' | 'schedule' | 'command
 export const JOB_SPEC_FIELDS = [
   'name', 'schedule', 'timezone', 'command', 'tags', 'timeout', 'retries', 'retry_delay',
   'environment', 'working_directory', 'concurrency', 'catch_up', 'starting_deadline',
-  'history_limit', 'max_output', 'user', 'notify', 'container', 'steps', 'on_success', 'on_failure',
+  'history_limit', 'max_output', 'user', 'notify', 'container', 'steps', 'on_success', 'on_failure', 'run_on',
 ] as const;
 
 /** The schedule of a job without one: it never fires by itself. */

@@ -193,6 +193,8 @@ export function validateJob(input: unknown, options: ValidateJobOptions): Valida
     const list = merged[k] as string[] | undefined;
     if (list && list.length > 0) spec[k] = [...list];
   }
+  const runOn = merged.run_on as Record<string, string> | undefined;
+  if (runOn && Object.keys(runOn).length > 0) spec.run_on = { ...runOn };
   const out: ValidatedJob = { spec };
   if (typeof raw.id === 'string') out.id = raw.id;
   if (raw.status === 'active' || raw.status === 'paused') out.status = raw.status;

@@ -188,6 +188,24 @@ export class Runner {
     return this.entries(jobId, 'queued').map((r) => snapshot(r.execution));
   }
 
+  /** Slots a new execution could take now without waiting (0 while any waits in the queue). */
+  freeSlots(): number {
+    if (this.closing || this.waiting.size > 0) return 0;
+    return Math.max(0, this.maxConcurrency - this.slotsInUse);
+  }
+
+  /**
+   * Cluster mode: runs an execution another node queued and this one took (cluster/work-queue.ts), already
+   * stored `in_progress` with this node's name. It holds a slot like any other: the caller took no more
+   * than freeSlots().
+   */
+  runTaken(job: Job, execution: Execution): void {
+    const entry = this.storedEntry(job, execution, 'running');
+    this.slotsInUse++;
+    this.events.emit('execution:started', { execution: snapshot(entry.execution) });
+    void this.execute(entry);
+  }
+
   /** True while an execution of the job is queued or in progress: what its concurrency policy looks at. */
   isRunning(jobId: string): boolean {
     return this.entries(jobId).length > 0;
@@ -597,14 +615,19 @@ export class Runner {
 
   /** Takes up again, after a restart of the daemon, an execution a previous daemon left `waiting` at a wait step. */
   resumeWaiting(job: Job, execution: Execution): void {
+    void this.execute(this.storedEntry(job, execution, 'gated'));
+  }
+
+  /** The active entry of an execution whose record is already stored (taken up again, or taken from the cluster's queue). */
+  private storedEntry(job: Job, execution: Execution, state: Entry['state']): Entry {
     let resolveDone!: (e: Execution) => void;
     const done = new Promise<Execution>((resolve) => (resolveDone = resolve));
     const entry: Entry = {
-      job, execution: snapshot(execution), state: 'gated', extra: {}, queuedAt: null, recorded: Promise.resolve(),
+      job, execution: snapshot(execution), state, extra: {}, queuedAt: null, recorded: Promise.resolve(),
       controller: new AbortController(), done, resolveDone,
     };
     this.addActive(entry);
-    void this.execute(entry);
+    return entry;
   }
 
   /** Lets go of an execution held at a gate while the daemon stops: not recorded, so it stays `waiting`. */

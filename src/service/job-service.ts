@@ -409,6 +409,16 @@ export class JobService {
     return this.jobs.get(id)?.notify ?? [];
   }
 
+  /** Every job held (config, label and API), for cluster mode's placement checks. */
+  definitions(): IterableIterator<Job> {
+    return this.jobs.values();
+  }
+
+  /** One held job's definition, or undefined. */
+  definition(id: string): Job | undefined {
+    return this.jobs.get(id);
+  }
+
   /** Counts by status, for /health. */
   counts(): Record<JobStatus | 'total', number> {
     const c = { total: 0, active: 0, paused: 0, completed: 0 };
@@ -662,6 +672,11 @@ export class JobService {
     if (FINISHED_STATUSES.has(e.status)) {
       throw new WatchbellError('EXECUTION_FINISHED', `execution ${executionId} already finished with status ${e.status}`);
     }
+    // Cluster mode: queued without a node = in the shared queue, where no runner holds it yet.
+    if (e.status === 'queued' && e.node === undefined && this.o.slotClaims) {
+      const cancelled = await this.o.slotClaims.cancelQueued(id, executionId);
+      if (cancelled) return cancelled;
+    }
     if (this.o.cluster?.elsewhere(e)) return this.o.cluster.cancel(e);
     return this.o.runner.cancel(id, executionId);
   }
@@ -737,14 +752,14 @@ export class JobService {
     // Every node fires the slot; the one whose claim the database takes runs it, the others forget it.
     claims.claim(job.id, slot).then(
       (won) => {
-        if (won) this.runDue(job, slot, trigger, firedAt, once);
+        if (won) this.runDue(job, slot, trigger, firedAt, once, () => claims.start(job, trigger, slot, won));
       },
       (err: unknown) => this.o.events.emit('schedule:missed', { jobId: job.id, slot, reason: 'store_unavailable', error: (err as Error).message }),
     );
   }
 
-  /** Runs a due slot (claimed, in a cluster). */
-  private runDue(job: Job, slot: Date, trigger: 'schedule' | 'catch_up', firedAt: Date, once: boolean): void {
+  /** Runs a due slot (claimed, in a cluster, and started where `start` puts it). */
+  private runDue(job: Job, slot: Date, trigger: 'schedule' | 'catch_up', firedAt: Date, once: boolean, start = () => this.o.runner.trigger(job, trigger, slot)): void {
     const id = job.id;
     // Deleted while it waited for its slice: its history is gone, and a run now would start one anew.
     if (!this.jobs.has(id)) return;
@@ -755,7 +770,7 @@ export class JobService {
       // The run's start fails the same way and is logged as missed: one line per slot, not two.
       if (!(isWatchbellError(err) && err.code === 'STORE_UNAVAILABLE')) report(`saving state of job ${id}`)(err);
     });
-    this.o.runner.trigger(job, trigger, slot).catch((err: unknown) => {
+    start().catch((err: unknown) => {
       // Not run, and its last_slot not recorded either: catch_up decides about it once the store is back (daemon.ts).
       if (isWatchbellError(err) && err.code === 'STORE_UNAVAILABLE') {
         this.o.events.emit('schedule:missed', { jobId: id, slot, reason: 'store_unavailable', error: err.message });
@@ -962,7 +977,7 @@ function searchText(job: Job): string {
   return [job.id, job.name, command, ...job.tags].join('\u0000').toLowerCase();
 }
 
-const LATER_FIELDS = new Set<string>(['steps', 'on_success', 'on_failure']);
+const LATER_FIELDS = new Set<string>(['steps', 'on_success', 'on_failure', 'run_on']);
 
 /** A stable digest of a job's definition (JobSpec fields only, in a fixed order); also each config job's fingerprint in a cluster. */
 export function digest(job: JobSpec): string {

@@ -3,7 +3,8 @@ import type { Execution } from '../jobs/execution.js';
 import type { Job, JobSpec } from '../jobs/job.js';
 import { maskEnvironment } from '../jobs/validate-job.js';
 
-export interface JobView extends Omit<JobSpec, 'steps'> {
+export interface JobView extends Omit<JobSpec, 'steps' | 'run_on'> {
+  run_on: Record<string, string>;
   steps: JobSpec['steps'] | null;
   id: string;
   source: Job['source'];
@@ -39,6 +40,7 @@ export function toJobView(job: Job, nextRun: Date | null, lastRun: Execution | n
     steps: job.steps ? job.steps.map((st) => (st.environment ? { ...st, environment: maskEnvironment(st.environment) } : { ...st })) : null,
     on_success: job.on_success ?? [],
     on_failure: job.on_failure ?? [],
+    run_on: job.run_on ?? {},
     status: job.status,
     source: job.source,
     created_at: job.created_at,

@@ -97,7 +97,7 @@ describe('cluster: config drift, the cluster in /health, the node in metrics', f
     daemons = [a, b];
     // Counted at each heartbeat (every second here): a counts b at its first one after b joined.
     const health = await healthUntil(a, (h) => h.cluster.nodes.alive === 2);
-    expect(health.cluster).to.deep.equal({ node: 'node-a', lease: 'held', nodes: { alive: 2, dead: 0 } });
+    expect(health.cluster).to.deep.equal({ node: 'node-a', lease: 'held', nodes: { alive: 2, dead: 0 }, no_node: [] });
     expect(health.config.drift).to.deep.equal([]);
 
     // A node that stopped is dead at once (it marks itself stopped).

@@ -4,10 +4,10 @@
  */
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configText, removeDir, startDaemon, tempDir, type DaemonProcess } from '../helpers/daemon-process.js';
 import { dropTestSchemas, requirePostgres, sql, testStoreUrl } from '../helpers/postgres.js';
+import { groupOf, killGroups } from '../helpers/process-groups.js';
 
 const LEASE_S = 3;
 const CLUSTER = `  heartbeat: 1s\n  lease: ${LEASE_S}s\n`;
@@ -23,16 +23,6 @@ function alive(group: number): boolean {
   }
 }
 
-/** Resolves with `probe`'s first defined answer, tried every 20 ms for up to 10 s. */
-async function until<T>(probe: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + 10_000;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('timed out waiting for the pid file');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('cluster: takeover of a dead node\'s executions', function () {
   this.timeout(90_000);
@@ -48,13 +38,7 @@ describe('cluster: takeover of a dead node\'s executions', function () {
     await Promise.all(daemons.map((d) => d.stop('SIGKILL')));
     daemons = [];
     // The killed node's `sleep` outlives it (a restart on its data dir would stop it: docs/operations.md).
-    for (const g of groups.splice(0)) {
-      try {
-        process.kill(-g, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killGroups(groups);
     await Promise.all(dirs.splice(0).map(removeDir));
   });
 
@@ -77,7 +61,7 @@ describe('cluster: takeover of a dead node\'s executions', function () {
     await a.waitFor((l) => l.event === 'execution.started' && l.execution_id === eid);
     // The runner writes the pid file just after the process starts, with no event of its own: looked for.
     const pidFile = join(a.dataDir, 'jobs', 'long', 'logs', `${eid}.log.pid`);
-    groups.push(await until(async () => Number((await readFile(pidFile, 'utf8').catch(() => '')).trim()) || undefined));
+    groups.push(await groupOf(pidFile));
 
     const killedAt = Date.now();
     await a.stop('SIGKILL');
@@ -117,7 +101,7 @@ describe('cluster: takeover of a dead node\'s executions', function () {
     const run = await a.api('POST', '/api/v1/jobs/long/run');
     const eid = String(run.body.data.execution_id);
     const pidFile = join(a.dataDir, 'jobs', 'long', 'logs', `${eid}.log.pid`);
-    const group = await until(async () => Number((await readFile(pidFile, 'utf8').catch(() => '')).trim()) || undefined);
+    const group = await groupOf(pidFile);
     groups.push(group);
 
     a.proc.kill('SIGSTOP');

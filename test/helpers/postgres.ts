@@ -62,11 +62,18 @@ export async function sql<R extends pg.QueryResultRow = pg.QueryResultRow>(text:
   }
 }
 
-/** Drops every schema testStoreUrl() handed out. */
+/**
+ * Drops every schema testStoreUrl() handed out: one statement per server, so a file that made dozens commits
+ * (and syncs) once rather than once per schema, which on a loaded machine outran the hook's timeout.
+ */
 export async function dropTestSchemas(): Promise<void> {
-  for (const key of [...created]) {
+  const byBase = new Map<string, string[]>();
+  for (const key of created) {
     const [base, schema] = key.split('\n') as [string, string];
-    await sql(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`, [], base).catch(() => undefined);
-    created.delete(key);
+    byBase.set(base, [...(byBase.get(base) ?? []), schema]);
+  }
+  created.clear();
+  for (const [base, schemas] of byBase) {
+    await sql(`DROP SCHEMA IF EXISTS ${schemas.map((s) => `"${s}"`).join(', ')} CASCADE`, [], base).catch(() => undefined);
   }
 }

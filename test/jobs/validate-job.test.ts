@@ -162,13 +162,23 @@ describe('validateJob', () => {
       const byPath = Object.fromEntries((err.details ?? []).map((d) => [d.path, d.message]));
       expect(Object.keys(byPath).sort()).to.deep.equal(['/bogus', '/command', '/concurrency', '/retries', '/schedule', '/timeout']);
       expect(byPath['/bogus']).to.equal(
-        'bogus: unknown field; expected one of id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container, steps, on_success, on_failure, status',
+        'bogus: unknown field; expected one of id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container, run_on, steps, on_success, on_failure, status',
       );
       expect(byPath['/command']).to.equal('command: "" is invalid; expected a non-empty string, or a non-empty array of strings');
       expect(byPath['/timeout']).to.equal(`timeout: "5x" is invalid; expected a duration of at least 1s: ${DURATION_HELP}`);
       expect(byPath['/retries']).to.equal('retries: 101 is invalid; expected an integer from 0 to 100');
       expect(byPath['/concurrency']).to.equal('concurrency: "never" is invalid; expected one of "forbid", "allow", "replace"');
       expect(byPath['/schedule']).to.equal(`schedule: "*/0 * * * *" is not a cron expression: syntax error, illegal stepping: 0; ${SCHEDULE_HELP}`);
+    });
+
+    it('takes run_on as a mapping of tag names to strings (absent when empty), and names a bad one', () => {
+      expect(validateJob({ ...minimal, run_on: { zone: 'eu-1', gpu: 'yes' } }, UTC).spec.run_on).to.deep.equal({ zone: 'eu-1', gpu: 'yes' });
+      expect(validateJob({ ...minimal, run_on: {} }, UTC).spec).to.not.have.property('run_on');
+      expect(validateJob(minimal, UTC).spec).to.not.have.property('run_on');
+      const [bad] = details({ ...minimal, run_on: { zone: 5 } });
+      expect(bad!.path).to.equal('/run_on/zone');
+      expect(bad!.message).to.include('run_on');
+      expect(details({ ...minimal, run_on: ['zone'] })[0]!.message).to.include('matched against daemon.node_tags');
     });
 
     it('prefixes paths and labels with `path` for config jobs', () => {
