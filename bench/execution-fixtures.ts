@@ -33,3 +33,36 @@ export async function record(store: Store, jobId: string, historyLimit: number):
   await store.updateExecution(finish(e));
   return performance.now() - started;
 }
+
+/** Fills jobs `job-0`..`job-(jobs-1)` with `historyLimit` finished executions each, a few jobs' writes at a time. */
+export async function seed(store: Store, jobs: number, historyLimit: number, batch = 50): Promise<void> {
+  for (let first = 0; first < jobs; first += batch) {
+    const writes: Promise<void>[] = [];
+    for (let j = first; j < Math.min(jobs, first + batch); j++) {
+      writes.push((async () => {
+        for (let k = 0; k < historyLimit; k++) await store.addExecution(finish(execution(`job-${j}`)), historyLimit);
+      })());
+    }
+    await Promise.all(writes);
+  }
+}
+
+/**
+ * Record times in a small store (one job) and a big one (`bigJobs` jobs, written in a spread order), in
+ * alternation so a slow moment of the disk or database hits both alike; the first `warmup` pairs warm up
+ * the JIT and caches and are not kept.
+ */
+export async function recordTimes(small: Store, big: Store, o: { bigJobs: number; warmup: number; records: number; historyLimit: number }): Promise<{ small: number[]; big: number[] }> {
+  let next = 0;
+  const anyBigJob = () => `job-${(next = (next + 7919) % o.bigJobs)}`;
+  const times = { small: [] as number[], big: [] as number[] };
+  for (let i = -o.warmup; i < o.records; i++) {
+    const a = await record(small, 'job-0', o.historyLimit);
+    const b = await record(big, anyBigJob(), o.historyLimit);
+    if (i >= 0) {
+      times.small.push(a);
+      times.big.push(b);
+    }
+  }
+  return times;
+}

@@ -20,7 +20,7 @@ import { Runner } from '../src/run/runner.js';
 import { LowdbStore } from '../src/store/lowdb-store.js';
 import { PgStore } from '../src/store/postgres/pg-store.js';
 import type { Store } from '../src/store/store.js';
-import { execution, finish, record } from './execution-fixtures.js';
+import { execution, finish, recordTimes, seed } from './execution-fixtures.js';
 import { median, printResult } from './result-line.js';
 
 const SECONDS = Number(process.argv[2] ?? 3);
@@ -63,18 +63,6 @@ function schemaUrl(schema: string): string {
   return url.toString();
 }
 
-async function seed(store: Store, jobs: number): Promise<void> {
-  for (let first = 0; first < jobs; first += 50) {
-    const writes: Promise<void>[] = [];
-    for (let j = first; j < Math.min(jobs, first + 50); j++) {
-      writes.push((async () => {
-        for (let k = 0; k < HISTORY_LIMIT; k++) await store.addExecution(finish(execution(`job-${j}`)), HISTORY_LIMIT);
-      })());
-    }
-    await Promise.all(writes);
-  }
-}
-
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'watchbell-bench-pg-'));
   const tag = randomBytes(4).toString('hex');
@@ -106,25 +94,14 @@ async function main(): Promise<void> {
     console.log(`PostgreSQL / embedded ${throughput.toFixed(2)} (target >= ${THROUGHPUT_TARGET})`);
 
     let t = performance.now();
-    await seed(small, 1);
-    await seed(big, BIG_JOBS);
+    await seed(small, 1, HISTORY_LIMIT);
+    await seed(big, BIG_JOBS, HISTORY_LIMIT);
     const stored = (s: Store) => s.listAllExecutions({ limit: 0, offset: 0 }).total;
     console.log(`seeded ${stored(small)} and ${stored(big)} executions in ${((performance.now() - t) / 1000).toFixed(1)}s`);
-    let next = 0;
-    const anyBigJob = () => `job-${(next = (next + 7919) % BIG_JOBS)}`;
-    const smallTimes: number[] = [];
-    const bigTimes: number[] = [];
     t = performance.now();
-    for (let i = -50; i < RECORDS; i++) {
-      const a = await record(small, 'job-0', HISTORY_LIMIT);
-      const b = await record(big, anyBigJob(), HISTORY_LIMIT);
-      if (i >= 0) {
-        smallTimes.push(a);
-        bigTimes.push(b);
-      }
-    }
-    const base = median(smallTimes);
-    const grown = median(bigTimes);
+    const times = await recordTimes(small, big, { bigJobs: BIG_JOBS, warmup: 50, records: RECORDS, historyLimit: HISTORY_LIMIT });
+    const base = median(times.small);
+    const grown = median(times.big);
     const growth = grown / base;
     console.log(`record one execution (add + finish) on PostgreSQL: ${base.toFixed(3)} ms with ${stored(small)} stored, ${grown.toFixed(3)} ms with ${stored(big)}: ratio ${growth.toFixed(2)} (target < ${GROWTH_TARGET}); ${((performance.now() - t) / 1000).toFixed(1)}s`);
     printResult({

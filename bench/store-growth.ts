@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LowdbStore } from '../src/store/lowdb-store.js';
-import { execution, finish, record } from './execution-fixtures.js';
+import { recordTimes, seed } from './execution-fixtures.js';
 import { median, printResult } from './result-line.js';
 
 const HISTORY_LIMIT = 100;
@@ -19,18 +19,6 @@ const BIG_JOBS = 1000;
 const WARMUP = 50;
 const RECORDS = 500;
 const TARGET = 1.5;
-/** Fills `jobs` jobs with HISTORY_LIMIT finished executions each. */
-async function seed(store: LowdbStore, jobs: number): Promise<void> {
-  const BATCH = 100;
-  for (let first = 0; first < jobs; first += BATCH) {
-    const writes: Promise<void>[] = [];
-    for (let j = first; j < Math.min(jobs, first + BATCH); j++) {
-      for (let k = 0; k < HISTORY_LIMIT; k++) writes.push(store.addExecution(finish(execution(`job-${j}`)), HISTORY_LIMIT));
-    }
-    await Promise.all(writes);
-  }
-}
-
 async function main(): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'watchbell-bench-'));
   const small = new LowdbStore(join(root, 'small'));
@@ -38,28 +26,15 @@ async function main(): Promise<void> {
   try {
     await Promise.all([small.open(), big.open()]);
     let t = performance.now();
-    await seed(small, 1);
-    await seed(big, BIG_JOBS);
+    await seed(small, 1, HISTORY_LIMIT, 100);
+    await seed(big, BIG_JOBS, HISTORY_LIMIT, 100);
     const stored = (s: LowdbStore) => s.listAllExecutions({ limit: 0, offset: 0 }).total;
     console.log(`seeded ${stored(small)} and ${stored(big)} executions in ${((performance.now() - t) / 1000).toFixed(1)}s`);
 
-    let next = 0;
-    const anyBigJob = () => `job-${(next = (next + 7919) % BIG_JOBS)}`;
-    const smallTimes: number[] = [];
-    const bigTimes: number[] = [];
     t = performance.now();
-    // Records alternate between the stores, so a slow moment of the disk hits both alike; the
-    // first ones warm up the JIT and the file cache and are not counted.
-    for (let i = -WARMUP; i < RECORDS; i++) {
-      const a = await record(small, 'job-0', HISTORY_LIMIT);
-      const b = await record(big, anyBigJob(), HISTORY_LIMIT);
-      if (i >= 0) {
-        smallTimes.push(a);
-        bigTimes.push(b);
-      }
-    }
-    const base = median(smallTimes);
-    const grown = median(bigTimes);
+    const times = await recordTimes(small, big, { bigJobs: BIG_JOBS, warmup: WARMUP, records: RECORDS, historyLimit: HISTORY_LIMIT });
+    const base = median(times.small);
+    const grown = median(times.big);
     const ratio = grown / base;
     console.log(`record one execution (add + finish), history_limit ${HISTORY_LIMIT}, median of ${RECORDS} records:`);
     console.log(`  ${String(stored(small)).padStart(7)} stored: ${base.toFixed(3)} ms/record`);

@@ -9,7 +9,7 @@ import { createLogger } from './logger.js';
 import { closeInheritedFds } from './run/inherited-fds.js';
 import { StoreReturnWatch } from './service/store-return.js';
 import { storeLocation } from './store/open-store.js';
-import { joinCluster } from './daemon/cluster.js';
+import { joinCluster, publishConfigJobs } from './daemon/cluster.js';
 import { lockDataDir } from './daemon/data-dir.js';
 import { healthReport } from './daemon/health.js';
 import { createLiveEvents, startApi } from './daemon/http-api.js';
@@ -78,6 +78,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     // Before the service starts: catch-up runs notify too. Stopped after the runner, so the last runs' notifications go out.
     const notifications = parts.add(startNotifications({ events: core.events, service, store, settings, live, userAgent: `watchbell/${VERSION}` }));
     await service.start(live.current.jobs);
+    await publishConfigJobs(cluster, live.current.jobs, log);
     parts.add(new StoreReturnWatch({
       events: core.events, log, isWritable: () => store.isWritable(), onReturn: () => service.catchUp(),
       where: storeLocation(settings).url ?? settings.data_dir,
@@ -90,7 +91,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     scheduler.start();
     parts.onStop(() => scheduler.stop());
     if (settings.docker_labels) parts.add(startLabelJobs(settings, core));
-    const reloader = parts.add(startReloader({ live, events: core.events, service, store, notifications, load: () => loadConfig(options.configFile, loadOptions) }));
+    const reloader = parts.add(startReloader({ live, events: core.events, service, store, notifications, load: () => loadConfig(options.configFile, loadOptions),
+      applied: (jobs) => publishConfigJobs(cluster, jobs, log) }));
 
     let stopping: Promise<void> | undefined;
     const liveEvents = createLiveEvents(core);

@@ -182,9 +182,27 @@ export const HEALTH_SCHEMA: SchemaObject = {
     running: { type: 'integer' },
     queued: { type: 'integer' },
     cluster: closed(
-      { node: { type: 'string', description: 'daemon.node' }, lease: { enum: ['held', 'lost'], description: 'lost: fenced, DOWN until restarted' } },
+      {
+        node: { type: 'string', description: 'daemon.node' },
+        lease: { enum: ['held', 'lost'], description: 'lost: fenced, DOWN until it renews its lease (it rejoins once its runs have stopped)' },
+        nodes: closed(
+          { alive: { type: 'integer' }, dead: { type: 'integer' } },
+          { description: 'the nodes of the cluster by state (as GET /api/v1/nodes), counted at this node\'s last heartbeat' },
+        ),
+      },
       { description: 'present with a PostgreSQL store (cluster mode)' },
     ),
+    config: {
+      type: 'object',
+      description: 'the config in force and the last reload',
+      properties: {
+        drift: {
+          type: 'array',
+          description: 'cluster mode only: config jobs this node defines differently from another live node (or that only one side has), at most 50; compared after each heartbeat',
+          items: closed({ job_id: { type: 'string' }, nodes: { type: 'array', items: { type: 'string' }, description: 'the live nodes whose definition differs from this node\'s' } }),
+        },
+      },
+    },
     store: {
       type: 'object',
       properties: {

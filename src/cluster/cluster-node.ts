@@ -7,6 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { WatchbellError } from '../jobs/errors.js';
 import type { Connection } from '../store/postgres/connection.js';
+import type { NodeView } from './node-view.js';
+
+export type { NodeView };
 
 export interface NodeOptions {
   name: string;
@@ -23,18 +26,6 @@ export interface NodeOptions {
   onRejoined(): void;
   /** Work done after each renewed heartbeat (the takeover of dead nodes' executions); its failure is only reported. */
   afterBeat?(): Promise<void>;
-}
-
-/** A node as GET /api/v1/nodes shows it. */
-export interface NodeView {
-  name: string;
-  version: string;
-  address: string;
-  tags: Record<string, string>;
-  started_at: string;
-  last_heartbeat: string;
-  running: number;
-  state: 'alive' | 'dead';
 }
 
 /** Old claims are pruned once in this many heartbeats (a minute at the default 2 s). */

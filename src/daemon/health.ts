@@ -26,7 +26,8 @@ export async function healthReport(o: {
   const leaseHeld = cluster?.node.holdsLease() ?? true;
   return {
     status: writable && leaseHeld ? 'UP' : 'DOWN',
-    ...(cluster ? { cluster: { node: cluster.node.name, lease: leaseHeld ? 'held' : 'lost' } } : {}),
+    // Nodes alive and dead as of this node's last heartbeat (a health check never waits on the database).
+    ...(cluster ? { cluster: { node: cluster.node.name, lease: leaseHeld ? 'held' : 'lost', nodes: cluster.census.status() } } : {}),
     version: o.version,
     uptime: Math.round(process.uptime()),
     jobs: core.service.counts(),
@@ -34,7 +35,8 @@ export async function healthReport(o: {
     queued: core.runner.queued().length,
     store: { status: writable ? 'writable' : 'not writable', ...storeLocation(o.settings) },
     // A failed reload leaves the daemon UP: it runs the last good config, and says why the new one was refused.
-    config: o.reloader.status(),
+    // In a cluster, also the config jobs defined differently on other live nodes (cluster/config-drift.ts).
+    config: cluster ? { ...o.reloader.status(), drift: cluster.drift.status().jobs } : o.reloader.status(),
     // A target that cannot be reached never makes the daemon DOWN: its last error is shown here.
     notifiers: o.notifications.status(),
     events: o.liveEvents.status(),

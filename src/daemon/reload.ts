@@ -21,6 +21,8 @@ export function startReloader(o: {
   notifications: Dispatcher;
   /** Reads the config file (and its includes) again. */
   load(): Promise<Config>;
+  /** After the new jobs are in force (cluster mode: their fingerprints are published). */
+  applied?(jobs: Config['jobs']): Promise<void>;
 }): ConfigReloader {
   const { live, service, store } = o;
   const reloader = new ConfigReloader({
@@ -35,6 +37,7 @@ export function startReloader(o: {
       checkNotifiersInUse(() => store.apiJobs(), live.current.notifiers, next.notifiers);
       if (hasContainerJob(next.jobs.map((j) => j.spec))) void loadEngineClient().catch(() => undefined);
       const diff = await service.applyConfig(next.jobs);
+      await o.applied?.(next.jobs);
       live.current = { ...next, jobs: [], daemon: live.current.daemon };
       compactHeapAfterLoad(next.jobs.length);
       o.notifications.update(live.current.notifiers);

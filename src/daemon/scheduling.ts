@@ -48,6 +48,7 @@ export function createScheduling(o: {
   const metrics = new Metrics({
     events,
     source: daemonMetricsSource({ service: () => service, store, runner, notifiers: o.notifiers }),
+    cluster: cluster && { node: cluster.node.name, status: () => ({ ...cluster.census.status(), drifted: cluster.drift.status().count }) },
   });
   return { events, runner, scheduler, service, metrics };
 }

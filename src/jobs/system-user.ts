@@ -45,7 +45,8 @@ export function parsePasswd(text: string): PasswdEntry[] {
  */
 export function lookupUser(user: string | number, passwd: readonly PasswdEntry[] = readPasswd()): SystemUser | null {
   if (typeof user === 'number' || /^\d+$/.test(user)) {
-    const uid = Number(user);
+    // `|| 0`: JSON's -0 passes the schema's `minimum: 0`, and Node's spawn aborts the whole process on a uid of -0.
+    const uid = Number(user) || 0;
     const entry = passwd.find((e) => e.uid === uid);
     return entry ? { name: entry.name, uid, gid: entry.gid, home: entry.home } : { name: null, uid, gid: uid, home: null };
   }

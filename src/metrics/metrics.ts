@@ -10,6 +10,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Events } from '../jobs/events.js';
 import type { Execution } from '../jobs/execution.js';
+import { addClusterMetrics, type ClusterMetricsSource } from './cluster-metrics.js';
 
 /** One job as the metrics see it at scrape time. */
 export interface JobMetrics {
@@ -36,6 +37,8 @@ export interface MetricsOptions {
   source: MetricsSource;
   /** Process metrics (CPU, memory, event-loop lag, GC, handles); default true. */
   defaultMetrics?: boolean;
+  /** Cluster mode: the `node` label on every series, and the cluster's gauges. */
+  cluster?: ClusterMetricsSource;
 }
 
 /** Statuses every current job has a series for, even at 0, so `increase()` sees the first failure. */
@@ -136,6 +139,7 @@ export class Metrics {
       labelNames: ['job_id'],
       registers,
     });
+    if (options.cluster) addClusterMetrics(this.registry, options.cluster);
     if (options.defaultMetrics !== false) {
       collectDefaultMetrics({ register: this.registry });
       for (const name of LINT_FAILING_DEFAULTS) this.registry.removeSingleMetric(name);

@@ -916,8 +916,8 @@ function searchText(job: Job): string {
 
 const LATER_FIELDS = new Set<string>(['steps', 'on_success', 'on_failure']);
 
-/** A stable digest of a job's definition (JobSpec fields only, in a fixed order). */
-function digest(job: JobSpec): string {
+/** A stable digest of a job's definition (JobSpec fields only, in a fixed order); also each config job's fingerprint in a cluster. */
+export function digest(job: JobSpec): string {
   // Fields added with steps count only when set, so jobs without them keep the digest they had.
   const fields = JOB_SPEC_FIELDS.filter((k) => !(LATER_FIELDS.has(k) && job[k] === undefined)).map((k) => [k, job[k]]);
   return createHash('sha256').update(JSON.stringify(fields)).digest('hex').slice(0, 16);

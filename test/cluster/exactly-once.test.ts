@@ -55,7 +55,7 @@ describe('cluster: exactly once per slot (3 daemons, one PostgreSQL)', function 
 
     const health = await daemons[2]!.api('GET', '/health');
     expect(health.status).to.equal(200);
-    expect(health.body.cluster).to.deep.equal({ node: names[2], lease: 'held' });
+    expect(health.body.cluster).to.deep.equal({ node: names[2], lease: 'held', nodes: { alive: 3, dead: 0 } });
     const nodes = await daemons[1]!.api('GET', '/api/v1/nodes');
     expect(nodes.status).to.equal(200);
     expect(nodes.body.data.map((n: { name: string }) => n.name).sort()).to.deep.equal([...names].sort());

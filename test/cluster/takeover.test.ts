@@ -129,13 +129,13 @@ describe('cluster: takeover of a dead node\'s executions', function () {
     const health = await a.api('GET', '/health');
     expect(health.status).to.equal(503);
     expect(health.body).to.include({ status: 'DOWN' });
-    expect(health.body.cluster).to.deep.equal({ node: nameA, lease: 'lost' });
+    expect(health.body.cluster).to.include({ node: nameA, lease: 'lost' });
     await a.finished(eid, 20_000);
     expect(alive(group)).to.equal(false);
     // Nothing of its old lease runs any more: it joins again.
     await a.waitFor((l) => l.event === 'cluster.rejoined');
     const back = await a.api('GET', '/health');
-    expect(back.body.cluster).to.deep.equal({ node: nameA, lease: 'held' });
+    expect(back.body.cluster).to.include({ node: nameA, lease: 'held' });
     expect((await b.api('GET', '/api/v1/nodes')).body.data.find((n: { name: string }) => n.name === nameA).state).to.equal('alive');
 
     const [row] = await sql<{ status: string; body: { reason: string; error: string } }>(`SELECT status, body FROM "${schema}".executions WHERE id = $1`, [eid]);

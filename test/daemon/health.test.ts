@@ -1,10 +1,25 @@
 /** Black-box: GET /health reports UP, and 503 DOWN while the data dir cannot be written. */
 import { expect } from 'chai';
+import { execFile } from 'node:child_process';
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { removeDir, startWithJobs, type DaemonProcess } from '../helpers/daemon-process.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const run = promisify(execFile);
+
+/** `dir` read-only for every user, root included: a read-only bind mount of itself. */
+async function mountReadOnly(dir: string): Promise<void> {
+  await run('mount', ['--bind', dir, dir]);
+  await run('mount', ['-o', 'remount,bind,ro', dir]);
+}
+
+/** chmod of the data dir and its jobs dir (writes go to both). */
+async function chmodAll(dir: string, mode: number): Promise<void> {
+  await chmod(join(dir, 'jobs'), mode);
+  await chmod(dir, mode);
+}
 
 describe('GET /health (black-box)', function () {
   let d: DaemonProcess;
@@ -41,20 +56,16 @@ describe('GET /health (black-box)', function () {
     await expectUp();
   });
 
-  it('answers 503 DOWN while the data dir is read-only (chmod 0555), and UP again after', async function () {
-    if (isRoot) {
-      // Root ignores file modes (CAP_DAC_OVERRIDE): chmod 0555 cannot stop its writes, so this case cannot be
-      // shown as root. The next test makes the data dir unwritable in a way that holds for root too.
-      console.warn('      SKIPPED as root: chmod 0555 does not stop root from writing; see the next test for a read-only store as root');
-      this.skip();
-    }
-    await chmod(join(d.dataDir, 'jobs'), 0o555);
-    await chmod(d.dataDir, 0o555);
+  it('answers 503 DOWN while the data dir is read-only, and UP again after', async function () {
+    // Root ignores file modes (CAP_DAC_OVERRIDE), so as root the dir is made read-only by a read-only bind
+    // mount of itself, which stops root's writes too; as any other user, by chmod 0555.
+    const readOnly = isRoot ? () => mountReadOnly(d.dataDir) : () => chmodAll(d.dataDir, 0o555);
+    const writable = isRoot ? () => run('umount', [d.dataDir]).then(() => undefined) : () => chmodAll(d.dataDir, 0o755);
+    await readOnly();
     try {
       await expectDown();
     } finally {
-      await chmod(d.dataDir, 0o755);
-      await chmod(join(d.dataDir, 'jobs'), 0o755);
+      await writable();
     }
     await expectUp();
   });

@@ -58,6 +58,12 @@ describe('job user: /etc/passwd lookup', () => {
     expect(lookupUser('34', passwd)).to.deep.equal({ name: 'backup', uid: 34, gid: 34, home: '/var/backups' });
   });
 
+  it('reads the uid -0 (valid JSON, and within the schema\'s minimum 0) as 0, which spawn accepts', () => {
+    const root = lookupUser(-0, passwd)!;
+    expect(Object.is(root.uid, 0), String(root.uid)).to.equal(true);
+    expect(Object.is(root.gid, 0)).to.equal(true);
+  });
+
   it('gives an unlisted uid a gid equal to the uid, never root\'s group', () => {
     expect(lookupUser(4242, passwd)).to.deep.equal({ name: null, uid: 4242, gid: 4242, home: null });
   });
@@ -103,6 +109,13 @@ describe('job user: runAttempt as another user', function () {
     const r = await run('id -u', nobody!.uid);
     expect(r.error).to.equal(null);
     expect(sink.text('stdout')).to.equal(`${nobody!.uid}\n`);
+  });
+
+  it('runs as uid -0 (root) instead of aborting the daemon (a fuzz finding: Node asserts uid_v->IsInt32())', async function () {
+    needsRoot(this);
+    const r = await run('id -u', -0);
+    expect(r.error).to.equal(null);
+    expect(sink.text('stdout')).to.equal('0\n');
   });
 
   it('runs as the daemon\'s user with user null', async function () {

@@ -1,11 +1,11 @@
 /** Job journals and the write-ahead log read back: what a bad line does, blank lines, and when a journal is rewritten. */
 import { expect } from 'chai';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WatchbellError } from '../../src/jobs/errors.js';
 import { JOURNAL_FILE, parseJournal } from '../../src/store/job-journal.js';
 import { LowdbStore } from '../../src/store/lowdb-store.js';
+import { useStoreDirs } from './store-dirs.js';
 import { finished, makeExecution } from './store-contract.js';
 
 /** Entries that are objects, but not journal entries. */
@@ -25,25 +25,9 @@ const lineCount = async (file: string) => (await readFile(file, 'utf8')).split('
 const inode = async (file: string) => (await stat(file)).ino;
 
 describe('job journals read back', () => {
-  let dir: string;
-  let stores: LowdbStore[] = [];
+  const data = useStoreDirs('watchbell-journal-');
 
-  async function openStore(): Promise<LowdbStore> {
-    const store = new LowdbStore(dir);
-    stores.push(store);
-    await store.open();
-    return store;
-  }
-
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'watchbell-journal-'));
-  });
-
-  afterEach(async () => {
-    for (const store of stores) await store.close();
-    stores = [];
-    await rm(dir, { recursive: true, force: true });
-  });
+  const openStore = () => data.open();
 
   describe('parseJournal', () => {
     it('parses a clean file as not torn, counting its lines exactly and skipping blank ones', () => {
@@ -68,40 +52,40 @@ describe('job journals read back', () => {
   });
 
   it('refuses to open on a journal line that is an object but no entry, naming file and line', async () => {
-    await mkdir(join(dir, 'jobs', 'a'), { recursive: true });
-    const file = join(dir, 'jobs', 'a', JOURNAL_FILE);
+    await mkdir(join(data.dir, 'jobs', 'a'), { recursive: true });
+    const file = join(data.dir, 'jobs', 'a', JOURNAL_FILE);
     for (const entry of BAD_ENTRIES) {
       await writeFile(file, `{"state": {}}\n\n${entry}\n`);
-      const err = await openError(dir);
+      const err = await openError(data.dir);
       expect(err.code).to.equal('STORE_UNAVAILABLE');
       expect(err.message, entry).to.match(new RegExp(`^cannot load ${file}: line 3: "(state|put|drop)" must be`));
     }
   });
 
   it('refuses to open on such a line in the write-ahead log, naming the segment and line', async () => {
-    await mkdir(join(dir, 'wal'), { recursive: true });
-    const segment = join(dir, 'wal', '000000000001.jsonl');
+    await mkdir(join(data.dir, 'wal'), { recursive: true });
+    const segment = join(data.dir, 'wal', '000000000001.jsonl');
     for (const entry of BAD_ENTRIES) {
       await writeFile(segment, `{"j": "a", "state": {}}\n${entry.replace('{', '{"j": "a", ')}\n`);
-      const err = await openError(dir);
+      const err = await openError(data.dir);
       expect(err.code).to.equal('STORE_UNAVAILABLE');
       expect(err.message, entry).to.match(new RegExp(`^cannot load ${segment}: line 2: "(state|put|drop)" must be`));
     }
   });
 
   it('opens a journal with blank lines', async () => {
-    await mkdir(join(dir, 'jobs', 'a'), { recursive: true });
+    await mkdir(join(data.dir, 'jobs', 'a'), { recursive: true });
     const e = finished(makeExecution('a'));
     // As this version leaves a data dir: api-jobs.json is there (without it, a job's history with no config stops the start).
-    await writeFile(join(dir, 'api-jobs.json'), '{"jobs":[]}');
-    await writeFile(join(dir, 'jobs', 'a', JOURNAL_FILE), `\n{"state": {"paused": true}}\n\n\n${JSON.stringify({ put: e })}\n\n`);
+    await writeFile(join(data.dir, 'api-jobs.json'), '{"jobs":[]}');
+    await writeFile(join(data.dir, 'jobs', 'a', JOURNAL_FILE), `\n{"state": {"paused": true}}\n\n\n${JSON.stringify({ put: e })}\n\n`);
     const store = await openStore();
     expect(store.jobState('a')).to.deep.equal({ paused: true });
     expect(store.getExecution('a', e.id)).to.deep.equal(e);
   });
 
   it('appends to a job with 100 executions, and rewrites it only at about twice the lines it needs, also after a restart', async () => {
-    const file = join(dir, 'jobs', 'a', JOURNAL_FILE);
+    const file = join(data.dir, 'jobs', 'a', JOURNAL_FILE);
     let store = await openStore();
     const all = Array.from({ length: 100 }, () => finished(makeExecution('a')));
     for (const e of all) await store.addExecution(e, 1000);

@@ -14,6 +14,7 @@ import { acquireDataDirLock, LOCK_FILE } from '../../src/store/data-dir-lock.js'
 import { compactionThreshold, emptyJournal, JOURNAL_FILE, parseJournal, type JournalContents } from '../../src/store/job-journal.js';
 import { replaySegment } from '../../src/store/write-ahead-log.js';
 import { LowdbStore } from '../../src/store/lowdb-store.js';
+import { useStoreDirs } from './store-dirs.js';
 import { describeStoreContract, exists, finished, makeExecution, makeJob } from './store-contract.js';
 import { describeStoreFaultContract } from './store-fault-contract.js';
 
@@ -30,31 +31,15 @@ async function rejection(promise: Promise<unknown>): Promise<WatchbellError> {
 }
 
 describe('LowdbStore', () => {
-  let dir: string;
-  let stores: LowdbStore[] = [];
+  const data = useStoreDirs('watchbell-lowdb-');
 
   /** The write-ahead log's segments, oldest first, as one text. */
   async function walText(): Promise<string> {
-    const names = (await readdir(join(dir, 'wal'))).sort();
-    return (await Promise.all(names.map((n) => readFile(join(dir, 'wal', n), 'utf8')))).join('');
+    const names = (await readdir(join(data.dir, 'wal'))).sort();
+    return (await Promise.all(names.map((n) => readFile(join(data.dir, 'wal', n), 'utf8')))).join('');
   }
 
-  async function openStore(): Promise<LowdbStore> {
-    const store = new LowdbStore(dir);
-    stores.push(store);
-    await store.open();
-    return store;
-  }
-
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'watchbell-lowdb-'));
-  });
-
-  afterEach(async () => {
-    for (const store of stores) await store.close();
-    stores = [];
-    await rm(dir, { recursive: true, force: true });
-  });
+  const openStore = () => data.open();
 
   it('lays its files out as documented', async () => {
     const store = await openStore();
@@ -64,19 +49,19 @@ describe('LowdbStore', () => {
     await store.addExecution(e, 10);
     await store.saveJobState('b', { created_at: '2024-01-01T00:00:00.000Z', fingerprint: 'f1', last_slot: null });
     // Acknowledged once in the write-ahead log; a checkpoint brings the journals up to date and empties the log.
-    expect((await readdir(join(dir, 'wal'))).length).to.equal(1);
+    expect((await readdir(join(data.dir, 'wal'))).length).to.equal(1);
     await store.checkpoint();
-    expect(JSON.parse(await readFile(join(dir, 'api-jobs.json'), 'utf8'))).to.deep.equal({ jobs: [makeJob('a')] });
-    const journal = parseJournal(await readFile(join(dir, 'jobs', 'a', JOURNAL_FILE), 'utf8'));
+    expect(JSON.parse(await readFile(join(data.dir, 'api-jobs.json'), 'utf8'))).to.deep.equal({ jobs: [makeJob('a')] });
+    const journal = parseJournal(await readFile(join(data.dir, 'jobs', 'a', JOURNAL_FILE), 'utf8'));
     expect(journal.state).to.deep.equal({ paused: true });
     expect([...journal.executions.values()]).to.deep.equal([e]);
     // What describes a config job's definition is kept in one file for all jobs; its runtime state in its journal.
-    expect(JSON.parse(await readFile(join(dir, 'config-jobs.json'), 'utf8'))).to.deep.equal({
+    expect(JSON.parse(await readFile(join(data.dir, 'config-jobs.json'), 'utf8'))).to.deep.equal({
       jobs: { b: { created_at: '2024-01-01T00:00:00.000Z', fingerprint: 'f1' } },
     });
-    expect(parseJournal(await readFile(join(dir, 'jobs', 'b', JOURNAL_FILE), 'utf8')).state).to.deep.equal({ last_slot: null });
-    expect(await readdir(join(dir, 'wal')), 'only the new, empty segment is left').to.have.length(1);
-    expect(store.logPath('a', e.id)).to.equal(join(dir, 'jobs', 'a', 'logs', `${e.id}.log`));
+    expect(parseJournal(await readFile(join(data.dir, 'jobs', 'b', JOURNAL_FILE), 'utf8')).state).to.deep.equal({ last_slot: null });
+    expect(await readdir(join(data.dir, 'wal')), 'only the new, empty segment is left').to.have.length(1);
+    expect(store.logPath('a', e.id)).to.equal(join(data.dir, 'jobs', 'a', 'logs', `${e.id}.log`));
   });
 
   it('resolves each write only once the write-ahead log holds it', async () => {
@@ -86,8 +71,8 @@ describe('LowdbStore', () => {
     for (let i = 0; i < all.length; i++) {
       await writes[i];
       const onDisk = new Map<string, JournalContents>();
-      for (const name of await readdir(join(dir, 'wal'))) {
-        replaySegment(await readFile(join(dir, 'wal', name), 'utf8'), {
+      for (const name of await readdir(join(data.dir, 'wal'))) {
+        replaySegment(await readFile(join(data.dir, 'wal', name), 'utf8'), {
           journalOf: (id) => onDisk.get(id) ?? onDisk.set(id, emptyJournal()).get(id)!,
           onGone: (id) => onDisk.delete(id),
           onDef: () => undefined,
@@ -104,13 +89,13 @@ describe('LowdbStore', () => {
     await store.saveJobState('a', { paused: true });
     await store.updateExecution(finished(e));
     // Not closed: its journal was never written.
-    expect(await exists(join(dir, 'jobs', 'a', JOURNAL_FILE))).to.equal(false);
-    const again = new LowdbStore(dir);
+    expect(await exists(join(data.dir, 'jobs', 'a', JOURNAL_FILE))).to.equal(false);
+    const again = new LowdbStore(data.dir);
     await again.open();
     expect(again.getExecution('a', e.id)).to.deep.equal(finished(e));
     expect(again.jobState('a')).to.deep.equal({ paused: true });
     // Opening wrote the journals whole and dropped the old segments.
-    expect([...parseJournal(await readFile(join(dir, 'jobs', 'a', JOURNAL_FILE), 'utf8')).executions.values()]).to.deep.equal([finished(e)]);
+    expect([...parseJournal(await readFile(join(data.dir, 'jobs', 'a', JOURNAL_FILE), 'utf8')).executions.values()]).to.deep.equal([finished(e)]);
     await again.close();
   });
 
@@ -118,9 +103,9 @@ describe('LowdbStore', () => {
     const store = await openStore();
     const e = makeExecution('a', { status: 'in_progress', started_at: '2024-01-01T00:00:00.000Z' });
     await store.addExecution(e, 10);
-    await mkdir(join(dir, 'jobs', 'a', 'logs'), { recursive: true });
+    await mkdir(join(data.dir, 'jobs', 'a', 'logs'), { recursive: true });
     await writeFile(store.logPath('a', e.id), 'output so far\n');
-    const again = new LowdbStore(dir);
+    const again = new LowdbStore(data.dir);
     await again.open();
     expect(again.getExecution('a', e.id)).to.deep.equal(e);
     expect(await readFile(again.logPath('a', e.id), 'utf8')).to.equal('output so far\n');
@@ -130,28 +115,26 @@ describe('LowdbStore', () => {
   it('drops a job the log says was deleted, even when its dir outlived a crash, and keeps what was made after', async () => {
     const old = finished(makeExecution('a'));
     const fresh = makeExecution('a');
-    await mkdir(join(dir, 'jobs', 'a', 'logs'), { recursive: true });
-    await writeFile(join(dir, 'jobs', 'a', JOURNAL_FILE), `{"state":{"paused":true}}\n{"put":${JSON.stringify(old)}}\n`);
+    await mkdir(join(data.dir, 'jobs', 'a', 'logs'), { recursive: true });
+    await writeFile(join(data.dir, 'jobs', 'a', JOURNAL_FILE), `{"state":{"paused":true}}\n{"put":${JSON.stringify(old)}}\n`);
     // As this version leaves a data dir: api-jobs.json is there (without it, a job's history with no config stops the start).
-    await writeFile(join(dir, 'api-jobs.json'), '{"jobs":[]}');
-    await writeFile(join(dir, 'jobs', 'a', 'logs', `${old.id}.log`), 'old output');
-    await mkdir(join(dir, 'wal'));
-    await writeFile(join(dir, 'wal', '000000000007.jsonl'), `{"j":"a","gone":true}\n{"j":"b","put":${JSON.stringify(finished(makeExecution('b')))}}\n`);
-    await writeFile(join(dir, 'wal', '000000000008.jsonl'), `{"j":"a","put":${JSON.stringify(fresh)}}\n{"j":"b","gone":true}\n`);
+    await writeFile(join(data.dir, 'api-jobs.json'), '{"jobs":[]}');
+    await writeFile(join(data.dir, 'jobs', 'a', 'logs', `${old.id}.log`), 'old output');
+    await mkdir(join(data.dir, 'wal'));
+    await writeFile(join(data.dir, 'wal', '000000000007.jsonl'), `{"j":"a","gone":true}\n{"j":"b","put":${JSON.stringify(finished(makeExecution('b')))}}\n`);
+    await writeFile(join(data.dir, 'wal', '000000000008.jsonl'), `{"j":"a","put":${JSON.stringify(fresh)}}\n{"j":"b","gone":true}\n`);
     const store = await openStore();
     expect(store.listExecutions('a', { limit: 10, offset: 0 }).items).to.deep.equal([fresh]);
     expect(store.jobState('a')).to.deep.equal({});
     expect(store.listExecutions('b', { limit: 10, offset: 0 }).total).to.equal(0);
-    expect(await exists(join(dir, 'jobs', 'a', 'logs', `${old.id}.log`))).to.equal(false);
-    expect(await exists(join(dir, 'jobs', 'b'))).to.equal(false);
+    expect(await exists(join(data.dir, 'jobs', 'a', 'logs', `${old.id}.log`))).to.equal(false);
+    expect(await exists(join(data.dir, 'jobs', 'b'))).to.equal(false);
   });
 
   it('deletes an API job by one line in the log: a delete refused never leaves the job without its state', async () => {
     let failLog = false;
     const enospc = () => Object.assign(new Error('ENOSPC: no space left on device (injected)'), { code: 'ENOSPC' });
-    const store = new LowdbStore(dir, { writeFault: (_op, path) => (failLog && path.includes(`${sep}wal${sep}`) ? enospc() : undefined) });
-    stores.push(store);
-    await store.open();
+    const store = await data.open({ writeFault: (_op, path) => (failLog && path.includes(`${sep}wal${sep}`) ? enospc() : undefined) });
     await store.saveApiJob(makeJob('a'));
     await store.saveJobState('a', { paused: true });
     await store.addExecution(finished(makeExecution('a')), 10);
@@ -161,7 +144,7 @@ describe('LowdbStore', () => {
     expect(err.code, 'the delete reports the failed write').to.equal('STORE_UNAVAILABLE');
     failLog = false;
     // Read back as the next start would: the job is still defined, so its state and history must be there too.
-    const again = new LowdbStore(dir);
+    const again = new LowdbStore(data.dir);
     await again.open();
     expect(again.apiJobs().map((j) => j.id)).to.deep.equal(['a']);
     expect(again.jobState('a')).to.deep.equal({ paused: true });
@@ -177,7 +160,7 @@ describe('LowdbStore', () => {
     const store = await openStore();
     await Promise.all(Array.from({ length: 20 }, (_, i) => store.saveApiJob(makeJob(`seed-${i}`))));
     await store.checkpoint();
-    const apiFile = join(dir, 'api-jobs.json');
+    const apiFile = join(data.dir, 'api-jobs.json');
     const checkpointed = await readFile(apiFile, 'utf8');
     const walBefore = await walText();
     await store.saveApiJob(makeJob('a'));
@@ -201,7 +184,7 @@ describe('LowdbStore', () => {
     await store.saveApiJob({ ...makeJob('kept'), command: 'echo changed' });
     await store.deleteJob('deleted');
     // Not closed, as after a kill -9: api-jobs.json still holds the checkpoint's version.
-    const again = new LowdbStore(dir);
+    const again = new LowdbStore(data.dir);
     await again.open();
     expect(again.apiJobs().map((j) => [j.id, j.command])).to.deep.equal([
       ['kept', 'echo changed'],
@@ -209,7 +192,7 @@ describe('LowdbStore', () => {
     ]);
     expect(again.jobState('deleted'), 'a deleted job never comes back').to.deep.equal({});
     // Opening wrote what the log held into the file before dropping its segments.
-    const onDisk = (JSON.parse(await readFile(join(dir, 'api-jobs.json'), 'utf8')) as { jobs: Job[] }).jobs.map((j) => j.id);
+    const onDisk = (JSON.parse(await readFile(join(data.dir, 'api-jobs.json'), 'utf8')) as { jobs: Job[] }).jobs.map((j) => j.id);
     expect(onDisk.sort()).to.deep.equal(['kept', 'new']);
     await again.close();
   });
@@ -217,9 +200,9 @@ describe('LowdbStore', () => {
   it('refuses to open when api-jobs.json is gone and the log defines API jobs', async () => {
     const store = await openStore();
     await store.saveApiJob(makeJob('only-in-log'));
-    const apiFile = join(dir, 'api-jobs.json');
+    const apiFile = join(data.dir, 'api-jobs.json');
     await rm(apiFile);
-    const err = await rejection(new LowdbStore(dir).open());
+    const err = await rejection(new LowdbStore(data.dir).open());
     expect(err.code).to.equal('STORE_UNAVAILABLE');
     expect(err.message).to.contain(`${apiFile} is missing`).and.contain('only-in-log');
   });
@@ -249,11 +232,11 @@ describe('LowdbStore', () => {
     await store.saveApiJob(makeJob('a'));
     await store.addExecution(e, 10);
     await store.close();
-    await writeFile(join(dir, 'jobs', 'a', `.${JOURNAL_FILE}.tmp`), '{"state": {}}\n{"put": {"id": "ex');
-    await writeFile(join(dir, '.api-jobs.json.tmp'), '');
+    await writeFile(join(data.dir, 'jobs', 'a', `.${JOURNAL_FILE}.tmp`), '{"state": {}}\n{"put": {"id": "ex');
+    await writeFile(join(data.dir, '.api-jobs.json.tmp'), '');
     // A job whose very first write never completed: only its dir exists.
-    await mkdir(join(dir, 'jobs', 'b'));
-    await writeFile(join(dir, 'jobs', 'b', `.${JOURNAL_FILE}.tmp`), '{');
+    await mkdir(join(data.dir, 'jobs', 'b'));
+    await writeFile(join(data.dir, 'jobs', 'b', `.${JOURNAL_FILE}.tmp`), '{');
     const again = await openStore();
     expect(again.getExecution('a', e.id)).to.deep.equal(e);
     expect(again.apiJobs()).to.deep.equal([makeJob('a')]);
@@ -267,8 +250,8 @@ describe('LowdbStore', () => {
   });
 
   it('refuses to open on a corrupt file, naming it, and deletes nothing', async () => {
-    await mkdir(join(dir, 'jobs', 'a'), { recursive: true });
-    const file = join(dir, 'jobs', 'a', JOURNAL_FILE);
+    await mkdir(join(data.dir, 'jobs', 'a'), { recursive: true });
+    const file = join(data.dir, 'jobs', 'a', JOURNAL_FILE);
     const cases = [
       ['{"state": {}}\n{"put": [\n{"state": {}}\n', 'line 2: '],
       ['null\n', 'line 1: expected an object'],
@@ -278,17 +261,17 @@ describe('LowdbStore', () => {
     ];
     for (const [text, problem] of cases) {
       await writeFile(file, text!);
-      const err = await rejection(new LowdbStore(dir).open());
+      const err = await rejection(new LowdbStore(data.dir).open());
       expect(err).to.be.instanceOf(WatchbellError);
       expect(err.code).to.equal('STORE_UNAVAILABLE');
       expect(err.message, text).to.match(new RegExp(`^cannot load ${file}: ${problem}.*; restore it from a backup, or move it aside`));
       expect(await readFile(file, 'utf8')).to.equal(text);
     }
     await rm(file);
-    const legacy = join(dir, 'jobs', 'a', 'executions.json');
+    const legacy = join(data.dir, 'jobs', 'a', 'executions.json');
     for (const text of ['{"state": {}, "executions": [', 'null', '[]', '{"state": {}}']) {
       await writeFile(legacy, text);
-      const err = await rejection(new LowdbStore(dir).open());
+      const err = await rejection(new LowdbStore(data.dir).open());
       expect(err.code).to.equal('STORE_UNAVAILABLE');
       expect(err.message, text).to.match(new RegExp(`^cannot load ${legacy}: .*; restore it from a backup, or move it aside`));
       expect(await readFile(legacy, 'utf8')).to.equal(text);
@@ -300,7 +283,7 @@ describe('LowdbStore', () => {
     const e = makeExecution('a');
     await store.addExecution(e, 10);
     await store.close();
-    const file = join(dir, 'jobs', 'a', JOURNAL_FILE);
+    const file = join(data.dir, 'jobs', 'a', JOURNAL_FILE);
     const whole = await readFile(file, 'utf8');
     await writeFile(file, `${whole}{"put": {"id": "exec-`);
     const again = await openStore();
@@ -321,20 +304,20 @@ describe('LowdbStore', () => {
       await Promise.all(all.map((e) => store.updateExecution({ ...e, output: `round ${i}` })));
       await store.checkpoint();
     }
-    const contents = parseJournal(await readFile(join(dir, 'jobs', 'a', JOURNAL_FILE), 'utf8'));
+    const contents = parseJournal(await readFile(join(data.dir, 'jobs', 'a', JOURNAL_FILE), 'utf8'));
     expect(contents.lines).to.be.at.most(compactionThreshold(10));
     expect([...contents.executions.values()].map((e) => e.output)).to.deep.equal(all.map(() => 'round 199'));
   });
 
   it('reads a job file of the earlier whole-file format and turns it into a journal', async () => {
-    await mkdir(join(dir, 'jobs', 'a'), { recursive: true });
+    await mkdir(join(data.dir, 'jobs', 'a'), { recursive: true });
     const e = finished(makeExecution('a'));
     const state = { paused: true, last_slot: '2024-01-01T00:00:00.000Z', created_at: '2023-01-01T00:00:00.000Z', fingerprint: 'f' };
-    await writeFile(join(dir, 'jobs', 'a', 'executions.json'), JSON.stringify({ state, executions: [e] }));
+    await writeFile(join(data.dir, 'jobs', 'a', 'executions.json'), JSON.stringify({ state, executions: [e] }));
     const store = await openStore();
     expect(store.jobState('a')).to.deep.equal(state);
     expect(store.getExecution('a', e.id)).to.deep.equal(e);
-    expect(await exists(join(dir, 'jobs', 'a', 'executions.json'))).to.equal(false);
+    expect(await exists(join(data.dir, 'jobs', 'a', 'executions.json'))).to.equal(false);
     await store.close();
     const again = await openStore();
     expect(again.jobState('a')).to.deep.equal(state);
@@ -344,16 +327,16 @@ describe('LowdbStore', () => {
   it('opens a data dir of the format before API job definitions were logged, left by a crash', async () => {
     // As the previous version left it after a kill -9: api-jobs.json written by each create, the log holding only job lines.
     const e = finished(makeExecution('a'));
-    await writeFile(join(dir, 'api-jobs.json'), JSON.stringify({ jobs: [makeJob('a'), makeJob('b')] }, null, 2));
-    await mkdir(join(dir, 'wal'));
-    await writeFile(join(dir, 'wal', '000000000003.jsonl'), `{"j":"a","state":{"paused":true}}\n{"j":"a","put":${JSON.stringify(e)}}\n`);
+    await writeFile(join(data.dir, 'api-jobs.json'), JSON.stringify({ jobs: [makeJob('a'), makeJob('b')] }, null, 2));
+    await mkdir(join(data.dir, 'wal'));
+    await writeFile(join(data.dir, 'wal', '000000000003.jsonl'), `{"j":"a","state":{"paused":true}}\n{"j":"a","put":${JSON.stringify(e)}}\n`);
     const store = await openStore();
     expect(store.apiJobs()).to.deep.equal([makeJob('a'), makeJob('b')]);
     expect(store.jobState('a')).to.deep.equal({ paused: true });
     expect(store.getExecution('a', e.id)).to.deep.equal(e);
     await store.saveApiJob(makeJob('c'));
     // Crashed again: the new job is only in the log, replayed over the old file.
-    const again = new LowdbStore(dir);
+    const again = new LowdbStore(data.dir);
     await again.open();
     expect(again.apiJobs().map((j) => j.id)).to.deep.equal(['a', 'b', 'c']);
     await again.close();
@@ -362,7 +345,7 @@ describe('LowdbStore', () => {
   it('parses after a kill -9 at any moment, with every acknowledged write', async function () {
     this.timeout(10000);
     for (let run = 0; run < 3; run++) {
-      const child = spawn(process.execPath, [fileURLToPath(new URL('./crash-writer.js', import.meta.url)), dir], {
+      const child = spawn(process.execPath, [fileURLToPath(new URL('./crash-writer.js', import.meta.url)), data.dir], {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       const acknowledged: string[] = [];
@@ -383,7 +366,7 @@ describe('LowdbStore', () => {
       }
       await store.close();
     }
-    const release = await acquireDataDirLock(dir);
+    const release = await acquireDataDirLock(data.dir);
     await release();
   });
 
@@ -392,7 +375,7 @@ describe('LowdbStore', () => {
     const kept = makeExecution('a');
     await store.addExecution(kept, 10);
     await store.close();
-    const logs = join(dir, 'jobs', 'a', 'logs');
+    const logs = join(data.dir, 'jobs', 'a', 'logs');
     const orphan = newExecutionId();
     await mkdir(logs, { recursive: true });
     for (const name of [`${kept.id}.log`, `${kept.id}.log.idx`, `${orphan}.log`, `${orphan}.log.idx`, 'notes.txt']) {
@@ -403,7 +386,7 @@ describe('LowdbStore', () => {
     expect(again.lostAndFound.map((l) => l.path).sort()).to.deep.equal([`jobs/a/logs/${orphan}.log`, `jobs/a/logs/${orphan}.log.idx`]);
     for (const l of again.lostAndFound) {
       expect(l.reason).to.contain(`no execution of job a`);
-      expect(await readFile(join(dir, l.moved_to!), 'utf8'), l.moved_to!).to.equal('x');
+      expect(await readFile(join(data.dir, l.moved_to!), 'utf8'), l.moved_to!).to.equal('x');
       expect(l.moved_to!.startsWith('lost+found/')).to.equal(true);
     }
   });
@@ -416,14 +399,14 @@ describe('LowdbStore', () => {
     await mkdir(dirname(store.logPath('a', e.id)), { recursive: true });
     await writeFile(store.logPath('a', e.id), 'precious output\n');
     await store.close();
-    await rename(join(dir, 'jobs', 'a', JOURNAL_FILE), join(dir, 'journal-a.aside'));
+    await rename(join(data.dir, 'jobs', 'a', JOURNAL_FILE), join(data.dir, 'journal-a.aside'));
     const again = await openStore();
     expect(again.apiJobs().map((j) => j.id), 'the job itself is still defined').to.deep.equal(['a']);
     expect(again.listExecutions('a', { limit: 10, offset: 0 }).total).to.equal(0);
     expect(again.lostAndFound).to.have.length(1);
     expect(again.lostAndFound[0]!.path).to.equal('jobs/a');
     expect(again.lostAndFound[0]!.reason).to.equal('job a has no journal and the write-ahead log does not name it');
-    expect(await readFile(join(dir, again.lostAndFound[0]!.moved_to!, 'logs', `${e.id}.log`), 'utf8')).to.equal('precious output\n');
+    expect(await readFile(join(data.dir, again.lostAndFound[0]!.moved_to!, 'logs', `${e.id}.log`), 'utf8')).to.equal('precious output\n');
   });
 
   it('keeps the logs of executions whose write-ahead-log segment was moved aside: in lost+found, not deleted', async () => {
@@ -437,12 +420,12 @@ describe('LowdbStore', () => {
     await store.addExecution(second, 10);
     await mkdir(dirname(store.logPath('a', second.id)), { recursive: true });
     await writeFile(store.logPath('a', second.id), 'second output\n');
-    for (const name of await readdir(join(dir, 'wal'))) await rename(join(dir, 'wal', name), join(dir, `${name}.aside`));
+    for (const name of await readdir(join(data.dir, 'wal'))) await rename(join(data.dir, 'wal', name), join(data.dir, `${name}.aside`));
     const again = await openStore();
     expect(again.listExecutions('a', { limit: 10, offset: 0 }).items.map((x) => x.id)).to.deep.equal([first.id]);
     const moved = again.lostAndFound.find((l) => l.path === `jobs/a/logs/${second.id}.log`);
     expect(moved, JSON.stringify(again.lostAndFound)).to.not.equal(undefined);
-    expect(await readFile(join(dir, moved!.moved_to!), 'utf8')).to.equal('second output\n');
+    expect(await readFile(join(data.dir, moved!.moved_to!), 'utf8')).to.equal('second output\n');
   });
 
   it('refuses to open when api-jobs.json is gone but API jobs\' histories are not, naming both, and changes nothing', async () => {
@@ -456,14 +439,14 @@ describe('LowdbStore', () => {
       await writeFile(store.logPath(id, e.id), 'out\n');
     }
     await store.close();
-    const apiFile = join(dir, 'api-jobs.json');
+    const apiFile = join(data.dir, 'api-jobs.json');
     await rm(apiFile);
-    const before = (await readdir(join(dir, 'jobs'), { recursive: true })).sort();
-    const err = await rejection(new LowdbStore(dir).open());
+    const before = (await readdir(join(data.dir, 'jobs'), { recursive: true })).sort();
+    const err = await rejection(new LowdbStore(data.dir).open());
     expect(err.code).to.equal('STORE_UNAVAILABLE');
     expect(err.message).to.contain(`${apiFile} is missing, but the data dir holds the history of 1 job(s) that no config defines (made-by-api)`);
     expect(err.message).to.contain(`echo '{"jobs":[]}' > ${apiFile}`);
-    expect((await readdir(join(dir, 'jobs'), { recursive: true })).sort(), 'nothing moved or deleted').to.deep.equal(before);
+    expect((await readdir(join(data.dir, 'jobs'), { recursive: true })).sort(), 'nothing moved or deleted').to.deep.equal(before);
     // The documented way on: an empty file starts without the API jobs, keeping their history.
     await writeFile(apiFile, '{"jobs":[]}');
     const again = await openStore();
@@ -475,9 +458,7 @@ describe('LowdbStore', () => {
   it('never compacts a change into a journal whose write to the log may still fail', async () => {
     let failLog = false;
     const enospc = () => Object.assign(new Error('ENOSPC: no space left on device (injected)'), { code: 'ENOSPC' });
-    const store = new LowdbStore(dir, { writeFault: (_op, path) => (failLog && path.includes(`${sep}wal${sep}`) ? enospc() : undefined) });
-    stores.push(store);
-    await store.open();
+    const store = await data.open({ writeFault: (_op, path) => (failLog && path.includes(`${sep}wal${sep}`) ? enospc() : undefined) });
     // Enough lines in one flush that the checkpoint rewrites the journal from memory.
     await Promise.all(Array.from({ length: 40 }, (_, i) => store.saveJobState('a', { last_slot: `2024-01-01T00:00:${String(i).padStart(2, '0')}.000Z` })));
     failLog = true;
@@ -488,7 +469,7 @@ describe('LowdbStore', () => {
     expect((await refused).code).to.equal('STORE_UNAVAILABLE');
     failLog = false;
     await checkpoint;
-    const journal = parseJournal(await readFile(join(dir, 'jobs', 'a', JOURNAL_FILE), 'utf8'));
+    const journal = parseJournal(await readFile(join(data.dir, 'jobs', 'a', JOURNAL_FILE), 'utf8'));
     expect(journal.state.last_slot).to.equal('2024-01-01T00:00:39.000Z');
     expect([...journal.executions.keys()], 'the refused execution').to.deep.equal([]);
     expect(store.getExecution('a', e.id)).to.equal(undefined);
@@ -497,9 +478,7 @@ describe('LowdbStore', () => {
   it('never checkpoints into api-jobs.json an API job whose line the log may still refuse', async () => {
     let failLog = false;
     const enospc = () => Object.assign(new Error('ENOSPC: no space left on device (injected)'), { code: 'ENOSPC' });
-    const store = new LowdbStore(dir, { writeFault: (_op, path) => (failLog && path.includes(`${sep}wal${sep}`) ? enospc() : undefined) });
-    stores.push(store);
-    await store.open();
+    const store = await data.open({ writeFault: (_op, path) => (failLog && path.includes(`${sep}wal${sep}`) ? enospc() : undefined) });
     await store.saveApiJob(makeJob('kept'));
     failLog = true;
     const refused = rejection(store.saveApiJob(makeJob('refused')));
@@ -508,14 +487,14 @@ describe('LowdbStore', () => {
     expect((await refused).code).to.equal('STORE_UNAVAILABLE');
     failLog = false;
     await checkpoint;
-    const onDisk = (JSON.parse(await readFile(join(dir, 'api-jobs.json'), 'utf8')) as { jobs: Job[] }).jobs.map((j) => j.id);
+    const onDisk = (JSON.parse(await readFile(join(data.dir, 'api-jobs.json'), 'utf8')) as { jobs: Job[] }).jobs.map((j) => j.id);
     expect(onDisk).to.deep.equal(['kept']);
     expect(store.apiJobs().map((j) => j.id)).to.deep.equal(['kept']);
   });
 
   it('creates api-jobs.json on a fresh data dir, so a later loss of it is noticed', async () => {
     const store = await openStore();
-    expect(JSON.parse(await readFile(join(dir, 'api-jobs.json'), 'utf8'))).to.deep.equal({ jobs: [] });
+    expect(JSON.parse(await readFile(join(data.dir, 'api-jobs.json'), 'utf8'))).to.deep.equal({ jobs: [] });
     await store.close();
   });
 
@@ -537,7 +516,7 @@ describe('LowdbStore', () => {
     const store = await openStore();
     await store.addExecution(makeExecution('a'), 10);
     await store.deleteJob('a');
-    expect(await exists(join(dir, 'jobs', 'a'))).to.equal(false);
+    expect(await exists(join(data.dir, 'jobs', 'a'))).to.equal(false);
   });
 
   it('hands out frozen executions, so a change must go through updateExecution', async () => {
@@ -553,14 +532,13 @@ describe('LowdbStore', () => {
   });
 
   it('refuses writes before open() and after close()', async () => {
-    const store = new LowdbStore(dir);
-    stores.push(store);
+    const store = data.make();
     expect((await rejection(store.saveJobState('a', { paused: true }))).code).to.equal('STORE_UNAVAILABLE');
     await store.open();
     await store.close();
     const err = await rejection(store.addExecution(makeExecution('a'), 10));
     expect(err.code).to.equal('STORE_UNAVAILABLE');
-    expect(err.message).to.equal(`the store in ${dir} is closed`);
+    expect(err.message).to.equal(`the store in ${data.dir} is closed`);
   });
 
   it('refuses an invalid job id with a message that says what is expected', async () => {
@@ -569,12 +547,13 @@ describe('LowdbStore', () => {
     expect(err.code).to.equal('VALIDATION_FAILED');
     expect(err.message).to.equal('invalid job id "../..": expected a string matching ^[a-z0-9][a-z0-9_.-]{0,62}$ without ".."');
     expect((await rejection(store.saveApiJob(makeJob('../x')))).code).to.equal('VALIDATION_FAILED');
-    expect(await exists(join(dir, '..', 'x'))).to.equal(false);
+    // jobs/../x would be the data dir's own x (a path outside the data dir, such as /tmp/x, may exist on any machine).
+    expect(await exists(join(data.dir, 'x'))).to.equal(false);
   });
 
   it('reports the data dir as not writable when it is gone', async () => {
     const store = await openStore();
-    await rm(dir, { recursive: true, force: true });
+    await rm(data.dir, { recursive: true, force: true });
     expect(await store.isWritable()).to.equal(false);
   });
 

@@ -1,22 +1,11 @@
 // Health: the facts of GET /health, the notifiers' last errors, the live event stream, cluster nodes when there are any.
 import { useEffect } from 'preact/hooks';
+import type { NodeView as ClusterNode } from '../../../src/cluster/node-view.js';
 import { getJson } from '../api';
 import { ErrorNote, RelTime, Section, useLoad } from '../components';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Health = Record<string, any>;
-
-/** A node of GET /api/v1/nodes (docs/api.md). */
-interface ClusterNode {
-  name: string;
-  version: string;
-  address: string;
-  tags: Record<string, string>;
-  started_at: string;
-  last_heartbeat: string;
-  running: number;
-  state: 'alive' | 'dead';
-}
 
 export function HealthPage() {
   // /health answers 503 with the same body when the daemon is DOWN: read either way.

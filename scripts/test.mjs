@@ -1,0 +1,66 @@
+// `npm test`: the suite in two phases, so that it stays within CI's 15 minutes on 2 cores as it grows.
+//  1. Most test files run side by side (mocha --parallel: each file in a worker process of its own). The
+//     tests were written for that: each makes its own port, data dir, database and temp files. Most of
+//     their time is spent waiting on daemons, child processes and the container engine, not on the CPU.
+//  2. The files in SERIAL then run one at a time, alone: they load the machine on purpose (hundreds of
+//     processes, kill -9 storms, thousands of requests) and assert that the daemon stays on time under
+//     that load, which holds only when no other test adds its own.
+// Arguments are passed to both phases' mocha (e.g. `npm test -- --bail`). Ends with mocha's summary lines
+// for the whole run ("N passing", "N failing"), which .ci/run reads. The files are named here, not in
+// .mocharc.json, because mocha adds a config's spec to the files given on its command line: with none
+// there, `npx mocha dist/test/x.test.js` runs just that file.
+import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+
+/** Every test file, compiled. */
+const ALL = 'dist/test/**/*.test.js';
+
+/** Test files (compiled, relative to the project) that must run alone; why beside each. */
+const SERIAL = [
+  'dist/test/api/body-stall.test.js', // /health latency while four clients send the costliest bodies
+  'dist/test/api/fuzz.test.js', // 15,000 requests at 12 in flight: loads the machine for ~40 s
+  'dist/test/daemon/crash.test.js', // kill -9 at random moments; a number of kills must fit in a time
+  'dist/test/faults/file-descriptors.test.js', // a per-second job on time while connections are refused
+  'dist/test/faults/mass-timeout.test.js', // 300 process groups stopped within a bound
+  'dist/test/faults/clock-step.test.js', // libfaketime steps; slots judged against wall time
+  'dist/test/faults/sigstop.test.js', // a stopped daemon's catch-up timing
+];
+
+/** Workers for phase 1: the tests mostly wait, so one more than the cores keeps both busy. */
+const JOBS = Number(process.env.WATCHBELL_TEST_JOBS ?? availableParallelism() + 1);
+
+const extra = process.argv.slice(2);
+const started = Date.now();
+const totals = { passing: 0, failing: 0, pending: 0 };
+let status = 0;
+
+const parallel = ['--parallel', '--jobs', String(JOBS), ...SERIAL.flatMap((f) => ['--ignore', f]), ...extra, ALL];
+status ||= await mocha(parallel);
+const serial = await mocha([...extra, ...SERIAL]);
+status ||= serial;
+
+const minutes = ((Date.now() - started) / 60_000).toFixed(1);
+console.log(`\n  all phases (${minutes} min, ${JOBS} workers in phase 1):`);
+console.log(`  ${totals.passing} passing`);
+if (totals.pending) console.log(`  ${totals.pending} pending`);
+console.log(`  ${totals.failing} failing`);
+process.exit(status || (totals.failing ? 1 : 0));
+
+/** Runs mocha with `args`, echoing its output and adding its summary to `totals`; resolves to its exit status. */
+function mocha(args) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['node_modules/mocha/bin/mocha.js', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let tail = '';
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      tail = (tail + chunk.toString()).slice(-100_000);
+    });
+    child.on('close', (code, signal) => {
+      for (const kind of Object.keys(totals)) {
+        const found = [...tail.matchAll(new RegExp(`^ +(\\d+) ${kind}`, 'gm'))].pop();
+        if (found) totals[kind] += Number(found[1]);
+      }
+      resolve(code ?? (signal ? 1 : 0));
+    });
+  });
+}
