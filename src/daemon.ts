@@ -79,6 +79,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const notifications = parts.add(startNotifications({ events: core.events, service, store, settings, live, userAgent: `watchbell/${VERSION}` }));
     await service.start(live.current.jobs);
     await publishConfigJobs(cluster, live.current.jobs, log);
+    // Other nodes' changes from here on (and what changed since the store was read) reach this node's jobs.
+    await cluster?.follow({ service, cancel: (jobId, executionId) => runner.cancel(jobId, executionId) });
     parts.add(new StoreReturnWatch({
       events: core.events, log, isWritable: () => store.isWritable(), onReturn: () => service.catchUp(),
       where: storeLocation(settings).url ?? settings.data_dir,

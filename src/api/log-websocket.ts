@@ -22,6 +22,8 @@ interface FollowTarget {
   stream: 'stdout' | 'stderr' | undefined;
   tail: number | undefined;
   step: string | undefined;
+  /** Handed on when the execution runs on another node of a cluster, which reads it again. */
+  authorization: string | undefined;
 }
 
 const LOG_PATH = /^\/api\/v1\/jobs\/([^/]+)\/executions\/([^/]+)\/log$/;
@@ -105,7 +107,7 @@ function checkRequest(req: IncomingMessage, o: LogWebSocketOptions): FollowTarge
   if (step !== null && !(step.length > 0 && step.length <= 63)) {
     throw new WatchbellError('VALIDATION_FAILED', 'query parameter step must be a step name of 1 to 63 characters');
   }
-  return { jobId, executionId, stream: stream === null ? undefined : stream, tail, step: step ?? undefined };
+  return { jobId, executionId, stream: stream === null ? undefined : stream, tail, step: step ?? undefined, authorization: headers.authorization };
 }
 
 /** An HTTP answer on the raw socket, in the API's error shape, then the socket is closed. */
@@ -137,7 +139,7 @@ async function follow(
   // Errors of the connection itself (a client's bad frame) only end it.
   ws.on('error', () => gone.abort());
   try {
-    const chunks = await o.service.followLog(t.jobId, t.executionId, { stream: t.stream, tail: t.tail, step: t.step, signal: gone.signal, stopping: o.isStopping });
+    const chunks = await o.service.followLog(t.jobId, t.executionId, { stream: t.stream, tail: t.tail, step: t.step, signal: gone.signal, stopping: o.isStopping, authorization: t.authorization });
     // Text messages must be whole characters: the decoder keeps a character cut between two chunks for the next.
     const decoder = new StringDecoder('utf8');
     // One chunk at a time, each sent before the next is read: a slow client holds the follow, not memory.

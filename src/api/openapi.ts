@@ -233,7 +233,7 @@ function paths(): Json {
           query('follow', { type: 'boolean', default: false }, 'stream new output (chunked) until the execution ends'),
           query('step', { type: 'string', maxLength: 63 }, 'only this step\'s part (a job with steps); 400 when it has no such step'),
         ],
-        responses: { '200': text('the log'), '404': error('LogNotFound'), ...COMMON_ERRORS },
+        responses: { '200': text('the log'), '404': error('LogNotFound'), '502': error('NodeUnreachable'), ...COMMON_ERRORS },
       }),
     },
     '/api/v1/jobs/{id}/executions/{eid}/restart': {
@@ -415,6 +415,7 @@ function components(): Json {
       UnsupportedMediaType: errorAnswer('UNSUPPORTED_MEDIA_TYPE: neither JSON nor YAML'),
       Internal: errorAnswer('INTERNAL: a bug; the daemon log has the details'),
       Unavailable: errorAnswer('STORE_UNAVAILABLE: the data dir cannot be written, the PostgreSQL store does not answer, or the daemon is shutting down; TOO_MANY_CONNECTIONS: daemon.max_connections connections are open'),
+      NodeUnreachable: errorAnswer('NODE_UNREACHABLE: cluster mode: the execution runs on another node, whose API could not be reached for its log'),
       TooManyConnections: errorAnswer('TOO_MANY_CONNECTIONS: daemon.max_connections connections are open; answered with Retry-After: 1 before the request is read'),
     },
     securitySchemes: {

@@ -105,9 +105,13 @@ export class ClusterNode {
     this.fence = setTimeout(() => this.lose(`no heartbeat was renewed for ${ms / 1000}s`), ms);
   }
 
-  /** The API's address, recorded at the next heartbeat (known only once the daemon listens). */
-  setAddress(url: string): void {
+  /**
+   * The API's address (known only once the daemon listens), recorded at once: other nodes read a running
+   * execution's log through it (remote-executions.ts). A failure is left to the next heartbeat.
+   */
+  async setAddress(url: string): Promise<void> {
     this.address = url;
+    await this.conn.pool.query(`UPDATE ${this.t} SET address = $3 WHERE name = $1 AND instance = $2`, [this.name, this.instance, url]).catch(() => undefined);
   }
 
   /** True while the lease is held with a margin of one heartbeat: a node past it takes no new work. */

@@ -57,6 +57,8 @@ export class PgSlotClaims implements SlotClaims {
          FROM unnest($1::text[], $2::float8[]) AS c(job_id, ms)
          WHERE EXISTS (SELECT 1 FROM ${s}.nodes n WHERE n.name = $3 AND n.instance = $4 AND n.stopped_at IS NULL
                        AND n.last_heartbeat + make_interval(secs => n.lease_seconds) >= now())
+           -- A job paused on any node: no slot is won once the pause has committed, even before this node hears of it.
+           AND NOT EXISTS (SELECT 1 FROM ${s}.job_states st WHERE st.job_id = c.job_id AND st.state @> '{"paused": true}')
          ON CONFLICT (job_id, slot) DO NOTHING
          RETURNING job_id, (extract(epoch FROM slot) * 1000)::bigint::text AS slot_ms`,
         [batch.map((p) => p.jobId), batch.map((p) => p.slot.getTime()), this.o.node, this.o.instance],

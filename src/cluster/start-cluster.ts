@@ -1,6 +1,7 @@
 /**
  * Cluster mode's parts, started by the daemon when its store is PostgreSQL (loaded only then): the node's
- * membership and lease, and the slot claims the job service asks before it runs a slot.
+ * membership and lease, the slot claims the job service asks before it runs a slot, and the change feed
+ * through which it hears other nodes' writes and cancels (and reaches executions they run).
  */
 import type { Logger } from 'pino';
 import type { DaemonSettings } from '../config/settings.js';
@@ -11,6 +12,14 @@ import { NodeCensus } from './node-census.js';
 import { defaultNodeName } from './node-name.js';
 import { PgSlotClaims } from './slot-claims.js';
 import { takeOverDeadNodes } from './takeover.js';
+import { PgStore } from '../store/postgres/pg-store.js';
+import type { Store } from '../store/store.js';
+import { ChangeApplier, type JobSync } from './apply-changes.js';
+import { ChangeFeed } from './change-feed.js';
+import { RemoteExecutions, type ClusterExecutions } from './remote-executions.js';
+
+/** Seconds a cancel of another node's execution waits for its end beyond that node's kill_grace. */
+const CANCEL_MARGIN_S = 5;
 
 export interface Cluster {
   node: ClusterNode;
@@ -19,12 +28,16 @@ export interface Cluster {
   drift: ConfigDrift;
   /** Nodes alive and dead, as of the last heartbeat. */
   census: NodeCensus;
+  /** Cancels and logs of executions running on other nodes, for the job service (made once, before it). */
+  remote(store: Store): ClusterExecutions;
+  /** Starts hearing other nodes' changes and cancels (change-feed.ts); once the job service has started. */
+  follow(o: { service: JobSync; cancel(jobId: string, executionId: string): Promise<unknown> }): Promise<void>;
   /** Leaves the cluster (the name is free at once) and closes the connections. */
   close(): Promise<void>;
 }
 
-/** Heartbeats, leaving and claims: a pool of their own, so a busy store's writes never hold up a heartbeat. */
-const POOL_SIZE = 3;
+/** Heartbeats, leaving, claims and the change feed's reads: a pool of their own, so a busy store's writes never hold up a heartbeat. */
+const POOL_SIZE = 4;
 
 /** Joins the cluster of the store `settings.store`; rejects with NODE_NAME_TAKEN when a live node has this name. */
 export async function startCluster(settings: DaemonSettings, o: { version: string; log: Logger; running(): number; stopAll(): void }): Promise<Cluster> {
@@ -65,13 +78,38 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
   }
   o.log.info({ event: 'cluster.joined', node: name, tags: settings.node_tags, heartbeat: settings.heartbeat, lease: settings.lease }, `joined the cluster as node ${name}`);
   const claims = new PgSlotClaims(conn, { node: name, instance: node.instance, holdsLease: () => node.holdsLease() });
+  let service: JobSync | undefined;
+  let applier: ChangeApplier | undefined;
+  let pgStore: PgStore | undefined;
+  let feed: ChangeFeed | undefined;
   await census.refresh().catch(() => undefined);
   return {
     node,
     claims,
     drift,
     census,
+    remote(store) {
+      if (!(store instanceof PgStore)) throw new TypeError('cluster mode needs the PostgreSQL store');
+      pgStore = store;
+      applier = new ChangeApplier(conn, store, () => service);
+      // A cancel is answered once the other node recorded the end: after its kill_grace at most, and a margin.
+      return new RemoteExecutions(conn, name, store, applier, (settings.kill_grace + CANCEL_MARGIN_S) * 1000);
+    },
+    async follow(f) {
+      service = f.service;
+      feed = new ChangeFeed(conn.url, pgStore!.origin, name, {
+        apply: (changes) => applier!.apply(changes),
+        resync: (since) => applier!.resync(since),
+        cancel: (signal) => {
+          o.log.info({ event: 'cluster.cancel_received', node: name, job_id: signal.jobId, execution_id: signal.executionId }, `another node asked to cancel execution ${signal.executionId}`);
+          f.cancel(signal.jobId, signal.executionId).catch(() => undefined); // already ended, or not run here: nothing to do
+        },
+        log: o.log,
+      }, performance.timeOrigin);
+      await feed.start();
+    },
     async close() {
+      await feed?.close();
       await node.leave();
       await conn.end();
     },

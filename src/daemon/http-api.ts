@@ -79,7 +79,8 @@ export async function startApi(o: {
     service: core.service, tokens: () => hideTokensFromJobs(live.current.api.tokens), isStopping: o.isStopping, logError,
   });
   const url = await listen(server, o.address);
-  cluster?.node.setAddress(url);
+  // Recorded at once: other nodes read the logs of this node's running executions through it.
+  await cluster?.node.setAddress(url);
   // After listen: an accept that fails (EMFILE even after libuv's reserve descriptor) must not stop the daemon.
   server.on('error', (err) => log.error({ event: 'api.accept_failed', err }, 'accepting a connection failed'));
   return {

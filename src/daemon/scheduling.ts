@@ -43,6 +43,7 @@ export function createScheduling(o: {
     store, scheduler, runner, events, timezone: settings.timezone, configFile: o.configFile, maxJobs: settings.max_jobs,
     notifiers: o.notifiers,
     slotClaims: cluster?.claims,
+    cluster: cluster?.remote(store),
   });
   // Subscribed before the service starts, so catch-up runs are counted too.
   const metrics = new Metrics({

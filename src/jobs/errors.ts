@@ -39,6 +39,8 @@ export type ErrorCode =
   | 'ENGINE_UNAVAILABLE'
   /** The container engine answered with an error: no such image or container, a failed pull, ... */
   | 'ENGINE_FAILED'
+  /** Cluster mode: the node running an execution could not be reached for its live log. */
+  | 'NODE_UNREACHABLE'
   | 'INTERNAL';
 
 /** One bad field: a JSON path such as `/jobs/backup/schedule` and what was expected there. */

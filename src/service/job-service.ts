@@ -19,6 +19,7 @@ import type { Runner, TriggerExtra } from '../run/runner.js';
 import { restartRecords } from '../run/step-run.js';
 import { catchUpDecision } from '../schedule/catch-up.js';
 import type { Scheduler } from '../schedule/scheduler.js';
+import type { ClusterExecutions } from '../cluster/remote-executions.js';
 import type { SlotClaims } from '../cluster/slot-claims.js';
 import { logExists, readLogChunks } from '../store/log-reader.js';
 import type { ExecutionQuery, Page, Store } from '../store/store.js';
@@ -74,6 +75,8 @@ export interface JobServiceOptions {
   notifiers?: () => readonly string[];
   /** Cluster mode: a scheduled slot runs only where it is claimed. Absent (one daemon): every due slot runs here. */
   slotClaims?: SlotClaims;
+  /** Cluster mode: executions running on other nodes are cancelled and read through them. */
+  cluster?: ClusterExecutions;
   now?: () => Date;
 }
 
@@ -598,6 +601,39 @@ export class JobService {
     return this.view(job);
   }
 
+  /**
+   * Cluster mode: another node changed this job in the store (cluster/apply-changes.ts). An API job is added,
+   * replaced or removed as its stored definition says; any job takes its stored paused or completed state,
+   * so a pause on one node stops every node firing it. Nothing is written: the store holds it already.
+   */
+  syncJob(id: string, definition?: { stored: Job | undefined }): void {
+    const current = this.jobs.get(id);
+    // A config job keeps this node's definition (an API job of another node never takes its id here).
+    if (current && current.source !== 'api') definition = undefined;
+    const stored = definition?.stored;
+    if (definition && !stored) {
+      if (!current) return;
+      this.o.scheduler.remove(id);
+      this.jobs.delete(id);
+      this.listIndex = null;
+      void this.o.runner.cancelJob(id).catch(() => undefined);
+      this.o.events.emit('job:changed', { jobId: id, change: 'deleted' });
+      return;
+    }
+    const status = statusFrom(this.o.store.jobState(id));
+    if (stored) {
+      const job: Job = { ...stored, status };
+      this.jobs.set(id, job);
+      this.listIndex = null;
+      this.reschedule(job);
+      this.o.events.emit('job:changed', { jobId: id, change: current ? 'changed' : 'created' });
+    } else if (current && current.status !== status) {
+      current.status = status;
+      this.reschedule(current);
+      this.o.events.emit('job:changed', { jobId: id, change: status === 'paused' ? 'paused' : status === 'active' ? 'resumed' : 'changed' });
+    }
+  }
+
   /** A job's executions, newest first. */
   executions(id: string, query: ExecutionQuery): Page<Execution> {
     this.job(id);
@@ -626,6 +662,7 @@ export class JobService {
     if (FINISHED_STATUSES.has(e.status)) {
       throw new WatchbellError('EXECUTION_FINISHED', `execution ${executionId} already finished with status ${e.status}`);
     }
+    if (this.o.cluster?.elsewhere(e)) return this.o.cluster.cancel(e);
     return this.o.runner.cancel(id, executionId);
   }
 
@@ -634,8 +671,9 @@ export class JobService {
    * the consumer takes them (store/log-reader.ts). Throws LOG_MISSING when
    * the execution wrote output but its log file is gone.
    */
-  async log(id: string, executionId: string, options: { stream?: 'stdout' | 'stderr'; tail?: number; step?: string }): Promise<AsyncIterable<Buffer>> {
+  async log(id: string, executionId: string, options: LogOptions): Promise<AsyncIterable<Buffer>> {
     const execution = this.execution(id, executionId);
+    if (this.o.cluster?.elsewhere(execution)) return this.o.cluster.log(execution, { ...options, follow: false }, options.authorization, options.signal);
     const path = this.o.store.logPath(id, executionId);
     await this.o.store.prepareLog?.(id, executionId);
     await checkLogPresent(execution, path);
@@ -837,10 +875,11 @@ export class JobService {
   async followLog(
     id: string,
     executionId: string,
-    options: { stream?: 'stdout' | 'stderr'; tail?: number; step?: string; signal: AbortSignal; stopping?: () => boolean },
+    options: LogOptions & { signal: AbortSignal; stopping?: () => boolean },
   ): Promise<AsyncIterable<Buffer>> {
     const execution = this.execution(id, executionId);
     if (FINISHED_STATUSES.has(execution.status)) return this.log(id, executionId, options);
+    if (this.o.cluster?.elsewhere(execution)) return this.o.cluster.log(execution, { ...options, follow: true }, options.authorization, options.signal);
     // The runner resolves whenFinished() after closing the log, and records the end after that too,
     // so either one means the log is complete. The record is also checked in case the runner does
     // not know the execution; a record that is gone (job deleted, history trimmed) ends the follow.
@@ -859,6 +898,15 @@ export class JobService {
       signal: options.signal,
     });
   }
+}
+
+/** How a log is read; `authorization` is handed on to the node running the execution, in a cluster. */
+interface LogOptions {
+  stream?: 'stdout' | 'stderr';
+  tail?: number;
+  step?: string;
+  authorization?: string;
+  signal?: AbortSignal;
 }
 
 async function* noBytes(): AsyncGenerator<Buffer, void, undefined> {}

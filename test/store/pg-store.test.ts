@@ -57,7 +57,7 @@ describe('PostgreSQL store', () => {
       expect(pkg.files).to.include('migrations');
       expect(await readFile(join(ROOT, 'Dockerfile'), 'utf8')).to.match(/^COPY migrations \.\/migrations$/m);
       expect(MIGRATIONS_DIR).to.equal(join(ROOT, 'migrations/postgres/'));
-      expect((await shippedMigrations()).map((m) => m.version)).to.deep.equal([1, 2, 3]);
+      expect((await shippedMigrations()).map((m) => m.version)).to.deep.equal([1, 2, 3, 4]);
     });
 
     it('refuses to open a schema newer than it knows, saying so', async () => {

@@ -38,9 +38,11 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
     const abort = () => gone.abort();
     ctx.req.once('close', abort);
     ctx.res.once('close', abort);
+    // Handed on when the execution runs on another node of a cluster, which reads it again.
+    const authorization = ctx.get('authorization') || undefined;
     const chunks = follow
-      ? await service.followLog(ctx.params.id!, ctx.params.eid!, { stream, tail, step, signal: gone.signal, stopping: deps.isStopping })
-      : await service.log(ctx.params.id!, ctx.params.eid!, { stream, tail, step });
+      ? await service.followLog(ctx.params.id!, ctx.params.eid!, { stream, tail, step, signal: gone.signal, stopping: deps.isStopping, authorization })
+      : await service.log(ctx.params.id!, ctx.params.eid!, { stream, tail, step, authorization, signal: gone.signal });
     sendLogBody(ctx, chunks, (err) => deps.logError(err, { method: ctx.method, path: ctx.path }));
   });
 

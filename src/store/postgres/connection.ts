@@ -35,6 +35,8 @@ export interface ConnectOptions {
   writeFault?: () => Error | undefined;
   /** Connections at most; default 8. */
   poolSize?: number;
+  /** The connections' application_name: the change feed's triggers name the writer by it (cluster/change-feed.ts). */
+  applicationName?: string;
 }
 
 /** A pool for `rawUrl` (checked by config/store-url.ts); connects lazily, at the first query. */
@@ -42,7 +44,7 @@ export async function connect(rawUrl: string, options: ConnectOptions = {}): Pro
   const url = parseStoreUrl(rawUrl);
   const { default: pg } = await import('pg');
   // Timestamps and numbers stay as PostgreSQL prints them: the store keeps its own JSON, never column types.
-  const pool = new pg.Pool({ connectionString: url.connectionString, max: options.poolSize ?? POOL_SIZE, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, idleTimeoutMillis: 30_000 });
+  const pool = new pg.Pool({ connectionString: url.connectionString, max: options.poolSize ?? POOL_SIZE, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, idleTimeoutMillis: 30_000, application_name: options.applicationName });
   // An idle connection the server dropped (a restart) emits here; without a listener the process would crash.
   pool.on('error', () => undefined);
   const utils = (pg as unknown as { utils: { prepareValue(v: unknown): unknown } }).utils;

@@ -22,11 +22,14 @@ export async function loadJobStates(db: Queryable, schema: string): Promise<Map<
   return new Map(rows.map((r) => [r.job_id, r.state]));
 }
 
-/** Stores a job's whole state (the store merges patches in memory, one write per job at a time). */
-export async function upsertJobState(db: Queryable, schema: string, jobId: string, state: JobState): Promise<void> {
+/**
+ * Merges a patch into a job's state in the database: in a cluster another node may have changed other keys
+ * (a pause on node A while node B records a run's last_slot), and a whole state from memory would undo them.
+ */
+export async function upsertJobState(db: Queryable, schema: string, jobId: string, patch: JobState): Promise<void> {
   await db.query(
-    `INSERT INTO ${schema}.job_states (job_id, state) VALUES ($1, $2) ON CONFLICT (job_id) DO UPDATE SET state = EXCLUDED.state`,
-    [jobId, JSON.stringify(state)],
+    `INSERT INTO ${schema}.job_states AS s (job_id, state) VALUES ($1, $2) ON CONFLICT (job_id) DO UPDATE SET state = s.state || EXCLUDED.state`,
+    [jobId, JSON.stringify(patch)],
   );
 }
 

@@ -8,6 +8,7 @@
  * one event-loop turn commit together (group-commit.ts). The runner writes log files in the local data dir beside the pid files (see
  * logPath); each log's chunks are saved to the database when it closes (openLog, logs.ts).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { WatchbellError } from '../../jobs/errors.js';
@@ -52,6 +53,9 @@ export class PgStore implements Store {
   /** The last query failed to reach the database (set and cleared by writes and isWritable). */
   private down = false;
 
+  /** This process's writes carry it as their application_name: the change feed skips them (cluster/change-feed.ts). */
+  readonly origin = `watchbell-${randomBytes(8).toString('hex')}`;
+
   constructor(private readonly options: PgStoreOptions) {
     this.jobsDir = join(resolve(options.dataDir), 'jobs');
   }
@@ -74,6 +78,11 @@ export class PgStore implements Store {
 
   apiJobs(): Job[] {
     return [...this.apiById.values()].map((job) => structuredClone(job));
+  }
+
+  /** When an API job's stored definition last changed (its updated_at), without copying it; undefined: none. */
+  apiJobVersion(id: string): string | undefined {
+    return this.apiById.get(id)?.updated_at;
   }
 
   async saveApiJob(job: Job): Promise<void> {
@@ -115,10 +124,10 @@ export class PgStore implements Store {
     // answer at once while the database is away.
     const endOfRun = Object.keys(change).every((key) => key === 'last_success');
     return this.write(stateChain(jobId), `saving the state of job ${jobId}`, async (conn) => {
+      await upsertJobState(conn.writes, conn.schema, jobId, change);
+      // Merged into memory as it is now, which another node's change may have updated meanwhile (cluster/change-feed.ts).
       // JSON drops undefined: memory holds what a restart would read back.
-      const next = JSON.parse(JSON.stringify({ ...this.states.get(jobId), ...change })) as JobState;
-      await upsertJobState(conn.writes, conn.schema, jobId, next);
-      this.states.set(jobId, next);
+      this.states.set(jobId, JSON.parse(JSON.stringify({ ...this.states.get(jobId), ...change })) as JobState);
     }, { retry: endOfRun });
   }
 
@@ -258,6 +267,28 @@ export class PgStore implements Store {
     });
   }
 
+  /**
+   * Cluster mode: puts into memory a row another node wrote, as the change feed fetched it (undefined: it is
+   * gone). Never written back; the job service is told by the feed (cluster/apply-changes.ts).
+   */
+  mirror(change: { job: string; definition: Job | undefined } | { job: string; state: JobState | undefined } | { job: string; execution: string; body: Execution | undefined }): void {
+    // Logs this node copied from the database to read them (prepareLog) go with their execution or job.
+    if ('definition' in change) {
+      if (change.definition) this.apiById.set(change.job, change.definition);
+      else if (this.apiById.delete(change.job)) {
+        this.executions.dropJob(change.job);
+        void rm(join(this.jobsDir, change.job), { recursive: true, force: true }).catch(() => undefined);
+      }
+    } else if ('state' in change) {
+      if (change.state) this.states.set(change.job, mergedState(this.states.get(change.job), change.state));
+      else this.states.delete(change.job);
+    } else if (!change.body) {
+      if (!this.executions.get(change.job, change.execution)) return;
+      this.executions.remove(change.job, [change.execution]);
+      void removeLog(this.logPath(change.job, change.execution)).catch(() => undefined);
+    } else if (!this.executions.replace(deepFreeze(change.body))) this.executions.add(change.body);
+  }
+
   /** Jobs with a stored state (for `watchbell store copy`). */
   stateJobIds(): string[] {
     return [...this.states.keys()];
@@ -277,7 +308,7 @@ export class PgStore implements Store {
   }
 
   private async load(): Promise<void> {
-    const conn = await connect(this.options.url, { writeFault: this.options.writeFault });
+    const conn = await connect(this.options.url, { writeFault: this.options.writeFault, applicationName: this.origin });
     try {
       await migrate(conn);
       const [jobs, states, executions] = await Promise.all([
@@ -337,6 +368,19 @@ export class PgStore implements Store {
     if (this.closing) throw new WatchbellError('STORE_UNAVAILABLE', `the store ${where} is closed`);
     if (!this.opened) throw new WatchbellError('STORE_UNAVAILABLE', `the store ${where} is not open yet; call open() first`);
   }
+}
+
+/**
+ * Another node's state of a job, keeping this node's newer last_slot and last_success: a row fetched before
+ * this node's own write committed must not take them back (the database holds the newer one either way).
+ */
+function mergedState(mine: JobState | undefined, theirs: JobState): JobState {
+  const out = { ...theirs };
+  for (const key of ['last_slot', 'last_success'] as const) {
+    const a = mine?.[key];
+    if (a && (!out[key] || a > out[key]!)) out[key] = a;
+  }
+  return out;
 }
 
 /** The key of a job's chain of state writes. */
