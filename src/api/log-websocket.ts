@@ -37,8 +37,7 @@ export interface LogWebSocketOptions {
 
 /** Answers WebSocket upgrades of log follows on `server`; returns a function that closes every open one. */
 export function attachLogWebSocket(server: Server, o: LogWebSocketOptions): () => void {
-  // ws (~4 MiB of an idle daemon's RSS with its imports) is loaded at the first upgrade a client is allowed:
-  // most daemons never see one.
+  // ws is loaded at the first upgrade a client is allowed (most daemons never see one), not with the daemon.
   let wss: Promise<WebSocketServer> | undefined;
   let closed = false;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -61,10 +60,13 @@ export function attachLogWebSocket(server: Server, o: LogWebSocketOptions): () =
   });
   return () => {
     closed = true;
-    void wss?.then((w) => {
-      for (const ws of w.clients) ws.close(1001, 'watchbell is shutting down');
-      w.close();
-    });
+    void wss?.then(
+      (w) => {
+        for (const ws of w.clients) ws.close(1001, 'watchbell is shutting down');
+        w.close();
+      },
+      () => undefined, // ws failed to load: each upgrade was refused with its error, nothing is open
+    );
   };
 }
 
