@@ -9,7 +9,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { Context } from 'koa';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import type { ApiToken } from '../config/settings.js';
 import { isWatchbellError, WatchbellError } from '../jobs/errors.js';
 import type { JobService } from '../service/job-service.js';
@@ -37,8 +37,9 @@ export interface LogWebSocketOptions {
 
 /** Answers WebSocket upgrades of log follows on `server`; returns a function that closes every open one. */
 export function attachLogWebSocket(server: Server, o: LogWebSocketOptions): () => void {
-  // Clients send nothing we read: a tiny payload limit keeps a hostile one from costing memory.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 });
+  // ws is loaded at the first upgrade a client is allowed (most daemons never see one), not with the daemon.
+  let wss: Promise<WebSocketServer> | undefined;
+  let closed = false;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     let target: FollowTarget;
     try {
@@ -47,11 +48,25 @@ export function attachLogWebSocket(server: Server, o: LogWebSocketOptions): () =
       refuse(socket, err, req, o);
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => void follow(ws, target, o, req.url ?? ''));
+    // Clients send nothing we read: a tiny payload limit keeps a hostile one from costing memory.
+    wss ??= import('ws').then(({ WebSocketServer: Wss }) => new Wss({ noServer: true, maxPayload: 1024 }));
+    wss.then(
+      (w) => {
+        if (closed || socket.destroyed) socket.destroy();
+        else w.handleUpgrade(req, socket, head, (ws) => void follow(ws, target, o, req.url ?? ''));
+      },
+      (err: unknown) => refuse(socket, err, req, o),
+    );
   });
   return () => {
-    for (const ws of wss.clients) ws.close(1001, 'watchbell is shutting down');
-    wss.close();
+    closed = true;
+    void wss?.then(
+      (w) => {
+        for (const ws of w.clients) ws.close(1001, 'watchbell is shutting down');
+        w.close();
+      },
+      () => undefined, // ws failed to load: each upgrade was refused with its error, nothing is open
+    );
   };
 }
 

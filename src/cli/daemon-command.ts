@@ -4,6 +4,7 @@ import { ConfigError, formatProblem } from '../config/load-config.js';
 import type { DaemonSettings } from '../config/settings.js';
 import { startDaemon } from '../daemon.js';
 import { isWatchbellError } from '../jobs/errors.js';
+import { releaseForLargeConfig, releaseYoungGeneration } from '../young-generation.js';
 import { UsageError } from './usage-error.js';
 import { findVerb, type Parsed } from './verbs.js';
 
@@ -29,6 +30,7 @@ export async function runDaemonCommand(args: Parsed): Promise<number> {
     // Only turns watching on: without the flag, `daemon.watch` in the file decides.
     watch: args.flag('watch') ? true : undefined,
   };
+  releaseForLargeConfig(configFile);
   try {
     await startDaemon({ configFile, overrides, handleSignals: true, closeInheritedFds: true });
   } catch (err) {
@@ -42,6 +44,8 @@ export async function runDaemonCommand(args: Parsed): Promise<number> {
       return 1;
     }
     throw err;
+  } finally {
+    releaseYoungGeneration();
   }
   // The daemon runs until a signal; its handlers exit the process.
   return new Promise<number>(() => undefined);

@@ -5,6 +5,7 @@
  * `watchbell validate` must not load the daemon.
  */
 import { JOB_SORTS } from '../jobs/job.js';
+import { holdYoungGeneration } from '../young-generation.js';
 
 /** A flag as node:util parseArgs takes it; `value` names its value in help (none: a boolean flag). */
 export interface Flag {
@@ -76,7 +77,11 @@ Examples:
       watch: { type: 'boolean', help: 'reload when the config file or an included one changes' },
     },
     positionals: [0, 0],
-    load: () => import('./daemon-command.js').then((m) => m.runDaemonCommand),
+    load: () => {
+      // Before any of the daemon's modules load: their loading is what would grow the young generation.
+      holdYoungGeneration();
+      return import('./daemon-command.js').then((m) => m.runDaemonCommand);
+    },
   },
   {
     name: 'validate',

@@ -1,5 +1,6 @@
 /** Reads a `schedule` string into the kind of timetable it describes; croner does the calendar math. */
 import { Cron } from 'croner';
+import { cronZone, isUtcName } from './cron-zone.js';
 import { parseDuration } from './duration.js';
 
 export type ScheduleSpec =
@@ -51,7 +52,7 @@ export function parseSchedule(schedule: string, timezone: string): ScheduleSpec 
     if (!isRealDate(text)) throw new ScheduleError(`"${schedule}" is not a valid ISO-8601 instant: that day or time does not exist`);
     let at: Date | null = null;
     try {
-      at = new Cron(text, { paused: true, timezone }).getOnce();
+      at = new Cron(text, { paused: true, ...cronZone(timezone) }).getOnce();
     } catch {
       at = null;
     }
@@ -81,7 +82,7 @@ function checkCronUncached(pattern: string, timezone: string, original: string):
     throw new ScheduleError(`"${original}" is not a cron expression: it has ${fields} field${fields === 1 ? '' : 's'}; expected 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)`);
   }
   try {
-    new Cron(pattern, { paused: true, timezone, mode: '5-or-6-parts' });
+    new Cron(pattern, { paused: true, ...cronZone(timezone), mode: '5-or-6-parts' });
   } catch (err) {
     const reason = (err as Error).message.replace(/^CronPattern: /, '');
     throw new ScheduleError(`"${original}" is not a cron expression: ${lowerFirst(reason)}`);
@@ -110,7 +111,7 @@ const knownZones = new Set<string>();
 
 /** True when `zone` is an IANA time zone name this Node.js knows. */
 export function isValidTimezone(zone: string): boolean {
-  if (knownZones.has(zone)) return true;
+  if (isUtcName(zone) || knownZones.has(zone)) return true;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });
   } catch {

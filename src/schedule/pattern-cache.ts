@@ -1,5 +1,6 @@
 /** Shared croner patterns: one paused `Cron` per (expression, time zone), used only to compute slots. */
 import { Cron } from 'croner';
+import { cronZone } from '../jobs/cron-zone.js';
 
 /**
  * A croner `Cron` holds about 80 KB of heap, so 100,000 jobs over 1,000 distinct expressions must
@@ -85,7 +86,7 @@ interface Entry {
 export const sharedPatterns = new PatternCache();
 
 function createCron(pattern: string, timezone: string): Cron {
-  return shareYearTable(new Cron(pattern, { paused: true, timezone, mode: '5-or-6-parts' }));
+  return shareYearTable(new Cron(pattern, { paused: true, ...cronZone(timezone), mode: '5-or-6-parts' }));
 }
 
 /**

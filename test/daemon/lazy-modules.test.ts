@@ -54,7 +54,8 @@ describe('lazy loading: the engine client and mail are loaded only when the conf
     const loaded = await loadedPackages(trace);
     // The trace works: what the daemon does need is in it.
     expect(loaded).to.include.keys('koa', 'pino');
-    expect(loaded).not.to.include.keys('dockerode', 'nodemailer', 'execa', 'pino-pretty', 'pg');
+    // ws: only a log follow over a WebSocket needs it (test/api/logs.test.ts follows one).
+    expect(loaded).not.to.include.keys('dockerode', 'nodemailer', 'execa', 'pino-pretty', 'pg', 'ws');
   });
 
   it('loads them when a reload brings a container job and an email notifier, and both work', async function () {
