@@ -187,7 +187,8 @@ async function commandStep(ctx: StepsContext, records: readonly StepRecord[], st
 async function waitStep(ctx: StepsContext, records: StepRecord[], i: number, rec: StepRecord, timeoutSeconds: number): Promise<StepRecord> {
   records[i] = rec;
   const left = Date.parse(rec.started_at!) + timeoutSeconds * 1000 - Date.now();
-  ctx.log.note(stepHeader(rec.name, `waiting for advance (up to ${formatSeconds(Math.max(0, left))})`));
+  // Whole seconds, rounded up: the ms spent since the step started would show as 3599.999s.
+  ctx.log.note(stepHeader(rec.name, `waiting for advance (up to ${formatSeconds(Math.ceil(Math.max(0, left) / 1000) * 1000)})`));
   const end = await ctx.gate(records.map((x) => ({ ...x })), i, Math.max(0, left));
   if (end.kind === 'detached') return rec;
   const finishedAt = new Date().toISOString();

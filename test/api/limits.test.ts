@@ -109,7 +109,8 @@ describe('limits (black-box)', function () {
       const keys = Array.from({ length: 25_000 }, (_, i) => `k${i}: 1`).join('\n');
       const started = Date.now();
       const res = await send({ method: 'POST', path: '/api/v1/jobs', headers: { 'content-type': 'application/yaml' }, body: `${keys}\nk7: 2\n` });
-      expect(Date.now() - started).to.be.below(3_000);
+      // Linear: well under a second on an idle machine, a few seconds with the suite's other files beside it.
+      expect(Date.now() - started).to.be.below(6_000);
       expectError(res, 400, 'INVALID_YAML', ['Map keys must be unique', '"k7"', 'line 25001']);
     });
 

@@ -30,7 +30,7 @@ const JOBS = `
     command: trap 'echo got TERM; exit 143' TERM; echo started; sleep 60 & wait
   stubborn:
     schedule: "@yearly"
-    timeout: 1s
+    timeout: 4s
     ${RUN}
     command: echo started; sleep 60
   cancellable:
@@ -111,7 +111,8 @@ describe('container jobs: a new container per attempt (real engine)', function (
   it('kills a container that ignores SIGTERM after kill_grace', async () => {
     const { e } = await runToEnd(d, 'stubborn');
     expect(e.reason).to.equal('timeout');
-    // sh as PID 1 ignores SIGTERM: only the SIGKILL after kill_grace (1s) ends it.
+    // It ran (4 s leaves a loaded engine time to start it), and sh as PID 1 ignores SIGTERM: only the SIGKILL after kill_grace (1s) ends it.
+    expect(e.output).to.include('started');
     expect(e.exit_code).to.equal(137);
     expect(await containersOfJob(engine!, 'stubborn')).to.have.length(0);
   });
