@@ -20,8 +20,12 @@ export interface NodeOptions {
   leaseMs: number;
   /** Executions this node runs now, recorded with each heartbeat. */
   running(): number;
-  /** Called once when the node no longer holds its lease (fencing: it stops taking work). */
-  onLeaseLost(why: string): void;
+  /**
+   * Called once when the node no longer holds its lease (fencing: it stops taking work). `msLeft`: how long
+   * until the lease the database granted runs out, by this process's clock (0 when it has); what it still
+   * runs must be gone by then, since another node may take its executions over after it.
+   */
+  onLeaseLost(why: string, msLeft: number): void;
   /** Called when a fenced node, with nothing left running, has joined again. */
   onRejoined(): void;
   /** Work done after each renewed heartbeat (the takeover of dead nodes' executions); its failure is only reported. */
@@ -43,6 +47,11 @@ export class ClusterNode {
   private beating: Promise<void> | undefined;
   /** performance.now() of the last renewal the database acknowledged. */
   private renewedAt = performance.now();
+  /**
+   * When the lease of that renewal ends: counted from when its statement was sent, which is no later than
+   * the database's now() that stamped it, so this end is never later than the one other nodes see.
+   */
+  private leaseEndsAt = performance.now();
   private lost = false;
   private beats = 0;
   private stopped = false;
@@ -64,8 +73,9 @@ export class ClusterNode {
    * process ran on this host with this data dir (whose lock this daemon now holds: the other one is dead).
    */
   async join(): Promise<void> {
+    const sentAt = performance.now();
     await this.take();
-    this.renewed();
+    this.renewed(sentAt);
     this.schedule();
   }
 
@@ -98,8 +108,9 @@ export class ClusterNode {
     }
   }
 
-  private renewed(): void {
+  private renewed(sentAt: number): void {
     this.renewedAt = performance.now();
+    this.leaseEndsAt = sentAt + this.o.leaseMs;
     clearTimeout(this.fence);
     const ms = this.o.leaseMs - this.o.heartbeatMs;
     this.fence = setTimeout(() => this.lose(`no heartbeat was renewed for ${ms / 1000}s`), ms);
@@ -149,6 +160,7 @@ export class ClusterNode {
 
   private async beat(): Promise<void> {
     if (this.lost) return this.rejoin();
+    const sentAt = performance.now();
     try {
       const { rowCount } = await this.conn.pool.query(
         `UPDATE ${this.t} SET last_heartbeat = now(), running = $3, address = $4
@@ -156,7 +168,7 @@ export class ClusterNode {
         [this.name, this.instance, this.o.running(), this.address],
       );
       if (rowCount === 0) return this.lose('its lease ran out, or another process took its name');
-      this.renewed();
+      this.renewed(sentAt);
       await this.o.afterBeat?.();
       if (++this.beats % PRUNE_EVERY === 0) {
         await this.conn.pool.query(`DELETE FROM ${this.conn.schema}.slot_claims WHERE claimed_at < now() - interval '7 days'`);
@@ -172,13 +184,14 @@ export class ClusterNode {
    */
   private async rejoin(): Promise<void> {
     if (this.o.running() > 0) return;
+    const sentAt = performance.now();
     try {
       await this.take();
     } catch {
       return; // the database is still away, or another process took the name: tried again at the next beat
     }
     this.lost = false;
-    this.renewed();
+    this.renewed(sentAt);
     this.o.onRejoined();
   }
 
@@ -186,6 +199,6 @@ export class ClusterNode {
     if (this.lost || this.stopped) return;
     clearTimeout(this.fence);
     this.lost = true;
-    this.o.onLeaseLost(why);
+    this.o.onLeaseLost(why, Math.max(0, this.leaseEndsAt - performance.now()));
   }
 }

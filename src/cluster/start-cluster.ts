@@ -46,7 +46,7 @@ export interface Cluster {
 const POOL_SIZE = 4;
 
 /** Joins the cluster of the store `settings.store`; rejects with NODE_NAME_TAKEN when a live node has this name. */
-export async function startCluster(settings: DaemonSettings, o: { version: string; log: Logger; running(): number; stopAll(): void }): Promise<Cluster> {
+export async function startCluster(settings: DaemonSettings, o: { version: string; log: Logger; running(): number; stopAll(): void; killAll(): number }): Promise<Cluster> {
   const conn = await connect(settings.store!, { poolSize: POOL_SIZE });
   const name = settings.node ?? defaultNodeName(settings.listen, settings.data_dir);
   const drift = new ConfigDrift(conn, { node: name, log: o.log });
@@ -58,6 +58,7 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
     await drift.check().catch((err: unknown) => o.log.warn({ event: 'cluster.config_drift_check_failed', err }, 'comparing config fingerprints with the other nodes failed; tried again at the next heartbeat'));
   };
   let queue: WorkQueue | undefined;
+  let leaseEnd: NodeJS.Timeout | undefined;
   const node: ClusterNode = new ClusterNode(conn, {
     name,
     version: o.version,
@@ -81,10 +82,17 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
       // Not awaited: reports must never delay the next heartbeat (and so the lease). One at a time.
       reporting ??= report().finally(() => (reporting = undefined));
     },
-    onLeaseLost: (why) => {
-      // Fencing: another node may take these executions over once the lease has run out.
-      o.log.error({ event: 'cluster.lease_lost', node: name, reason: why }, `node ${name} lost its lease (${why}); it stops its running executions and takes no work until it renews it`);
+    onLeaseLost: (why, msLeft) => {
+      // Fencing: another node may take these executions over once the lease has run out. They get SIGTERM and
+      // kill_grace, but no more than the lease has left: what still runs at its end is SIGKILLed.
+      o.log.error({ event: 'cluster.lease_lost', node: name, reason: why, lease_left_ms: Math.round(msLeft) }, `node ${name} lost its lease (${why}); it stops its running executions and takes no work until it renews it`);
       o.stopAll();
+      clearTimeout(leaseEnd);
+      leaseEnd = setTimeout(() => {
+        if (node.holdsLease()) return;
+        const killed = o.killAll();
+        if (killed > 0) o.log.warn({ event: 'cluster.lease_end_kill', node: name, groups: killed }, `the lease of node ${name} ended with ${killed} process group(s) still running: SIGKILLed`);
+      }, msLeft);
     },
     onRejoined: () => o.log.warn({ event: 'cluster.rejoined', node: name }, `node ${name} renewed its lease again and takes work again`),
   });
@@ -135,6 +143,7 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
       await feed.start();
     },
     async close() {
+      clearTimeout(leaseEnd);
       await q.close();
       await feed?.close();
       await node.leave();

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Cluster } from '../cluster/start-cluster.js';
 import type { DaemonSettings } from '../config/settings.js';
 import type { ConfigJob } from '../config/load-config.js';
+import { killLiveGroups } from '../run/process-tree.js';
 import type { Runner } from '../run/runner.js';
 import { digest } from '../service/job-service.js';
 
@@ -22,6 +23,7 @@ export async function joinCluster(settings: DaemonSettings, o: { version: string
       if (!runner) return;
       for (const jobId of new Set([...runner.queued(), ...runner.running()].map((e) => e.job_id))) void runner.cancelJob(jobId).catch(() => undefined);
     },
+    killAll: killLiveGroups,
   });
 }
 

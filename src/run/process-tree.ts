@@ -178,7 +178,7 @@ export function trackGroup(pid: number): void {
   liveGroups.add(pid);
   if (!exitHookInstalled) {
     exitHookInstalled = true;
-    process.on('exit', killLiveGroups);
+    process.on('exit', () => void killLiveGroups());
   }
 }
 
@@ -187,7 +187,11 @@ export function untrackGroup(pid: number): void {
   liveGroups.delete(pid);
 }
 
-function killLiveGroups(): void {
+/**
+ * SIGKILLs every group still running, at once: at exit (a crash), and when a cluster node's lease ends while
+ * it still runs something (fencing: another node may take those executions over).
+ */
+export function killLiveGroups(): number {
   // Only synchronous work is possible in 'exit', so there is no grace here: the graceful path is Runner.shutdown.
   for (const pid of liveGroups) {
     try {
@@ -196,5 +200,7 @@ function killLiveGroups(): void {
       // already gone
     }
   }
+  const killed = liveGroups.size;
   liveGroups.clear();
+  return killed;
 }
