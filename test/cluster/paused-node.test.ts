@@ -4,10 +4,10 @@
  * takeover.test.ts covers a pause just past one lease and the record of the run taken over.
  */
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { alive } from '../helpers/process-groups.js';
 import { configText, removeDir, startDaemon, tempDir, type DaemonProcess } from '../helpers/daemon-process.js';
 import { dropTestSchemas, requirePostgres, sql, testStoreUrl } from '../helpers/postgres.js';
 
@@ -17,15 +17,6 @@ const JOBS =
   '  tick:\n    schedule: "* * * * * *"\n    command: "true"\n    history_limit: 1000\n' +
   // It ignores SIGTERM (so does its sleep): the fenced node needs kill_grace, then SIGKILL.
   '  long:\n    schedule: "0 0 1 1 *"\n    command: "trap \'\' TERM; sleep 60"\n';
-
-/** True while the process leading a group runs (a zombie does not). */
-function alive(group: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${group}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 describe('cluster: a node paused for 3 leases', function () {
   this.timeout(90_000);

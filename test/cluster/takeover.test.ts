@@ -3,26 +3,15 @@
  * node marks that execution interrupted, naming the lost node, within lease + 2 s.
  */
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configText, removeDir, startDaemon, tempDir, type DaemonProcess } from '../helpers/daemon-process.js';
 import { dropTestSchemas, requirePostgres, sql, testStoreUrl } from '../helpers/postgres.js';
-import { groupOf, killGroups } from '../helpers/process-groups.js';
+import { alive, groupOf, killGroups } from '../helpers/process-groups.js';
 
 const LEASE_S = 3;
 const CLUSTER = `  heartbeat: 1s\n  lease: ${LEASE_S}s\n`;
 /** It ignores SIGTERM (so does its sleep, inheriting that): a stop takes kill_grace (1 s), then SIGKILL. */
 const JOBS = '  long:\n    schedule: "0 0 1 1 *"\n    command: "trap \'\' TERM; sleep 30"\n';
-
-/** True while the process leading a group runs (a zombie, which this container's init may never reap, does not). */
-function alive(group: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${group}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
 
 describe('cluster: takeover of a dead node\'s executions', function () {
   this.timeout(90_000);

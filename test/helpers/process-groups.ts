@@ -1,4 +1,5 @@
 /** Process groups a test leaves behind on purpose (a SIGKILLed daemon's jobs outlive it), and polling. */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
 /** SIGKILLs each process group in `groups` and empties the list; groups already gone are skipped. */
@@ -26,4 +27,13 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
 /** The process group an execution's pid file names, once the runner has written it (it has no event of its own). */
 export function groupOf(pidFile: string): Promise<number> {
   return until(`the pid file ${pidFile}`, async () => Number((await readFile(pidFile, 'utf8').catch(() => '')).trim()) || undefined);
+}
+
+/** True while the process leading a group runs (a zombie, which this container's init may never reap, does not). */
+export function alive(group: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${group}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
