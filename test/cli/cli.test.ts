@@ -66,7 +66,7 @@ describe('watchbell CLI', function () {
       expect(r.stderr.trimEnd().split('\n')).to.deep.equal([
         `${file}:4:15: jobs.backup.schedule: "*/0 * * * *" is not a cron expression: syntax error, illegal stepping: 0; expected a cron expression, @daily-style macro, "@every <duration>" or ISO-8601 instant`,
         `${file}:6:14: jobs.backup.retries: "lots" is invalid; expected an integer from 0 to 100`,
-        `${file}:10:5: jobs.report.colour: unknown field; expected one of id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container, steps, on_success, on_failure, status`,
+        `${file}:10:5: jobs.report.colour: unknown field; expected one of id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container, run_on, steps, on_success, on_failure, status`,
       ]);
     });
 

@@ -9,7 +9,7 @@ import { JOB_DEFAULTS } from '../../src/jobs/job.js';
 const FILE = '/etc/watchbell/watchbell.yaml';
 const NO_ENV: LoadOptions = { env: {} };
 
-const JOB_KEYS = 'id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container, steps, on_success, on_failure, status';
+const JOB_KEYS = 'id, name, schedule, timezone, command, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container, run_on, steps, on_success, on_failure, status';
 const DAEMON_KEYS = 'listen, data_dir, store, timezone, max_concurrency, max_jobs, max_connections, shutdown_grace, kill_grace, log_format, log_level, watch, public_url, docker_labels, ui, node, node_tags, heartbeat, lease';
 const SCHEDULE_HELP = 'expected a cron expression, @daily-style macro, "@every <duration>" or ISO-8601 instant';
 const TIMEOUT_HELP = 'expected a duration of at least 1s: integer seconds or a string such as "90s", "5m", "1h30m"';
@@ -403,7 +403,7 @@ describe('parseConfig', () => {
 
     it('checks `defaults:` against the job fields', () => {
       expect(problems(yaml('version: 1', 'defaults:', '  schedule: "* * * * *"', '  retries: -1'))).to.deep.equal([
-        `${FILE}:3:3: defaults.schedule: unknown field; expected one of timezone, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container`,
+        `${FILE}:3:3: defaults.schedule: unknown field; expected one of timezone, tags, timeout, retries, retry_delay, environment, working_directory, concurrency, catch_up, starting_deadline, history_limit, max_output, user, notify, container, run_on`,
         `${FILE}:4:12: defaults.retries: -1 is invalid; expected an integer from 0 to 100`,
       ]);
     });
