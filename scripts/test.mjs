@@ -77,16 +77,20 @@ function testFiles(dir) {
 function mocha(args) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['node_modules/mocha/bin/mocha.js', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let tail = '';
+    let output = '';
     child.stdout.on('data', (chunk) => {
       process.stdout.write(chunk);
-      tail = (tail + chunk.toString()).slice(-100_000);
+      output += chunk.toString();
     });
     child.on('close', (code, signal) => {
-      for (const kind of Object.keys(totals)) {
-        const found = [...tail.matchAll(new RegExp(`^ +(\\d+) ${kind}`, 'gm'))].pop();
-        if (found) totals[kind] += Number(found[1]);
-      }
+      // Mocha's summary is the first "N passing (time)" line at the top level; failure details come after it
+      // and may quote other mocha output (a test that runs mocha), so only the lines right after it count.
+      const summary = /^ {2}(\d+) passing \(.*\)\n(?: {2}(\d+) pending\n)?(?: {2}(\d+) failing\n)?/m.exec(output);
+      if (summary) {
+        totals.passing += Number(summary[1]);
+        totals.pending += Number(summary[2] ?? 0);
+        totals.failing += Number(summary[3] ?? 0);
+      } else if (code !== 0) totals.failing += 1; // mocha died before its summary
       resolve(code ?? (signal ? 1 : 0));
     });
   });
