@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { configText, removeDir, startDaemon, tempDir, type ApiReply, type DaemonProcess } from '../helpers/daemon-process.js';
 import { dropTestSchemas, requirePostgres, sql, testStoreUrl } from '../helpers/postgres.js';
+import { until } from '../helpers/process-groups.js';
 
 const TOKEN = 'cluster-any-node-admin-token-0123456789';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -58,17 +59,6 @@ describe('cluster: any node answers for the cluster (2 daemons, one PostgreSQL)'
   });
 
   const api = (d: DaemonProcess, method: string, path: string, body?: unknown): Promise<ApiReply> => d.api(method, path, body, AUTH);
-
-  /** Polls `check` until it returns a value (the other node hears a change within milliseconds; the bound is for a loaded machine). */
-  async function until<T>(what: string, check: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = await check();
-      if (v !== undefined) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
 
   async function executions(d: DaemonProcess, job: string): Promise<Exec[]> {
     const r = await api(d, 'GET', `/api/v1/jobs/${job}/executions?limit=100`);
