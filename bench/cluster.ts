@@ -59,7 +59,8 @@ async function claimRate(n: number): Promise<{ rate: number; trips: number[] }> 
       const instance = randomBytes(8).toString('hex');
       await addNode(conn, `node-${i}`, instance);
       // Claims only: no slot is started, so no shared queue.
-      const queue = { start: () => Promise.reject(new Error('the claim bench starts no slot')), cancelQueued: async () => null };
+      const none = () => Promise.reject(new Error('the claim bench starts no run'));
+      const queue = { start: none, startUnscheduled: none, cancelQueued: async () => null };
       return new PgSlotClaims(conn, { node: `node-${i}`, instance, holdsLease: () => true, queue });
     }));
     const jobs = Array.from({ length: JOBS }, (_, i) => `job-${i}`);

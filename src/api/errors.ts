@@ -35,6 +35,7 @@ const STATUS: Record<ErrorCode, number> = {
   ENGINE_UNAVAILABLE: 503,
   ENGINE_FAILED: 502,
   NODE_UNREACHABLE: 502,
+  NO_NODE: 409,
   INTERNAL: 500,
 };
 

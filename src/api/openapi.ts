@@ -410,7 +410,7 @@ function components(): Json {
         ...errorAnswer('METHOD_NOT_ALLOWED: the path exists, the method does not'),
         headers: { Allow: { schema: { type: 'string' }, description: 'the methods the path takes, e.g. `GET, HEAD, PUT, DELETE`' } },
       },
-      Conflict: errorAnswer('JOB_EXISTS, JOB_OWNED_BY_CONFIG, JOB_ALREADY_RUNNING, JOB_COMPLETED, EXECUTION_FINISHED, EXECUTION_NOT_WAITING, EXECUTION_NOT_RESTARTABLE, JOB_CHAINED, TOO_MANY_JOBS'),
+      Conflict: errorAnswer('JOB_EXISTS, JOB_OWNED_BY_CONFIG, JOB_ALREADY_RUNNING, JOB_COMPLETED, EXECUTION_FINISHED, EXECUTION_NOT_WAITING, EXECUTION_NOT_RESTARTABLE, JOB_CHAINED, TOO_MANY_JOBS, NO_NODE'),
       TooLarge: errorAnswer(`BODY_TOO_LARGE: over ${BODY_LIMIT} bytes`),
       UnsupportedMediaType: errorAnswer('UNSUPPORTED_MEDIA_TYPE: neither JSON nor YAML'),
       Internal: errorAnswer('INTERNAL: a bug; the daemon log has the details'),

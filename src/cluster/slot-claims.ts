@@ -5,6 +5,7 @@
  */
 import type { Execution, Trigger } from '../jobs/execution.js';
 import type { Job } from '../jobs/job.js';
+import type { TriggerExtra } from '../run/runner.js';
 import type { Connection } from '../store/postgres/connection.js';
 
 /** A slot this node won. */
@@ -13,12 +14,14 @@ export interface ClaimedSlot {
   busy: { executionId: string; node: string | null } | null;
 }
 
-/** What the job service asks before it runs a scheduled slot, and how it starts one it won. */
+/** What the job service asks before it runs a scheduled slot, how it starts one it won, and where other runs start. */
 export interface SlotClaims {
   /** The slot when this node won it and must start it; null when another node has it, or this one may take no work. */
   claim(jobId: string, slot: Date): Promise<ClaimedSlot | null>;
   /** Starts a won slot: here, on another node (work-queue.ts), or skipped; resolves with its first record. */
   start(job: Job, trigger: Trigger, slot: Date, claimed: ClaimedSlot): Promise<Execution>;
+  /** Starts a run-now, restart or chained run where the job's run_on allows (work-queue.ts); resolves with its first record. */
+  startUnscheduled(job: Job, trigger: 'manual' | 'restart' | 'chain', extra: TriggerExtra): Promise<Execution>;
   /** Cancels an execution waiting in the cluster's shared queue; null when it is not there. */
   cancelQueued(jobId: string, executionId: string): Promise<Execution | null>;
 }
@@ -29,7 +32,7 @@ export interface PgSlotClaimsOptions {
   /** False once the node's lease is not held (fencing): it claims nothing. */
   holdsLease(): boolean;
   /** SlotClaims.start and cancelQueued (work-queue.ts). */
-  queue: Pick<SlotClaims, 'start' | 'cancelQueued'>;
+  queue: Pick<SlotClaims, 'start' | 'startUnscheduled' | 'cancelQueued'>;
 }
 
 interface Pending {
@@ -99,6 +102,10 @@ export class PgSlotClaims implements SlotClaims {
 
   start(job: Job, trigger: Trigger, slot: Date, claimed: ClaimedSlot): Promise<Execution> {
     return this.o.queue.start(job, trigger, slot, claimed);
+  }
+
+  startUnscheduled(job: Job, trigger: 'manual' | 'restart' | 'chain', extra: TriggerExtra): Promise<Execution> {
+    return this.o.queue.startUnscheduled(job, trigger, extra);
   }
 
   cancelQueued(jobId: string, executionId: string): Promise<Execution | null> {

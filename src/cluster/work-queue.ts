@@ -9,10 +9,11 @@
  * the job queued or running (slot-claims.ts), and the slot is then skipped as a local overlap is.
  */
 import type { Execution, Trigger } from '../jobs/execution.js';
+import { WatchbellError } from '../jobs/errors.js';
 import type { Events } from '../jobs/events.js';
 import type { Job } from '../jobs/job.js';
 import { dequeuedExecution, queuedExecution, skippedExecution } from '../run/execution-record.js';
-import type { Runner } from '../run/runner.js';
+import type { Runner, TriggerExtra } from '../run/runner.js';
 import { withSteps } from '../run/steps-record.js';
 import type { Connection } from '../store/postgres/connection.js';
 import { PgStore } from '../store/postgres/pg-store.js';
@@ -64,8 +65,8 @@ export class WorkQueue {
    * does not pay a transaction per finished execution for an empty queue.
    */
   private backlog = true;
-  /** The tags of the live nodes, read at each heartbeat; null until first read. */
-  private liveTags: Array<Record<string, string>> | null = null;
+  /** The live nodes' names and tags, read at each heartbeat; null until first read. */
+  private liveNodes: Array<{ name: string; tags: Record<string, string> }> | null = null;
   private closed = false;
 
   constructor(
@@ -109,20 +110,73 @@ export class WorkQueue {
       return this.skip(job, trigger, slot, 'overlap', `skipped: execution ${executionId} still ${node ? 'running' : 'queued'} ${where}`);
     }
     if (claimed.busy && job.concurrency === 'replace') await this.replace(job.id, claimed.busy);
-    if (tagsMatch(job.run_on, this.o.tags) && p.runner.freeSlots() - this.starting > 0) {
+    // A slot won just before this node was paused past its lease is not run here once it wakes (fenced):
+    // it goes to the queue, for a node holding its lease (this one too, once it rejoins).
+    if (tagsMatch(job.run_on, this.o.tags) && this.o.holdsLease() && p.runner.freeSlots() - this.starting > 0) {
       this.starting++;
       return p.runner.trigger(job, trigger, slot).finally(() => this.starting--);
     }
     if (!this.someLiveNodeMatches(job.run_on)) {
       return this.skip(job, trigger, slot, 'no_node', `skipped: no live node has the tags of run_on ${JSON.stringify(job.run_on ?? {})}`);
     }
-    const queued = withSteps(queuedExecution(job, trigger, slot, new Date()), job, {});
-    await this.conn.transaction((client) => this.enqueue(client, queued, job)).catch((err: unknown) => {
-      // STORE_UNAVAILABLE: the service logs the slot as missed, as for a run whose first record failed.
-      throw this.conn.unavailable(err, `queueing slot ${slot.toISOString()} of job ${job.id}`);
+    return this.queue(job, trigger, slot, {}, `queueing slot ${slot.toISOString()} of job ${job.id}`);
+  }
+
+  /**
+   * Starts a run that is not a slot (run-now, restart, a chain) on a node its run_on allows: here when this
+   * node's tags match and it holds its lease (in its own queue if max_concurrency is full, as on one host), else in the shared
+   * queue with its environment for that run. `concurrency` holds across nodes as for slots. A run-now or
+   * restart that no live node can run is refused (NO_NODE); a chained one is recorded skipped `no_node`.
+   */
+  async startUnscheduled(job: Job, trigger: 'manual' | 'restart' | 'chain', extra: TriggerExtra): Promise<Execution> {
+    const p = this.attached();
+    const busy = job.concurrency === 'allow' ? null : await this.busyElsewhere(job.id);
+    if (busy && job.concurrency === 'forbid') {
+      const where = busy.node ? `running on node ${busy.node}` : 'queued in the cluster queue';
+      if (trigger !== 'chain') {
+        throw new WatchbellError('JOB_ALREADY_RUNNING', `job ${job.id} is already ${where} (execution ${busy.executionId}) and its concurrency is "forbid"`);
+      }
+      return this.skip(job, trigger, null, 'overlap', `skipped: execution ${busy.executionId} still ${where}`, extra);
+    }
+    if (busy && job.concurrency === 'replace') await this.replace(job.id, busy);
+    if (tagsMatch(job.run_on, this.o.tags) && this.o.holdsLease()) return p.runner.trigger(job, trigger, null, extra);
+    // The heartbeat's view may be a beat old (a node that just joined): asked again before refusing.
+    if (!this.someLiveNodeMatches(job.run_on)) await this.refreshLiveTags().catch(() => undefined);
+    if (!this.someLiveNodeMatches(job.run_on)) {
+      const why = `no live node has the node_tags of its run_on ${JSON.stringify(job.run_on ?? {})}`;
+      if (trigger === 'chain') return this.skip(job, trigger, null, 'no_node', `skipped: ${why}`, extra);
+      const live = (this.liveNodes ?? []).map((n) => `${n.name} ${JSON.stringify(n.tags)}`).join(', ') || 'none';
+      throw new WatchbellError('NO_NODE', `job ${job.id} was not started: ${why} (live nodes: ${live})`);
+    }
+    return this.queue(job, trigger, null, extra, `queueing a ${trigger} run of job ${job.id}`);
+  }
+
+  /** Records `job`'s run `queued` with its row in the shared queue (one transaction), for a node whose tags match to take. */
+  private async queue(job: Job, trigger: Trigger, slot: Date | null, extra: TriggerExtra, what: string): Promise<Execution> {
+    const { environment, parameters, node: _node, ...recorded } = extra;
+    const queued = withSteps(queuedExecution(job, trigger, slot, new Date()), job, parameters ? { ...recorded, parameters } : recorded);
+    const overrides = { ...parameters, ...environment };
+    await this.conn.transaction((client) => this.enqueue(client, queued, job, overrides)).catch((err: unknown) => {
+      // STORE_UNAVAILABLE: the service logs a slot as missed, as for a run whose first record failed.
+      throw this.conn.unavailable(err, what);
     });
     this.queued(queued);
     return queued;
+  }
+
+  /** An unfinished execution of the job on another node or in the shared queue, if there is one. */
+  private async busyElsewhere(jobId: string): Promise<ClaimedSlot['busy']> {
+    const { rows } = await this.conn.pool
+      .query<{ id: string; node: string | null }>(
+        `SELECT e.id, e.body->>'node' AS node FROM ${this.s}.executions e
+         WHERE e.job_id = $1 AND e.status IN ('queued', 'in_progress') AND e.body->>'node' IS DISTINCT FROM $2
+         ORDER BY e.id LIMIT 1`,
+        [jobId, this.o.node],
+      )
+      .catch((err: unknown) => {
+        throw this.conn.unavailable(err, `looking for a run of job ${jobId} on other nodes`);
+      });
+    return rows[0] ? { executionId: rows[0].id, node: rows[0].node } : null;
   }
 
   /**
@@ -141,7 +195,7 @@ export class WorkQueue {
 
   /** Ids of active jobs whose run_on no live node matches now (for /health). */
   noNode(): string[] {
-    if (!this.parts || this.liveTags === null) return [];
+    if (!this.parts || this.liveNodes === null) return [];
     const out: string[] = [];
     for (const job of this.parts.jobs()) if (job.run_on && job.status === 'active' && !this.someLiveNodeMatches(job.run_on)) out.push(job.id);
     return out.sort();
@@ -258,20 +312,22 @@ export class WorkQueue {
   private someLiveNodeMatches(runOn: Record<string, string> | undefined): boolean {
     if (!runOn) return true;
     // Not read yet: let the queue hold it (a node matching it takes it) rather than skip on no knowledge.
-    if (this.liveTags === null) return true;
-    return tagsMatch(runOn, this.o.tags) || this.liveTags.some((tags) => tagsMatch(runOn, tags));
+    if (this.liveNodes === null) return true;
+    return tagsMatch(runOn, this.o.tags) || this.liveNodes.some((n) => tagsMatch(runOn, n.tags));
   }
 
   private async refreshLiveTags(): Promise<void> {
-    const { rows } = await this.conn.pool.query<{ tags: Record<string, string> }>(
-      `SELECT tags FROM ${this.s}.nodes WHERE stopped_at IS NULL AND last_heartbeat + make_interval(secs => lease_seconds) >= now()`,
+    const { rows } = await this.conn.pool.query<{ name: string; tags: Record<string, string> }>(
+      `SELECT name, tags FROM ${this.s}.nodes WHERE stopped_at IS NULL AND last_heartbeat + make_interval(secs => lease_seconds) >= now()
+       ORDER BY name`,
     );
-    this.liveTags = rows.map((r) => r.tags);
+    this.liveNodes = rows;
   }
 
-  private async skip(job: Job, trigger: Trigger, slot: Date, reason: 'overlap' | 'no_node', error: string): Promise<Execution> {
+  private async skip(job: Job, trigger: Trigger, slot: Date | null, reason: 'overlap' | 'no_node', error: string, extra: TriggerExtra = {}): Promise<Execution> {
     const p = this.attached();
-    const execution: Execution = { ...withSteps(skippedExecution(job, trigger, slot, '', new Date()), { ...job, steps: undefined }, { node: this.o.node }), reason, error };
+    const { environment: _e, steps: _s, ...recorded } = extra;
+    const execution: Execution = { ...withSteps(skippedExecution(job, trigger, slot, '', new Date()), { ...job, steps: undefined }, { ...recorded, node: this.o.node }), reason, error };
     await p.store.addExecution(execution, job.history_limit);
     p.events.emit('execution:skipped', { execution });
     return execution;
@@ -282,7 +338,7 @@ export class WorkQueue {
    * executions past its history_limit go in the same transaction (as PgStore.addExecution trims), so a job
    * whose runs all pass through the queue keeps a bounded history.
    */
-  private async enqueue(client: Queryable, e: Execution, job: Job): Promise<void> {
+  private async enqueue(client: Queryable, e: Execution, job: Job, overrides: Record<string, string> = {}): Promise<void> {
     await client.query(`INSERT INTO ${this.s}.executions (job_id, id, status, body) VALUES ($1, $2, $3, $4)`, [e.job_id, e.id, e.status, JSON.stringify(e)]);
     await client.query(
       `WITH old AS (SELECT id FROM ${this.s}.executions WHERE job_id = $1 AND status IN ('success', 'failure', 'cancelled', 'skipped')
@@ -291,7 +347,9 @@ export class WorkQueue {
        DELETE FROM ${this.s}.executions WHERE job_id = $1 AND id IN (SELECT id FROM old)`,
       [e.job_id, Math.max(0, job.history_limit - 1)],
     );
-    await client.query(`INSERT INTO ${this.s}.run_queue (execution_id, job_id, job, run_on) VALUES ($1, $2, $3, $4)`, [e.id, e.job_id, JSON.stringify(job), JSON.stringify(job.run_on ?? {})]);
+    await client.query(`INSERT INTO ${this.s}.run_queue (execution_id, job_id, job, run_on, overrides) VALUES ($1, $2, $3, $4, $5)`, [
+      e.id, e.job_id, JSON.stringify(job), JSON.stringify(job.run_on ?? {}), JSON.stringify(overrides),
+    ]);
     await client.query('SELECT pg_notify($1, $2)', [CHANNEL, this.conn.url.schema]);
   }
 
@@ -309,9 +367,9 @@ export class WorkQueue {
         const free = this.parts.runner.freeSlots() - this.starting;
         if (free <= 0 || !this.o.holdsLease()) break;
         const taken = await this.take(free);
-        for (const { job, execution } of taken) {
+        for (const { job, execution, overrides } of taken) {
           this.adopt(execution);
-          this.parts.runner.runTaken(job, execution);
+          this.parts.runner.runTaken(job, execution, overrides);
         }
         if (taken.length === free) this.pumpAgain = true;
         else if (!this.pumpAgain) this.backlog = false;
@@ -328,10 +386,10 @@ export class WorkQueue {
    * `in_progress` on this node and leaves the queue. Rows locked by another node's take are skipped. Only
    * while this process holds its lease in the database (as a claim checks), so a fenced node takes nothing.
    */
-  private async take(n: number): Promise<Array<{ job: Job; execution: Execution }>> {
+  private async take(n: number): Promise<Array<{ job: Job; execution: Execution; overrides: Record<string, string> }>> {
     return this.conn.transaction(async (client) => {
-      const { rows } = await client.query<{ execution_id: string; job: Job; body: Execution | null; status: string | null }>(
-        `SELECT q.execution_id, q.job, e.body, e.status
+      const { rows } = await client.query<{ execution_id: string; job: Job; overrides: Record<string, string>; body: Execution | null; status: string | null }>(
+        `SELECT q.execution_id, q.job, q.overrides, e.body, e.status
          FROM ${this.s}.run_queue q LEFT JOIN ${this.s}.executions e ON e.job_id = q.job_id AND e.id = q.execution_id
          WHERE $1::jsonb @> q.run_on
            AND EXISTS (SELECT 1 FROM ${this.s}.nodes n WHERE n.name = $3 AND n.instance = $4 AND n.stopped_at IS NULL
@@ -342,13 +400,13 @@ export class WorkQueue {
       );
       if (rows.length === 0) return [];
       const now = new Date();
-      const out: Array<{ job: Job; execution: Execution }> = [];
+      const out: Array<{ job: Job; execution: Execution; overrides: Record<string, string> }> = [];
       for (const r of rows) {
         // Its job was deleted, or it was cancelled while queued: the row only leaves the queue.
         if (!r.body || r.status !== 'queued') continue;
         const execution: Execution = { ...dequeuedExecution(r.body, now), node: this.o.node };
         await client.query(`UPDATE ${this.s}.executions SET status = $3, body = $4 WHERE job_id = $1 AND id = $2`, [execution.job_id, execution.id, execution.status, JSON.stringify(execution)]);
-        out.push({ job: r.job, execution });
+        out.push({ job: r.job, execution, overrides: r.overrides });
       }
       await client.query(`DELETE FROM ${this.s}.run_queue WHERE execution_id = ANY($1)`, [rows.map((r) => r.execution_id)]);
       return out;

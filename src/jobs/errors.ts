@@ -41,6 +41,8 @@ export type ErrorCode =
   | 'ENGINE_FAILED'
   /** Cluster mode: the node running an execution could not be reached for its live log. */
   | 'NODE_UNREACHABLE'
+  /** Cluster mode: a run-now or restart of a job whose run_on no live node's node_tags match. */
+  | 'NO_NODE'
   | 'INTERNAL';
 
 /** One bad field: a JSON path such as `/jobs/backup/schedule` and what was expected there. */

@@ -199,8 +199,10 @@ export class Runner {
    * stored `in_progress` with this node's name. It holds a slot like any other: the caller took no more
    * than freeSlots().
    */
-  runTaken(job: Job, execution: Execution): void {
+  runTaken(job: Job, execution: Execution, overrides: Record<string, string> = {}): void {
     const entry = this.storedEntry(job, execution, 'running');
+    // A run-now's parameters and a chain's upstream outputs, as the node that queued it had them.
+    entry.extra = { environment: overrides };
     this.slotsInUse++;
     this.events.emit('execution:started', { execution: snapshot(entry.execution) });
     void this.execute(entry);

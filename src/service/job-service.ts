@@ -543,7 +543,7 @@ export class JobService {
   async run(id: string, body?: unknown): Promise<Execution> {
     const job = this.job(id);
     const parameters = parseRunRequest(body);
-    return this.o.runner.trigger(job, 'manual', null, parameters ? { parameters } : {});
+    return this.startRun(job, 'manual', parameters ? { parameters } : {});
   }
 
   /**
@@ -559,7 +559,13 @@ export class JobService {
     }
     const extra: TriggerExtra = { restartedFrom: executionId };
     if (job.steps) extra.steps = restartRecords(job, e.steps ?? []);
-    return this.o.runner.trigger(job, 'restart', null, extra);
+    return this.startRun(job, 'restart', extra);
+  }
+
+  /** Starts a run that is not a slot: here, or in a cluster on a node the job's run_on allows. */
+  private startRun(job: Job, trigger: 'manual' | 'restart' | 'chain', extra: TriggerExtra): Promise<Execution> {
+    if (this.o.slotClaims) return this.o.slotClaims.startUnscheduled(job, trigger, extra);
+    return this.o.runner.trigger(job, trigger, null, extra);
   }
 
   /** Completes the wait step an execution is held at, with the body's `outputs`. */
@@ -583,7 +589,7 @@ export class JobService {
       const target = this.jobs.get(id);
       if (!target) report(id)(new WatchbellError('JOB_NOT_FOUND', `job ${e.job_id} chains to job ${id}, which does not exist`));
       else if (target.status === 'paused') this.o.runner.skipPaused(target, extra).catch(report(id));
-      else this.o.runner.trigger(target, 'chain', null, extra).catch(report(id));
+      else this.startRun(target, 'chain', extra).catch(report(id));
     }
   }
 

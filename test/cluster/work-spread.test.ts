@@ -102,6 +102,81 @@ describe('cluster: work spread (run_on, the shared queue, forbid across nodes, r
     expect(viaApi).to.include({ status: 'skipped', reason: 'no_node' });
   });
 
+  it('sends run-now, restart and chained runs to a node run_on matches, refusing (NO_NODE) or skipping when none is live', async () => {
+    const dir = await tempDir('watchbell-marker-');
+    dirs.push(dir);
+    const mark = join(dir, 'second-step-failed-once');
+    const jobs =
+      '  hello:\n    command: \'echo "p=$P"\'\n    run_on: {zone: b}\n' +
+      // Runs where it is asked (no run_on), and chains to a job that runs only on b, with an output.
+      '  up:\n    steps:\n      - name: out\n        command: \'echo x=7 >> "$WATCHBELL_OUTPUT"\'\n    on_success: [down, gone]\n' +
+      '  down:\n    command: \'echo "x=$WATCHBELL_UPSTREAM_X"\'\n    run_on: {zone: b}\n' +
+      '  gone:\n    command: "true"\n    run_on: {zone: z}\n' +
+      // Its second step fails the first time: a restart reuses the first and runs the second again, on b.
+      `  two:\n    run_on: {zone: b}\n    steps:\n      - name: first\n        command: "true"\n      - name: second\n        command: "if [ -e ${mark} ]; then exit 0; fi; touch ${mark}; exit 3"\n` +
+      '  long:\n    command: "sleep 30"\n    run_on: {zone: b}\n    concurrency: forbid\n';
+    const [a, b] = await Promise.all([startNode(jobs, '  node_tags: {zone: a}\n'), startNode(jobs, '  node_tags: {zone: b}\n')]);
+    const [nameA, nameB] = [nodeName(a!), nodeName(b!)];
+    const ended = async (jobId: string, id: string): Promise<Row> =>
+      until(`execution ${id} of ${jobId} ended`, async () => {
+        const [r] = await sql<Row>(`SELECT id, status, body FROM "${schema}".executions WHERE id = $1`, [id]);
+        return r && !['queued', 'in_progress'].includes(r.status) ? r : undefined;
+      }, 20_000);
+
+    // Run-now asked of a, with a parameter: runs on b, and the parameter's value reaches it.
+    const run = await a!.api('POST', '/api/v1/jobs/hello/run', { environment: { P: '42' } });
+    expect(run.status, run.text).to.equal(202);
+    const hello = await ended('hello', String(run.body.data.execution_id));
+    expect(hello.status).to.equal('success');
+    expect(hello.body).to.include({ node: nameB, trigger: 'manual' });
+    expect((await a!.api('GET', `/api/v1/jobs/hello/executions/${hello.id}/log`)).text).to.include('p=42');
+
+    // A chain from a run on a: down goes to b with the upstream output; gone (zone z) is skipped no_node.
+    const upRun = await a!.api('POST', '/api/v1/jobs/up/run');
+    expect(upRun.status, upRun.text).to.equal(202);
+    const up = await ended('up', String(upRun.body.data.execution_id));
+    expect(up.body.node).to.equal(nameA);
+    const [downRow] = await until('down chained', async () => ((await rows('down')).length ? rows('down') : undefined));
+    const down = await ended('down', downRow!.id);
+    expect(down.status).to.equal('success');
+    expect(down.body).to.include({ node: nameB, trigger: 'chain' });
+    expect((await b!.api('GET', `/api/v1/jobs/down/executions/${down.id}/log`)).text).to.include('x=7');
+    const [gone] = await until('gone skipped', async () => ((await rows('gone')).length ? rows('gone') : undefined));
+    expect(gone!.status).to.equal('skipped');
+    expect(gone!.body).to.include({ reason: 'no_node', trigger: 'chain' });
+
+    // Restart asked of a: on b, the first step reused.
+    const twoRun = await a!.api('POST', '/api/v1/jobs/two/run');
+    const failed = await ended('two', String(twoRun.body.data.execution_id));
+    expect(failed.status).to.equal('failure');
+    expect(failed.body.node).to.equal(nameB);
+    const restart = await a!.api('POST', `/api/v1/jobs/two/executions/${failed.id}/restart`);
+    expect(restart.status, restart.text).to.equal(202);
+    const again = await ended('two', String(restart.body.data.execution_id));
+    expect(again.status).to.equal('success');
+    expect(again.body).to.include({ node: nameB, trigger: 'restart', restarted_from: failed.id });
+    const steps = (again.body as unknown as { steps: Array<{ name: string; reused?: boolean }> }).steps;
+    expect(steps.find((x) => x.name === 'first')!.reused).to.equal(true);
+
+    // forbid across nodes: a second run-now asked of a, while b runs the first, is refused naming b.
+    const longRun = await a!.api('POST', '/api/v1/jobs/long/run');
+    const longId = String(longRun.body.data.execution_id);
+    await b!.waitFor((l) => l.event === 'execution.started' && l.execution_id === longId, 15_000);
+    groups.push(await groupOf(join(b!.dataDir, 'jobs', 'long', 'logs', `${longId}.log.pid`)));
+    const second = await a!.api('POST', '/api/v1/jobs/long/run');
+    expect(second.status, second.text).to.equal(409);
+    expect(second.body.error).to.include({ code: 'JOB_ALREADY_RUNNING' });
+    expect(second.body.error.message).to.include(`running on node ${nameB}`);
+
+    // No live node has zone b any more: run-now is refused, naming the live nodes.
+    await b!.stop('SIGKILL');
+    await until('b seen dead by a (hello in /health no_node)', async () => ((await a!.api('GET', '/health')).body.cluster.no_node.includes('hello') ? true : undefined), (LEASE_S + 10) * 1000);
+    const refused = await a!.api('POST', '/api/v1/jobs/hello/run');
+    expect(refused.status, refused.text).to.equal(409);
+    expect(refused.body.error.code).to.equal('NO_NODE');
+    expect(refused.body.error.message).to.include('no live node has the node_tags of its run_on {"zone":"b"}').and.include(nameA);
+  });
+
   it('runs two long jobs due at one slot at the same time on two nodes of max_concurrency 1', async () => {
     const [a, b] = await Promise.all([startNode('  {}\n', '  max_concurrency: 1\n'), startNode('  {}\n', '  max_concurrency: 1\n')]);
     // API jobs made on a: (without a change feed) only a fires them, wins both claims, runs one and queues the other.
