@@ -19,6 +19,8 @@ export interface ClusterExecutions {
   cancel(e: Execution): Promise<Execution>;
   /** The log of an execution running elsewhere, from that node, followed or as it is now. */
   log(e: Execution, query: LogQuery, authorization: string | undefined, signal?: AbortSignal): Promise<AsyncIterable<Buffer>>;
+  /** Advances an execution waiting at a wait step on another node, through that node's API. */
+  advance(e: Execution, outputs: Record<string, string>, authorization: string | undefined): Promise<void>;
 }
 
 export interface LogQuery {
@@ -57,14 +59,26 @@ export class RemoteExecutions implements ClusterExecutions {
   }
 
   async log(e: Execution, query: LogQuery, authorization: string | undefined, signal?: AbortSignal): Promise<AsyncIterable<Buffer>> {
-    const { rows } = await this.conn.pool.query<{ address: string }>(`SELECT address FROM ${this.conn.schema}.nodes WHERE name = $1`, [e.node]).catch((err: unknown) => {
-      throw this.conn.unavailable(err, `looking up node ${e.node}`);
-    });
     const params = new URLSearchParams({ follow: String(query.follow) });
     if (query.stream) params.set('stream', query.stream);
     if (query.tail !== undefined) params.set('tail', String(query.tail));
     if (query.step !== undefined) params.set('step', query.step);
-    const path = `/api/v1/jobs/${encodeURIComponent(e.job_id)}/executions/${encodeURIComponent(e.id)}/log?${params}`;
-    return fetchFromNode(e.node!, rows[0]?.address ?? '', path, authorization, signal);
+    return fetchFromNode(e.node!, await this.address(e.node!), { path: `${executionPath(e)}/log?${params}`, authorization, signal });
   }
+
+  async advance(e: Execution, outputs: Record<string, string>, authorization: string | undefined): Promise<void> {
+    const answer = await fetchFromNode(e.node!, await this.address(e.node!), { path: `${executionPath(e)}/advance`, authorization, body: { outputs }, purpose: 'to advance it' });
+    for await (const _ of answer); // read to its end, so the connection is let go
+  }
+
+  private async address(node: string): Promise<string> {
+    const { rows } = await this.conn.pool.query<{ address: string }>(`SELECT address FROM ${this.conn.schema}.nodes WHERE name = $1`, [node]).catch((err: unknown) => {
+      throw this.conn.unavailable(err, `looking up node ${node}`);
+    });
+    return rows[0]?.address ?? '';
+  }
+}
+
+function executionPath(e: Execution): string {
+  return `/api/v1/jobs/${encodeURIComponent(e.job_id)}/executions/${encodeURIComponent(e.id)}`;
 }

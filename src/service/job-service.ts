@@ -568,12 +568,19 @@ export class JobService {
     return this.o.runner.trigger(job, trigger, null, extra);
   }
 
-  /** Completes the wait step an execution is held at, with the body's `outputs`. */
-  advance(id: string, executionId: string, body?: unknown): Execution {
+  /**
+   * Completes the wait step an execution is held at, with the body's `outputs`; in a cluster, through the
+   * node holding it (`authorization` is handed on to it).
+   */
+  async advance(id: string, executionId: string, body?: unknown, authorization?: string): Promise<Execution> {
     const e = this.execution(id, executionId);
     const outputs = parseAdvanceRequest(body);
     if (e.status !== 'waiting') {
       throw new WatchbellError('EXECUTION_NOT_WAITING', `execution ${executionId} is ${e.status}, not waiting at a wait step; only a waiting execution can be advanced`);
+    }
+    if (this.o.cluster?.elsewhere(e)) {
+      await this.o.cluster.advance(e, outputs, authorization);
+      return e;
     }
     return this.o.runner.advance(id, executionId, outputs);
   }

@@ -174,6 +174,34 @@ describe('cluster: any node answers for the cluster (2 daemons, one PostgreSQL)'
     expect((await api(b, 'POST', `/api/v1/jobs/long/executions/${again}/cancel`)).body.data.status).to.equal('cancelled');
   });
 
+  it('advances from A a run held at a wait step on B, with outputs for the step after it', async () => {
+    const job = {
+      id: 'gated',
+      schedule: '@yearly',
+      steps: [{ name: 'hold', wait: { timeout: '1m' } }, { name: 'after', command: 'echo "got=$WATCHBELL_STEP_HOLD_ANSWER"' }],
+    };
+    expect((await api(b, 'POST', '/api/v1/jobs', job)).status).to.equal(201);
+    const run = await api(b, 'POST', '/api/v1/jobs/gated/run');
+    expect(run.status, run.text).to.equal(202);
+    const id = run.body.data.execution_id as string;
+    await until('A to see it waiting on B', async () => {
+      const r = await api(a, 'GET', `/api/v1/jobs/gated/executions/${id}`);
+      return r.status === 200 && r.body.data.status === 'waiting' && r.body.data.node === 'b' ? true : undefined;
+    });
+    const bad = await api(a, 'POST', `/api/v1/jobs/gated/executions/${id}/advance`, { outputs: { answer: 5 } });
+    expect(bad.status, bad.text).to.equal(400);
+    const advanced = await api(a, 'POST', `/api/v1/jobs/gated/executions/${id}/advance`, { outputs: { answer: '42' } });
+    expect(advanced.status, advanced.text).to.equal(202);
+    expect(advanced.body.data).to.deep.equal({ message: 'Execution advanced', execution_id: id });
+    const ended = await b.finished(id);
+    expect(ended.status).to.equal('success');
+    expect((await api(a, 'GET', `/api/v1/jobs/gated/executions/${id}/log`)).text).to.include('got=42');
+    // Once it has ended, an advance through either node is refused as for a local one.
+    const late = await api(a, 'POST', `/api/v1/jobs/gated/executions/${id}/advance`, {});
+    expect(late.status).to.equal(409);
+    expect(late.body.error.code).to.equal('EXECUTION_NOT_WAITING');
+  });
+
   it('a node whose feed connection dropped reads again what changed meanwhile', async () => {
     expect((await api(a, 'POST', '/api/v1/jobs', { id: 'quiet', schedule: '@yearly', command: 'true' })).status).to.equal(201);
     await until('B to know the job', async () => ((await api(b, 'GET', '/api/v1/jobs/quiet')).status === 200 ? true : undefined));

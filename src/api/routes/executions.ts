@@ -61,9 +61,10 @@ export function executionRoutes(router: Router, deps: ApiDeps): void {
   });
 
   // Takes a body (a gate's answer): the one route here that reads one.
-  router.post('/jobs/:id/executions/:eid/advance', parseBody(), (ctx) => {
+  router.post('/jobs/:id/executions/:eid/advance', parseBody(), async (ctx) => {
     allowQuery(ctx, []);
-    const execution = service.advance(ctx.params.id!, ctx.params.eid!, ctx.request.body);
+    // Handed on when the execution waits on another node of a cluster, which is advanced through its API.
+    const execution = await service.advance(ctx.params.id!, ctx.params.eid!, ctx.request.body, ctx.get('authorization') || undefined);
     ctx.status = 202;
     ctx.body = { data: { message: 'Execution advanced', execution_id: execution.id } };
   });
