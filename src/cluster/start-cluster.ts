@@ -19,6 +19,7 @@ import type { Store } from '../store/store.js';
 import { ChangeApplier, type JobSync } from './apply-changes.js';
 import { ChangeFeed } from './change-feed.js';
 import { RemoteExecutions, type ClusterExecutions } from './remote-executions.js';
+import { takeCancels, type CancelSignal } from './cancel-signal.js';
 
 /** Seconds a cancel of another node's execution waits for its end beyond that node's kill_grace. */
 const CANCEL_MARGIN_S = 5;
@@ -79,6 +80,8 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
         queue!.queued(t.retry);
       }
       await queue!.beat().catch((err: unknown) => o.log.warn({ event: 'cluster.take_failed', err }, 'looking for queued executions failed; tried again at the next heartbeat'));
+      // A cancel whose NOTIFY this node missed (its LISTEN was down) is still in the table.
+      await hearCancels?.();
       // Not awaited: reports must never delay the next heartbeat (and so the lease). One at a time.
       reporting ??= report().finally(() => (reporting = undefined));
     },
@@ -114,6 +117,8 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
   let applier: ChangeApplier | undefined;
   let pgStore: PgStore | undefined;
   let feed: ChangeFeed | undefined;
+  /** Reads and acts on the cancels meant for this node (set once the job service follows the cluster). */
+  let hearCancels: ((notified?: CancelSignal) => Promise<void>) | undefined;
   await census.refresh().catch(() => undefined);
   return {
     node,
@@ -131,13 +136,23 @@ export async function startCluster(settings: DaemonSettings, o: { version: strin
     },
     async follow(f) {
       service = f.service;
+      const act = (signal: CancelSignal) => {
+        o.log.info({ event: 'cluster.cancel_received', node: name, job_id: signal.jobId, execution_id: signal.executionId }, `another node asked to cancel execution ${signal.executionId}`);
+        f.cancel(signal.jobId, signal.executionId).catch(() => undefined); // already ended, or not run here: nothing to do
+      };
+      hearCancels = async (notified) => {
+        const kept = await takeCancels(conn, name).catch((err: unknown) => {
+          o.log.warn({ event: 'cluster.cancel_read_failed', err }, 'reading the cancels sent to this node failed; tried again at the next heartbeat');
+          return [];
+        });
+        for (const signal of kept) act(signal);
+        // A node of the previous version only notifies: its cancel is in no row.
+        if (notified && !kept.some((k) => k.executionId === notified.executionId)) act(notified);
+      };
       feed = new ChangeFeed(conn.url, pgStore!.origin, name, {
         apply: (changes) => applier!.apply(changes),
         resync: (since) => applier!.resync(since),
-        cancel: (signal) => {
-          o.log.info({ event: 'cluster.cancel_received', node: name, job_id: signal.jobId, execution_id: signal.executionId }, `another node asked to cancel execution ${signal.executionId}`);
-          f.cancel(signal.jobId, signal.executionId).catch(() => undefined); // already ended, or not run here: nothing to do
-        },
+        cancel: (signal) => void hearCancels!(signal),
         log: o.log,
       }, performance.timeOrigin);
       await feed.start();

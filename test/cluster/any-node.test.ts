@@ -1,8 +1,9 @@
 /**
  * Any node answers for the cluster (issue 18, item 5; API jobs shared, item 6), with two real daemons on a
  * schema of the test's own: an API job made on one node is run by the cluster and seen by the other; a pause
- * on one stops both; a cancel from one reaches the other within a second; a log is followed, and executions
- * are listed, through a node that does not run them.
+ * on one stops both; a cancel from one reaches the other within a second (and at its next heartbeat when
+ * the notification was missed); a wait step is advanced, a log is followed, and executions are listed,
+ * through a node that does not run them.
  */
 import { expect } from 'chai';
 import { writeFile } from 'node:fs/promises';
@@ -172,6 +173,18 @@ describe('cluster: any node answers for the cluster (2 daemons, one PostgreSQL)'
     });
     expect(seen).to.include({ node: 'a', trigger: 'restart', restarted_from: id });
     expect((await api(b, 'POST', `/api/v1/jobs/long/executions/${again}/cancel`)).body.data.status).to.equal('cancelled');
+  });
+
+  it('a cancel whose notification B missed (its LISTEN down) is read from cancel_requests at B\'s next heartbeat', async () => {
+    expect((await api(b, 'POST', '/api/v1/jobs', { id: 'deaf', schedule: '@yearly', command: 'sleep 60' })).status).to.equal(201);
+    const id = (await api(b, 'POST', '/api/v1/jobs/deaf/run')).body.data.execution_id as string;
+    await b.waitFor((l) => l.event === 'execution.started' && l.execution_id === id);
+    // What sendCancel writes, without its NOTIFY: as if B's LISTEN was down when it was sent.
+    await sql(`INSERT INTO "${schema}".cancel_requests (execution_id, job_id, node) VALUES ($1, 'deaf', 'b')`, [id]);
+    const ended = await b.finished(id, 15_000);
+    expect(ended.status).to.equal('cancelled');
+    expect(b.lines.some((l) => l.event === 'cluster.cancel_received' && l.execution_id === id)).to.equal(true);
+    expect(await sql(`SELECT 1 FROM "${schema}".cancel_requests`)).to.have.length(0);
   });
 
   it('advances from A a run held at a wait step on B, with outputs for the step after it', async () => {

@@ -49,7 +49,7 @@ describe('PostgreSQL store', () => {
       const rows = await sql<{ version: number; name: string }>(`SELECT version, name FROM "${schema}".schema_migrations ORDER BY version`);
       expect(rows).to.deep.equal(shipped.map((m) => ({ version: m.version, name: m.name })));
       const tables = await sql<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [schema]);
-      expect(tables.map((t) => t.table_name)).to.deep.equal(['api_jobs', 'config_fingerprints', 'executions', 'job_states', 'log_chunks', 'nodes', 'run_queue', 'schema_migrations', 'slot_claims']);
+      expect(tables.map((t) => t.table_name)).to.deep.equal(['api_jobs', 'cancel_requests', 'config_fingerprints', 'executions', 'job_states', 'log_chunks', 'nodes', 'run_queue', 'schema_migrations', 'slot_claims']);
     });
 
     it('ships its migrations in the package and in the image, where the running code finds them', async () => {
@@ -57,7 +57,7 @@ describe('PostgreSQL store', () => {
       expect(pkg.files).to.include('migrations');
       expect(await readFile(join(ROOT, 'Dockerfile'), 'utf8')).to.match(/^COPY migrations \.\/migrations$/m);
       expect(MIGRATIONS_DIR).to.equal(join(ROOT, 'migrations/postgres/'));
-      expect((await shippedMigrations()).map((m) => m.version)).to.deep.equal([1, 2, 3, 4, 5]);
+      expect((await shippedMigrations()).map((m) => m.version)).to.deep.equal([1, 2, 3, 4, 5, 6, 7]);
     });
 
     it('refuses to open a schema newer than it knows, saying so', async () => {
