@@ -96,11 +96,15 @@ async function post(d: RunningDaemon, body: unknown): Promise<void> {
   if (!res.ok) throw new Error(`POST /api/v1/jobs: ${res.status}`);
 }
 
-/** The median of 3 VmRSS readings a second apart, from 2 s on: one reading swings with the garbage collector. */
+/**
+ * The median of 3 VmRSS readings a second apart, from 3 s on: one reading swings with the garbage collector,
+ * and the daemon gives back the young generation a burst grew once it has been idle for a second or two
+ * (src/young-generation-trim.ts), which is the daemon at rest after the creates.
+ */
 async function settledRss(d: RunningDaemon): Promise<number> {
   const readings: number[] = [];
   for (let i = 0; i < 3; i++) {
-    await new Promise((r) => setTimeout(r, i === 0 ? 2000 : 1000));
+    await new Promise((r) => setTimeout(r, i === 0 ? 3000 : 1000));
     readings.push(await d.rssMiB());
   }
   return median(readings);

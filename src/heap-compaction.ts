@@ -11,19 +11,28 @@ import { runInNewContext } from 'node:vm';
 /** Jobs from which a load is worth a full collection (it takes ~0.1 s at 100,000 jobs). */
 export const LARGE_CONFIG = 10_000;
 
-let collect: (() => void) | null | undefined;
+/** V8's `gc()`: a full collection, or a scavenge with `{type: 'minor'}`. */
+export type Collect = (options?: { type: 'minor' | 'major' }) => void;
+
+let collectFn: Collect | null | undefined;
+
+/** V8's `gc`, exposed once for the daemon's own use (also young-generation-trim.ts); null if it cannot be. */
+export function exposedGc(): Collect | null {
+  if (collectFn === undefined) {
+    try {
+      setFlagsFromString('--expose-gc');
+      collectFn = runInNewContext('gc') as Collect;
+    } catch {
+      collectFn = null;
+    }
+  }
+  return collectFn;
+}
 
 /** Runs a full, compacting collection when `jobs` is a large config; returns its duration in ms, or null when skipped. */
 export function compactHeapAfterLoad(jobs: number): number | null {
   if (jobs < LARGE_CONFIG) return null;
-  if (collect === undefined) {
-    try {
-      setFlagsFromString('--expose-gc');
-      collect = runInNewContext('gc') as () => void;
-    } catch {
-      collect = null;
-    }
-  }
+  const collect = exposedGc();
   if (!collect) return null;
   const started = performance.now();
   collect();

@@ -5,6 +5,7 @@ import type { DaemonSettings } from '../config/settings.js';
 import { startDaemon } from '../daemon.js';
 import { isWatchbellError } from '../jobs/errors.js';
 import { releaseForLargeConfig, releaseYoungGeneration } from '../young-generation.js';
+import { trimYoungGenerationWhenIdle } from '../young-generation-trim.js';
 import { UsageError } from './usage-error.js';
 import { findVerb, type Parsed } from './verbs.js';
 
@@ -33,6 +34,7 @@ export async function runDaemonCommand(args: Parsed): Promise<number> {
   releaseForLargeConfig(configFile);
   try {
     await startDaemon({ configFile, overrides, handleSignals: true, closeInheritedFds: true });
+    trimYoungGenerationWhenIdle();
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
