@@ -1,6 +1,7 @@
 /**
  * The dashboard's Health page on a cluster: two daemons on one PostgreSQL store, the page of one lists both
- * nodes (GET /api/v1/nodes) with their state and tags; on the embedded store the section is absent.
+ * nodes (GET /api/v1/nodes) with their state and tags, the config job the two define differently (drift) and
+ * the job whose run_on no node matches; on the embedded store the section is absent.
  * Chromium and PostgreSQL are required in CI (CI=true), as in dashboard.test.ts and the store tests.
  */
 import { existsSync } from 'node:fs';
@@ -44,17 +45,19 @@ describe('dashboard: cluster nodes on the Health page (Chromium, PostgreSQL)', f
     await dropTestSchemas();
   });
 
-  async function node(store: string | undefined, name: string, zone: string): Promise<DaemonProcess> {
-    const extra = `  node: ${name}\n  node_tags: {zone: ${zone}}\n`;
-    const d = await startDaemon({ dir: await tempDir(), config: configText('  {}\n', extra), env: store ? { WATCHBELL_STORE: store } : {} });
+  async function node(store: string | undefined, name: string, zone: string, jobs = '  {}\n'): Promise<DaemonProcess> {
+    const extra = `  node: ${name}\n  node_tags: {zone: ${zone}}\n  heartbeat: 1s\n  lease: 3s\n`;
+    const d = await startDaemon({ dir: await tempDir(), config: configText(jobs, extra), env: store ? { WATCHBELL_STORE: store } : {} });
     daemons.push(d);
     return d;
   }
 
-  it('lists every node of the cluster with its state and tags', async () => {
+  it('lists every node of the cluster with its state and tags, the config drift and the jobs no node may run', async () => {
     const store = testStoreUrl();
-    const a = await node(store, 'ui-node-a', 'north');
-    await node(store, 'ui-node-b', 'south');
+    // `shared` is defined differently on the two nodes (drift); `nowhere` needs a zone no node has.
+    const jobs = (command: string) => `  shared:\n    command: "${command}"\n  nowhere:\n    command: "true"\n    run_on: {zone: west}\n`;
+    const a = await node(store, 'ui-node-a', 'north', jobs('true'));
+    await node(store, 'ui-node-b', 'south', jobs('false'));
     await page.goto(`${a.url}/ui/health`);
     await page.getByRole('heading', { name: 'Cluster nodes' }).waitFor();
     const rowA = page.locator('tr[data-node="ui-node-a"]');
@@ -63,6 +66,11 @@ describe('dashboard: cluster nodes on the Health page (Chromium, PostgreSQL)', f
     expect(await rowA.textContent()).to.include('alive').and.to.include('zone=north');
     expect(await rowB.textContent()).to.include('alive').and.to.include('zone=south');
     expect(await page.locator('section[aria-label="Cluster nodes"] p').textContent()).to.equal('This daemon is node ui-node-a; its lease is held.');
+    // Drift is found at a heartbeat after both published their fingerprints; the page reads /health again every 10 s.
+    const drift = page.locator('[data-fact="drift"]');
+    await drift.filter({ hasText: 'shared is defined differently on ui-node-b' }).waitFor({ timeout: 30_000 });
+    expect(await drift.locator('a').getAttribute('href')).to.equal('/ui/jobs/shared');
+    expect(await page.locator('[data-fact="no-node"]').textContent()).to.equal('nowhere');
   });
 
   it('shows no cluster section on the embedded store', async () => {

@@ -1,4 +1,4 @@
-// Health: the facts of GET /health, the notifiers' last errors, the live event stream, cluster nodes when there are any.
+// Health: the facts of GET /health, the notifiers' last errors, the live event stream, cluster nodes (with config drift and jobs no node may run) when there are any.
 import { useEffect } from 'preact/hooks';
 import type { NodeView as ClusterNode } from '../../../src/cluster/node-view.js';
 import { getJson } from '../api';
@@ -111,6 +111,7 @@ export function HealthPage() {
           <p>
             This daemon is node <code>{h.cluster?.node}</code>; its lease is {h.cluster?.lease}.
           </p>
+          <ClusterFacts drift={h.config?.drift ?? []} noNode={h.cluster?.no_node ?? []} />
           <div class="table-wrap">
             <table class="nodes">
               <thead>
@@ -148,6 +149,31 @@ export function HealthPage() {
         </Section>
       )}
     </>
+  );
+}
+
+/** What an operator must act on in a cluster: config jobs defined differently on other nodes, jobs no live node may run. */
+function ClusterFacts({ drift, noNode }: { drift: Array<{ job_id: string; nodes: string[] }>; noNode: string[] }) {
+  const job = (id: string) => <a href={`/ui/jobs/${encodeURIComponent(id)}`}>{id}</a>;
+  return (
+    <dl class="facts">
+      <dt>Config drift</dt>
+      <dd data-fact="drift">
+        {drift.length === 0 ? (
+          <span class="muted">none: the live nodes define the config jobs alike</span>
+        ) : (
+          drift.map((d) => (
+            <div key={d.job_id}>
+              {job(d.job_id)} is defined differently on {d.nodes.join(', ')}
+            </div>
+          ))
+        )}
+      </dd>
+      <dt>No live node matches run_on</dt>
+      <dd data-fact="no-node">
+        {noNode.length === 0 ? <span class="muted">none</span> : noNode.map((id, i) => <span key={id}>{i > 0 && ', '}{job(id)}</span>)}
+      </dd>
+    </dl>
   );
 }
 
