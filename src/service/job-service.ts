@@ -27,7 +27,7 @@ import { chainExtra, checkApiJobChains, checkConfigChains } from './chain-checks
 import { cannotHaveOutput, fileSize, outputSoFar } from './execution-progress.js';
 import { pageByKey } from './job-order.js';
 import { toJobView, type JobView } from './job-view.js';
-import { followLog } from './log-follow.js';
+import { endAtShutdown, followLog } from './log-follow.js';
 import { TurnSlicer } from './turn-slicer.js';
 
 /**
@@ -907,7 +907,10 @@ export class JobService {
   ): Promise<AsyncIterable<Buffer>> {
     const execution = this.execution(id, executionId);
     if (FINISHED_STATUSES.has(execution.status)) return this.log(id, executionId, options);
-    if (this.o.cluster?.elsewhere(execution)) return this.o.cluster.log(execution, { ...options, follow: true }, options.authorization, options.signal);
+    if (this.o.cluster?.elsewhere(execution)) {
+      const remote = await this.o.cluster.log(execution, { ...options, follow: true }, options.authorization, options.signal);
+      return options.stopping ? endAtShutdown(remote, options.stopping) : remote;
+    }
     // The runner resolves whenFinished() after closing the log, and records the end after that too,
     // so either one means the log is complete. The record is also checked in case the runner does
     // not know the execution; a record that is gone (job deleted, history trimmed) ends the follow.

@@ -95,3 +95,35 @@ function pause(ms: number, signal: AbortSignal, state: { ended: boolean; wake?: 
     state.wake = done;
   });
 }
+
+/**
+ * A follow read from another node (cluster mode), ended with SHUTDOWN_NOTE when this daemon shuts down, as
+ * a local follow is; the other node's own end (the execution's, or its shutdown note) passes through.
+ * Leaving stops the read from the other node (its response is destroyed).
+ */
+export async function* endAtShutdown(source: AsyncIterable<Buffer>, stopping: () => boolean, pollMs = FOLLOW_POLL_MS): AsyncGenerator<Buffer, void, undefined> {
+  const it = source[Symbol.asyncIterator]();
+  let lastByte: number | undefined;
+  let next = it.next();
+  try {
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const tick = new Promise<'tick'>((resolve) => (timer = setTimeout(resolve, pollMs, 'tick')));
+      const got = await Promise.race([next, tick]);
+      clearTimeout(timer);
+      if (got === 'tick') {
+        if (!stopping()) continue;
+        yield Buffer.from(lastByte === undefined || lastByte === 0x0a ? SHUTDOWN_NOTE : `\n${SHUTDOWN_NOTE}`);
+        return;
+      }
+      if (got.done) return;
+      lastByte = got.value.at(-1);
+      yield got.value;
+      next = it.next();
+    }
+  } finally {
+    // A read still pending settles (done, or the destroyed response's error) with nobody waiting on it.
+    next.catch(() => undefined);
+    void it.return?.()?.catch(() => undefined);
+  }
+}

@@ -272,4 +272,22 @@ describe('cluster: any node answers for the cluster (2 daemons, one PostgreSQL)'
     expect(await closed).to.equal(1000);
     expect(wsText).to.equal('first\nsecond\n');
   });
+
+  // Last: it stops node A.
+  it('ends with the shutdown note a follow through A of a run on B when A shuts down; the run goes on on B', async () => {
+    expect((await api(b, 'POST', '/api/v1/jobs', { id: 'ticker', schedule: '@yearly', command: 'echo tick; sleep 60' })).status).to.equal(201);
+    const id = (await api(b, 'POST', '/api/v1/jobs/ticker/run')).body.data.execution_id as string;
+    await until('A to see it running on B', async () => ((await api(a, 'GET', `/api/v1/jobs/ticker/executions/${id}`)).body.data?.status === 'in_progress' ? true : undefined));
+    const res = await fetch(`${a.url}/api/v1/jobs/ticker/executions/${id}/log?follow=true`, { headers: AUTH });
+    expect(res.status).to.equal(200);
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes('tick\n')) text += Buffer.from((await reader.read()).value!).toString();
+    const exit = a.stop();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) text += Buffer.from(r.value).toString();
+    expect(text).to.equal('tick\n[watchbell] the daemon is shutting down; follow ended before the execution did\n');
+    expect((await exit).code).to.equal(0);
+    expect((await api(b, 'GET', `/api/v1/jobs/ticker/executions/${id}`)).body.data.status).to.equal('in_progress');
+    await api(b, 'POST', `/api/v1/jobs/ticker/executions/${id}/cancel`);
+  });
 });
