@@ -10,6 +10,11 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.build.json
+# The schemas' validators as ajv standalone code (dist/src/jobs/standalone/): the daemon then compiles no schema
+# at start (src/jobs/schema-validator.ts); and koa, pino and prom-client bundled into one file each over tsc's
+# re-exports in dist/src/vendor/ (src/vendor/koa.ts). Both make the daemon start sooner; it runs without them.
+COPY scripts/generate-validators.mjs scripts/bundle-vendor.mjs ./scripts/
+RUN node scripts/generate-validators.mjs && node scripts/bundle-vendor.mjs
 
 # The dashboard (ui/, its own package): built by Vite into ui/dist, which the daemon serves at /.
 # It imports types only from src/jobs/, which the build erases; the file is copied so the import resolves.

@@ -6,10 +6,10 @@
  * - `watchbell --help`, `validate` (the example config) and `next`: spawn -> exit.
  * - an empty daemon (no jobs): spawn -> first 200 from /health, and VmRSS 2 s after that (idle).
  *
- * With a second bin (e.g. main's build: `git archive main | tar -x -C /tmp/base`, a node_modules link, `npx tsc`)
+ * With a second bin (e.g. main's build: `git archive main | tar -x -C /tmp/base`, a node_modules link, `npm run build`)
  * the same figures are taken of it in the same rounds, as the "before" column.
  *
- *   npx tsc -p . && node dist/bench/lean-start.js [rounds, default 7] [baseline bin/watchbell]
+ *   npm run build && node dist/bench/lean-start.js [rounds, default 7] [baseline bin/watchbell]
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';

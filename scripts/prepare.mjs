@@ -1,12 +1,18 @@
 // Makes `npm start` and `npm test` work right after `git clone`: installs the locked dependencies when
-// node_modules is missing or older than package-lock.json, compiles, and builds the dashboard (ui/) into
-// ui/dist when its sources are newer than what was built (a no-op otherwise, so `npm start` stays quick).
+// node_modules is missing or older than package-lock.json, compiles, writes the schemas' validators as ajv
+// standalone code (generate-validators.mjs: the daemon then compiles no schema at start), bundles the packages
+// of the daemon's start into one file each (bundle-vendor.mjs: fewer files to load), and builds the dashboard
+// (ui/) into ui/dist when its sources are newer than what was built (a no-op otherwise, so `npm start` stays quick).
 import { execSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 installIfStale('.');
 execSync('npx --no-install tsc -p tsconfig.json', { stdio: 'inherit' });
+// After tsc: the generator reads the schemas from the compiled modules, and rewrites only what changed; the
+// vendor bundles replace tsc's re-exports in dist/src/vendor/ (bundle-vendor.mjs).
+await (await import('./generate-validators.mjs')).writeValidators();
+await (await import('./bundle-vendor.mjs')).writeVendor();
 
 // A package installed from the registry ships ui/dist and no ui/src: nothing to build.
 if (existsSync('ui/src')) {

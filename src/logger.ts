@@ -1,6 +1,7 @@
 /** Logs: pino JSON lines on stdout (one event a line), or pretty lines for people; fed by core events. */
 import { createRequire } from 'node:module';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { pino } from './vendor/pino.js';
 import type PinoPretty from 'pino-pretty';
 import type { DaemonSettings } from './config/settings.js';
 import type { Events } from './jobs/events.js';

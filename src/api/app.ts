@@ -1,6 +1,5 @@
 /** The Koa app, built apart from `listen` so tests and the daemon share it. */
-import Router from '@koa/router';
-import Koa from 'koa';
+import { Koa, Router } from '../vendor/koa.js';
 import { WatchbellError } from '../jobs/errors.js';
 import { checkNotBrowser, checkToken, requireToken } from './auth.js';
 import type { ApiDeps } from './deps.js';

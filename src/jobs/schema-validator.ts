@@ -1,18 +1,41 @@
-/** The one ajv instance: compiles JSON Schemas and turns ajv's errors into FieldErrors people can act on. */
-import AjvModule, { type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv';
+/**
+ * The one validator: JSON Schemas checked by ajv, and ajv's errors turned into FieldErrors people can act on.
+ *
+ * ajv compiling the config schema was a sixth of an empty daemon's start (~80 ms, docs/benchmarks.md, issue 16
+ * fourth pass), so the build (`scripts/generate-validators.mjs`, run by `scripts/prepare.mjs`) writes each
+ * schema's validator as ajv's standalone code into `dist/src/jobs/standalone/`, from these same schema objects
+ * and options, and the daemon loads that instead of ajv. A build by `tsc` alone has none, or stale ones after a
+ * schema changed: then the schema is compiled here as before, so validation is the same either way, only slower
+ * (test/jobs/standalone-validators.test.ts fails when the generated code is missing or stale).
+ */
+import { createRequire } from 'node:module';
+import type { ErrorObject, Options, SchemaObject, ValidateFunction } from 'ajv';
 import type { FieldError } from './errors.js';
 
-// ajv is CommonJS; under NodeNext its default export arrives as the module object.
-const Ajv = AjvModule.default;
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
+/** ajv's options, for the generated validators and for compiling here alike. */
+export const AJV_OPTIONS: Options = { allErrors: true, strict: true, allowUnionTypes: true, verbose: true };
+
+// ajv and the generated validators are CommonJS; loading them synchronously keeps compileLater()'s contract.
+const require = createRequire(import.meta.url);
+
+/** Schemas registered by `$id` (for `$ref`s when compiling here), and those given a validator. */
+const registered = new Map<string, SchemaObject>();
+const validated = new Map<string, SchemaObject>();
+
+let ajv: import('ajv').default | undefined;
 
 /** Registers a schema under its `$id` so other schemas can `$ref` it. */
 export function addSchema(schema: SchemaObject): void {
-  if (!ajv.getSchema(schema.$id as string)) ajv.addSchema(schema);
+  if (!registered.has(schema.$id as string)) registered.set(schema.$id as string, schema);
 }
 
-/** Compiles (once) and returns a validator for a schema registered by `$id`, or for a schema object. */
+/** Compiles a schema with ajv (loaded at the first call), its registered schemas added for `$ref`s. */
 export function compile(schema: SchemaObject): ValidateFunction {
+  if (!ajv) {
+    const Ajv = (require('ajv') as typeof import('ajv')).default;
+    ajv = new Ajv(AJV_OPTIONS);
+    for (const s of registered.values()) ajv.addSchema(s);
+  }
   if (schema.$id) {
     const found = ajv.getSchema(schema.$id as string);
     if (found) return found;
@@ -21,12 +44,41 @@ export function compile(schema: SchemaObject): ValidateFunction {
 }
 
 /**
- * A validator compiled at its first use, not when its module loads: compiling costs tens of ms and MiBs
- * (a fifth of an empty daemon's start, docs/benchmarks.md), and many runs need only some of them.
+ * A validator made at its first use, not when its module loads: the generated one when the build wrote it
+ * for this very schema, else compiled (tens of ms and MiBs; many runs need only some of them).
  */
 export function compileLater(schema: SchemaObject): () => ValidateFunction {
+  if (schema.$id) validated.set(schema.$id as string, schema);
   let validate: ValidateFunction | undefined;
-  return () => (validate ??= compile(schema));
+  return () => (validate ??= generatedValidator(schema) ?? compile(schema));
+}
+
+/** Every schema given a validator by compileLater() in the modules loaded so far, by `$id`. */
+export function validatedSchemas(): ReadonlyMap<string, SchemaObject> {
+  return validated;
+}
+
+/** The generated module's file name for a schema `$id`, in `standalone/` beside this module. */
+export function standaloneFileName(id: string): string {
+  return `${id.replace(/[^A-Za-z0-9-]/g, '-')}.cjs`;
+}
+
+/** What a generated validator was made from: its schema and ajv's options; it must equal the one in use. */
+export function standaloneSource(schema: SchemaObject): string {
+  return JSON.stringify({ options: AJV_OPTIONS, schema });
+}
+
+/** The generated validator of `schema`, or undefined when the build wrote none or one for another schema. */
+function generatedValidator(schema: SchemaObject): ValidateFunction | undefined {
+  if (!schema.$id) return undefined;
+  let generated: { validate: ValidateFunction; source: string };
+  try {
+    generated = require(`./standalone/${standaloneFileName(schema.$id as string)}`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') return undefined;
+    throw err;
+  }
+  return generated.source === standaloneSource(schema) ? generated.validate : undefined;
 }
 
 /** How checkSchema phrases messages: what is expected at a path, and which values are secret. */

@@ -1,5 +1,6 @@
 /** The cluster's gauges, registered only in cluster mode (single-host metrics stay as they were). */
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { Gauge } from '../vendor/prom-client.js';
 
 /** What the cluster gauges read at scrape time (as of the node's last heartbeat). */
 export interface ClusterMetricsSource {

@@ -7,7 +7,7 @@
  * no series. The `job_id` label is the job id: one series per job and status, and a job's series are
  * dropped at the first scrape after it is deleted or removed from the config.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from '../vendor/prom-client.js';
 import type { Events } from '../jobs/events.js';
 import type { Execution } from '../jobs/execution.js';
 import { addClusterMetrics, type ClusterMetricsSource } from './cluster-metrics.js';

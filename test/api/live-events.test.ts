@@ -4,9 +4,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import WebSocket from 'ws';
-import { configText, removeDir, startDaemon, type DaemonProcess } from '../helpers/daemon-process.js';
+import { configText, removeDir, ROOT, startDaemon, type DaemonProcess } from '../helpers/daemon-process.js';
 import { SseClient } from '../helpers/sse-client.js';
 
 const ADMIN = { authorization: 'Bearer admin-token-1' };
@@ -210,6 +211,12 @@ describe('live events and the dashboard', function () {
     const asset = await d.api('GET', script);
     expect(asset.headers.get('content-type')).to.match(/^text\/javascript/);
     expect(asset.headers.get('cache-control')).to.include('immutable');
+    // Gzipped at the first request that accepts it (fetch does, and unzips), then the same bytes from memory.
+    const file = await readFile(join(ROOT, 'ui/dist', script.slice('/ui/'.length)), 'utf8');
+    for (const again of [asset, await d.api('GET', script)]) {
+      expect(again.headers.get('content-encoding')).to.equal('gzip');
+      expect(again.text === file, 'the unzipped body is the built file').to.equal(true);
+    }
     expect((await d.api('GET', '/ui/assets/missing.js')).status).to.equal(404);
     expect((await d.api('GET', '/api/v1/session')).body.data).to.deep.equal({ token: null, scope: null });
     expect((await d.api('GET', '/api/v1/session', undefined, { authorization: 'Bearer read-token-1' })).body.data).to.deep.equal({ token: 'viewer', scope: 'read' });

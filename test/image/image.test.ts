@@ -152,6 +152,9 @@ describe('the container image (Dockerfile built with podman on a stand-in base)'
       'find /app -name "*.map" | head -3',
       'stat -c "data %a %u:%g" /var/lib/watchbell',
       'command -v watchbell tini',
+      // The build's steps after tsc ran (the daemon would start without them, only slower).
+      'ls /app/dist/src/jobs/standalone | grep -c "\\.cjs$" | sed "s/^/validators /"',
+      'head -c 30 /app/dist/src/vendor/koa.js; echo',
     ].join('; ');
     const out = await podman.ok(['run', '--rm', '--entrypoint', 'sh', image, '-c', script]);
     expect(out).not.to.include('HAS ');
@@ -160,6 +163,8 @@ describe('the container image (Dockerfile built with podman on a stand-in base)'
     expect(out).not.to.match(/^(test|bench)$/m);
     expect(out).to.include(`data 700 ${UID}:${UID}`);
     expect(out).to.include('/usr/local/bin/watchbell');
+    expect(out).to.match(/^validators [1-9]\d*$/m);
+    expect(out).to.include('// Bundled by scripts/bundle');
   });
 
   it('`docker run IMAGE validate FILE` validates a mounted config: exit 0, and 1 naming the problem', async function () {
